@@ -1,0 +1,201 @@
+/* collector.h -- the heap, its side metadata, and the collector that marks and sweeps it.
+ *
+ * Layout (see collector/README.md for the why):
+ *   heap    one reserved range [heap_base, heap_base + heap_size) cut into 64 KiB chunks.
+ *           A span is a run of chunks: SMALL spans (one chunk) hold blocks of one size class,
+ *           LARGE spans hold one block. Heap pages hold user bytes only -- except in
+ *           COWGC_MARK=inline, where each block is preceded by a 16-byte header holding its
+ *           mark bit (the baseline we compare against).
+ *   descs   one struct span per chunk, in its own mapping: kind, class, owner, list links.
+ *   bitmaps alloc / mark / remote, BM_WORDS words per chunk, each in its own mapping, indexed
+ *           by chunk; a multi-chunk span owns the bits of all its chunks.
+ *
+ * Invariants:
+ *  I1 Heap pages hold user bytes only (out-of-line mode): every allocator and collector write
+ *     goes to descs/bitmaps/tcaches. Releasing a wholly free span with madvise is allowed.
+ *  I2 Any address maps in O(1), without touching heap pages, to "inside block B" or "not ours":
+ *     range check, chunk descriptor, reciprocal multiply (heap_lookup).
+ *  I3 A block is allocated iff its alloc bit is set. Mark bitmaps have the same shape, so
+ *     sweeping a span is alloc &= mark, word by word.
+ *  I4 A SMALL span's blocks are handed out only by its owner thread (from tcache bins);
+ *     other threads free into the span's remote bitmap with atomics; the owner or the
+ *     collector (world stopped) folds remote bits into alloc.
+ *  I5 A thread modifies its tcache or an owned span only inside tc->busy; the stop signal
+ *     handler defers while busy is set, so the stopped world never sees a half-done update.
+ *     Nobody waits for heap_lock while busy (the collector holds heap_lock while it stops).
+ *  I6 Outside a collection, every inline mark header is zero and mark bitmaps are don't-care.
+ */
+#ifndef COWGC_COLLECTOR_H
+#define COWGC_COLLECTOR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../preload/preload.h"
+
+#define CHUNK_SHIFT 16
+#define CHUNK_SIZE ((size_t)1 << CHUNK_SHIFT)
+#define GRANULE 16
+#define BM_WORDS (CHUNK_SIZE / GRANULE / 64)   /* 64 words = 4096 bits per chunk */
+#define INLINE_HDR 16                           /* inline mark header, keeps 16-byte alignment */
+#define NCLASSES 40
+#define SMALL_MAX 32768                         /* larger requests get a LARGE span */
+#define NONE32 0xffffffffu
+
+enum span_kind { SPAN_UNUSED = 0, SPAN_SMALL, SPAN_LARGE, SPAN_CONT, SPAN_FREE, SPAN_FREE_TAIL };
+enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPHAN, LIST_DIRTY, LIST_CLEAN };
+enum span_flag { SF_ZEROED = 1, SF_ALIGNED = 2 };
+
+struct tcache;
+
+/* One per chunk. Only the head chunk of a span carries the span's state; CONT and FREE_TAIL
+ * chunks carry `nchunks` = distance back to the head. */
+struct span {
+    uint8_t kind;          /* enum span_kind */
+    uint8_t cls;           /* SMALL: size class */
+    uint8_t list;          /* enum span_list: which list `next/prev` link into */
+    uint8_t flags;         /* enum span_flag */
+    uint32_t nchunks;      /* heads: chunks in the span/run; CONT, FREE_TAIL: distance to head */
+    uint32_t stride;       /* SMALL: bytes per slot (class size, + INLINE_HDR in inline mode) */
+    uint32_t recip;        /* SMALL: ceil(2^32 / stride); slot = (off * recip) >> 32 */
+    uint32_t nblocks;      /* SMALL: slots in the span */
+    uint32_t used;         /* SMALL: allocated + reserved in the owner's bin */
+    uint32_t offset;       /* LARGE: user pointer - span start */
+    _Atomic uint32_t remote_count; /* SMALL: remote frees not yet folded (a hint) */
+    uint64_t size;         /* LARGE: usable size; SMALL: class size */
+    struct tcache *owner;  /* SMALL: owning thread cache, NULL when orphaned */
+    uint32_t next, prev;   /* chunk indexes of list neighbours, NONE32 at the ends */
+    uint64_t epoch;        /* collection count when last swept (debug and stats) */
+};
+
+struct bin {
+    uint64_t mask;         /* free slots of the current word, handed out lowest first */
+    uint64_t *allocw;      /* the alloc bitmap word the mask belongs to */
+    uintptr_t base;        /* user address of slot 0 of that word */
+    uint32_t stride;
+    uint32_t span;         /* chunk of the current span, NONE32 if none */
+    uint32_t word;         /* index of the current word within the span's bitmap */
+    uint32_t partial, full;/* heads of this thread's lists of spans of this class */
+};
+
+struct tcache {
+    struct bin bins[NCLASSES];
+    volatile int busy;             /* I5 */
+    volatile int stop_pending;     /* set by the stop handler when it found busy */
+    _Atomic uint32_t remote_pending;/* other threads freed into our spans */
+    pid_t tid;
+    uint64_t nmalloc, nfree;       /* counts since last flush into global stats */
+    uint64_t alloc_bytes;          /* bytes reserved since the last flush to heap.allocated */
+    struct tcache *next;           /* registry, under heap_lock */
+    bool in_use;
+};
+
+/* Global heap state. Written under heap_lock unless the field says otherwise. */
+struct heap {
+    uintptr_t base;        /* heap_base, CHUNK_SIZE aligned */
+    size_t size;           /* bytes reserved */
+    uint32_t nchunks_max;
+    _Atomic uint32_t top;  /* chunks ever handed out: [base, base + top*CHUNK) is the live range */
+    struct span *descs;
+    uint64_t *alloc_bm, *mark_bm, *remote_bm;
+    size_t meta_bytes;     /* bytes reserved for descs + bitmaps (for roots exclusion) */
+    uintptr_t meta_lo, meta_hi;
+    int mark;              /* opt.mark, copied: the layout never changes after start-up */
+    uint32_t hdr;          /* INLINE_HDR or 0 */
+    pthread_mutex_t lock;
+    struct tcache *tcaches;/* registry of all thread caches */
+    uint32_t orphans[NCLASSES];       /* SMALL spans without owner */
+    uint32_t free_runs[65];           /* free chunk runs by length, [64] = longer */
+    uint64_t dirty_bytes;             /* freed but not purged */
+    /* accounting, in bytes */
+    _Atomic uint64_t allocated_since_gc;
+    _Atomic uint64_t in_use;          /* approximate: small spans counted at refill/flush */
+    uint64_t mapped;                  /* chunks in SMALL/LARGE spans x CHUNK_SIZE */
+    uint64_t peak_mapped;
+    uint64_t purged;                  /* bytes returned to the OS */
+    _Atomic uint64_t nmalloc, nfree, large_in_use, small_in_use;
+};
+HIDDEN extern struct heap heap;
+
+/* sizeclass.c */
+HIDDEN extern const uint32_t class_size[NCLASSES];
+HIDDEN extern const uint8_t class_of_small[(1024 / GRANULE) + 1]; /* (size+15)/16 -> class */
+static inline unsigned size_class(size_t size)
+{
+    if (size <= 1024) return class_of_small[(size + GRANULE - 1) / GRANULE];
+    /* 4 classes per power of two: class = 4*log2 + the two bits below the top one. */
+    size_t s = size - 1;
+    unsigned lg = 63 - (unsigned)__builtin_clzl(s);
+    return (unsigned)(4 * lg + ((s >> (lg - 2)) & 3)) - 20;
+}
+HIDDEN unsigned size_class_aligned(size_t size, size_t align); /* NCLASSES if none fits */
+HIDDEN uint32_t reciprocal(uint32_t stride);
+
+/* heap.c: chunk runs and spans (under heap_lock unless noted) */
+HIDDEN int heap_init(void);
+static inline uintptr_t chunk_addr(uint32_t ci) { return heap.base + ((uintptr_t)ci << CHUNK_SHIFT); }
+static inline uint32_t chunk_of(uintptr_t p) { return (uint32_t)((p - heap.base) >> CHUNK_SHIFT); }
+static inline struct span *span_at(uint32_t ci) { return &heap.descs[ci]; }
+static inline uint32_t span_head(uint32_t ci)
+{
+    struct span *s = &heap.descs[ci];
+    return (s->kind == SPAN_CONT || s->kind == SPAN_FREE_TAIL) ? ci - s->nchunks : ci;
+}
+static inline uint64_t *alloc_words(uint32_t ci) { return heap.alloc_bm + (size_t)ci * BM_WORDS; }
+static inline uint64_t *mark_words(uint32_t ci) { return heap.mark_bm + (size_t)ci * BM_WORDS; }
+static inline uint64_t *remote_words(uint32_t ci) { return heap.remote_bm + (size_t)ci * BM_WORDS; }
+HIDDEN uint32_t heap_run_alloc(uint32_t nchunks);  /* NONE32 when out of reserve/limit */
+HIDDEN void heap_run_free(uint32_t ci);            /* releases a whole span */
+HIDDEN void heap_purge(bool all);                  /* return dirty runs to the OS */
+HIDDEN void heap_lock(void);
+HIDDEN void heap_unlock(void);
+/* The block containing p: 0 = not ours; otherwise its user start, with *ci, *idx set. O(1). */
+struct lookup { uintptr_t user; uint32_t ci; uint32_t idx; };
+HIDDEN bool heap_lookup(uintptr_t p, struct lookup *out);  /* allocated blocks only */
+HIDDEN bool heap_is_meta(uintptr_t p);
+
+/* alloc.c: the malloc family (called from preload/interpose.c) */
+HIDDEN void *cg_malloc(size_t size);
+HIDDEN void *cg_calloc(size_t n, size_t size);
+HIDDEN void *cg_realloc(void *p, size_t size);
+HIDDEN void cg_free(void *p);
+HIDDEN void *cg_memalign(size_t align, size_t size);   /* align: power of two */
+HIDDEN size_t cg_usable_size(const void *p);
+HIDDEN struct tcache *tcache_get(void);               /* creates on first use */
+HIDDEN void tcache_release(struct tcache *tc);        /* thread exit */
+HIDDEN void tcache_flush_all(void);                   /* world stopped, heap_lock held */
+HIDDEN void alloc_fork_child(void);                   /* orphan every tcache but ours */
+HIDDEN void span_fold_remote(uint32_t ci);            /* owner or collector */
+HIDDEN extern __thread struct tcache *tls_tc __attribute__((tls_model("initial-exec")));
+
+/* gc.c, mark.c, sweep.c, policy.c */
+HIDDEN void gc_collect(const char *why);             /* stop, mark, sweep/count, resume */
+HIDDEN void gc_maybe_collect(void);                  /* the trigger, from slow paths */
+HIDDEN bool gc_disabled(void);
+HIDDEN void gc_mark_range(uintptr_t lo, uintptr_t hi);    /* conservative scan of a root range */
+HIDDEN void gc_mark_drain(void);
+HIDDEN void gc_sweep(bool reclaim);
+HIDDEN void policy_after_gc(uint64_t live_bytes);
+HIDDEN uint64_t policy_threshold(void);
+
+/* stats.c */
+struct gc_stats {
+    uint64_t collections, skipped;
+    uint64_t pause_total_ns, pause_max_ns, mark_ns, sweep_ns;
+    uint64_t reclaimed_blocks, reclaimed_bytes;
+    uint64_t unreachable_blocks, unreachable_bytes;   /* detect mode, last collection */
+    uint64_t live_bytes, live_blocks;                 /* after the last collection */
+    uint64_t roots_bytes[8];                          /* by enum root_kind (scanner.h) */
+    uint64_t heap_pages_written;                      /* by the collector, inline headers */
+    uint64_t mark_overflows;
+};
+HIDDEN extern struct gc_stats gcstats;
+HIDDEN void stats_print(int fd);
+HIDDEN void stats_write_json(const char *path);
+HIDDEN uint64_t now_ns(void);
+
+#endif

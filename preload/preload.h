@@ -1,0 +1,117 @@
+/* preload.h -- what preload/ offers the rest of cowgc: the options in force, logging, errors.
+ *
+ * Invariants owned here:
+ *  - COWGC_* variables are defined only in the table in options.c; `opt` is written once, at
+ *    start-up, before any thread but the first can call into cowgc, and read-only afterwards.
+ *  - Nothing here allocates with libc's malloc or uses stdio: fmt_* format into caller buffers,
+ *    log_* write(2) whole lines.
+ */
+#ifndef COWGC_PRELOAD_H
+#define COWGC_PRELOAD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Debug builds (meson buildtype debug/debugoptimized without b_ndebug) assert invariants. */
+#ifdef NDEBUG
+static const bool config_debug = false;
+#else
+static const bool config_debug = true;
+#endif
+
+enum mode { MODE_COLLECT, MODE_DETECT, MODE_OFF };
+enum mark_layout { MARK_OUTOFLINE, MARK_INLINE };
+enum free_policy { FREE_HONOUR, FREE_IGNORE };
+enum purge_kind { PURGE_DONTNEED, PURGE_FREE, PURGE_NONE };
+enum roots_kind { ROOTS_ALL, ROOTS_SEGMENTS };
+enum report_format { REPORT_TEXT, REPORT_JSON };
+enum unwind_kind { UNWIND_FP, UNWIND_LIBUNWIND };
+
+/* The options in force. Paths point into the environment block (never copied). */
+struct options {
+    int mode;              /* COWGC_MODE */
+    int mark;              /* COWGC_MARK */
+    int free_policy;       /* COWGC_FREE */
+    int purge;             /* COWGC_PURGE */
+    int roots;             /* COWGC_ROOTS */
+    bool stats;            /* COWGC_STATS=1 or json:PATH */
+    const char *stats_json;/* COWGC_STATS=json:PATH, else NULL */
+    const char *log_path;  /* COWGC_LOG, NULL = stderr */
+    bool verbose;          /* COWGC_VERBOSE */
+    bool abort_on_error;   /* COWGC_ABORT_ON_ERROR */
+    uint64_t min_trigger;  /* COWGC_MIN_TRIGGER, bytes */
+    uint32_t growth_permille; /* COWGC_GROWTH x 1000 */
+    uint64_t max_heap;     /* COWGC_MAX_HEAP, bytes, 0 = no limit */
+    uint64_t reserve;      /* COWGC_RESERVE, bytes of address space for the heap */
+    int signal;            /* COWGC_SIGNAL, the stop-the-world signal */
+    /* leak reports */
+    int stack_depth;       /* COWGC_STACK_DEPTH, 0 = no capture */
+    uint32_t stack_sample; /* COWGC_STACK_SAMPLE, capture one in N */
+    int unwind;            /* COWGC_UNWIND */
+    int report;            /* COWGC_REPORT */
+    int report_signal;     /* COWGC_REPORT_SIGNAL, 0 = off */
+    bool report_reclaimed; /* COWGC_REPORT_RECLAIMED */
+    int leak_exitcode;     /* COWGC_LEAK_EXITCODE, 0 = unchanged */
+    const char *suppress;  /* COWGC_SUPPRESS */
+};
+
+HIDDEN extern struct options opt;
+
+/* options.c */
+enum opt_type { OPT_ENUM, OPT_BOOL, OPT_SIZE, OPT_INT, OPT_RATIO, OPT_PATH, OPT_SIGNAL, OPT_STATS };
+struct option_def {
+    const char *name;       /* without the COWGC_ prefix */
+    enum opt_type type;
+    const char *def;        /* default, as the user would write it */
+    const char *choices;    /* OPT_ENUM: "a|b|c", index order = enum order */
+    int64_t min, max;       /* numeric bounds (inclusive) */
+    size_t offset;          /* offsetof(struct options, field) */
+    const char *help;       /* one line */
+};
+HIDDEN extern const struct option_def option_table[];
+HIDDEN extern const size_t option_count;
+/* Parse COWGC_* from envp into opt: defaults first, then each variable; a bad value or unknown
+ * name logs one line (name, value, what is accepted) and keeps the default. secure: AT_SECURE,
+ * path options are ignored. Never allocates. */
+HIDDEN void options_init(char **envp, bool secure);
+/* Pure parsers, unit tested. Return 0 on success, -1 on a bad value. */
+HIDDEN int parse_size(const char *s, uint64_t *out);       /* 123, 64K, 4M, 2G, 1T */
+HIDDEN int parse_int(const char *s, int64_t *out);
+HIDDEN int parse_ratio(const char *s, uint32_t *permille); /* 1, 1.5, 0.25 */
+HIDDEN int parse_enum(const char *s, const char *choices);  /* index or -1 */
+HIDDEN int parse_bool(const char *s, bool *out);           /* 0/1/yes/no/true/false/on/off */
+HIDDEN int parse_signal(const char *s, int *out);          /* 30, SIGPWR, PWR, RTMIN+3 */
+HIDDEN int option_apply(struct options *o, const char *name, const char *value, bool secure,
+                        char *why, size_t whylen);          /* one NAME=value; why: the error */
+HIDDEN void options_print(int fd);                          /* COWGC_VERBOSE: the table in force */
+
+/* log.c: one formatter, no allocation. Supports %s %c %d %i %u %ld %lu %lld %llu %zu %zd %x %lx
+ * %llx %zx %p %%, with optional '-' flag, '0' flag and width. Always NUL-terminates. */
+HIDDEN size_t fmt_v(char *buf, size_t n, const char *fmt, va_list ap);
+HIDDEN size_t fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+HIDDEN void log_open(void);                                 /* opens COWGC_LOG, once */
+HIDDEN int log_fd(void);
+/* "cowgc: " + message + "\n" in one write(2) to the log; preserves errno. */
+HIDDEN void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A misuse by the program (bad free, ...): log it, abort if COWGC_ABORT_ON_ERROR. */
+HIDDEN void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Invariant failure: print without allocating, then abort. */
+HIDDEN void assert_fail(const char *expr, const char *file, int line, const char *func)
+    __attribute__((noreturn));
+#define cg_assert(e) ((config_debug && !(e)) ? assert_fail(#e, __FILE__, __LINE__, __func__) : (void)0)
+
+/* init.c */
+HIDDEN void cowgc_init_slow(void);   /* idempotent, thread-safe start-up */
+HIDDEN extern volatile int cowgc_ready;
+static inline void cowgc_ensure_init(void) { if (unlikely(!cowgc_ready)) cowgc_init_slow(); }
+
+/* signals.c: the stop-the-world signal stays deliverable whatever the program does with masks. */
+HIDDEN void signals_init(void);
+
+#endif

@@ -1,0 +1,71 @@
+/* scanner.h -- finding roots, stopping threads, the conservative pointer test and the mark stack.
+ *
+ * Invariants owned here:
+ *  - Nothing in scanner/ allocates with libc or takes a lock another thread may hold while it
+ *    is stopped: /proc is read with open/read/getdents64 into mmap'd buffers; no stdio, no
+ *    dl_iterate_phdr while the world is stopped (segments are snapshot before stopping).
+ *  - Every thread but the caller is either stopped in the stop handler (registers and stack
+ *    pointer recorded) or has exited, between stw_stop_all() returning 0 and stw_resume_all().
+ *  - The stop signal is never left blocked by the program (signals.c strips it from masks).
+ */
+#ifndef COWGC_SCANNER_H
+#define COWGC_SCANNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../preload/preload.h"
+
+enum root_kind {
+    ROOT_STACK,     /* a thread's stack from its stack pointer (minus the red zone) up */
+    ROOT_REGS,      /* a stopped thread's registers */
+    ROOT_DATA,      /* data and bss of the executable and every shared object */
+    ROOT_TLS,       /* static TLS blocks not inside another root */
+    ROOT_MAPPING,   /* other writable mappings (COWGC_ROOTS=all) */
+    ROOT_USER,      /* cowgc_add_roots() */
+    ROOT_KINDS
+};
+
+/* Callback for one root range [lo, hi): the collector scans it word by word. */
+typedef void (*root_fn)(uintptr_t lo, uintptr_t hi, enum root_kind kind);
+
+/* stw.c: stop the world. The caller must hold heap_lock (so no stopped thread holds it). */
+struct stopped_thread {
+    pid_t tid;
+    uintptr_t sp;
+    uintptr_t regs[48];     /* general registers and the low halves of vector registers */
+    unsigned nregs;
+};
+HIDDEN void stw_init(void);                     /* installs the handler for opt.signal */
+HIDDEN int stw_stop_all(void);                  /* 0, or -1: someone could not be stopped (world resumed) */
+HIDDEN void stw_resume_all(void);
+HIDDEN size_t stw_threads(const struct stopped_thread **out);  /* incl. the caller, valid until resume */
+HIDDEN void stw_fork_child(void);               /* reset after fork */
+HIDDEN bool stw_is_stop_signal(int sig);
+HIDDEN void stw_deferred_stop(void);            /* called when a busy section ends with stop_pending */
+HIDDEN void stw_handler_check(int sig);         /* signals.c forwards our signal here */
+
+/* roots.c */
+HIDDEN void roots_snapshot_segments(void);      /* before stopping: dl_iterate_phdr into a buffer */
+HIDDEN void roots_scan(root_fn fn);             /* world stopped: every root range, by kind */
+HIDDEN void roots_add(uintptr_t lo, uintptr_t hi);   /* cowgc_add_roots */
+HIDDEN void roots_remove(uintptr_t lo);
+
+/* arch_x86_64.c: the only architecture-specific code. */
+struct ucontext_t;
+HIDDEN unsigned arch_regs_from_ucontext(void *uc, uintptr_t *regs, unsigned max, uintptr_t *sp);
+HIDDEN unsigned arch_spill_regs(uintptr_t *regs, unsigned max, uintptr_t *sp);  /* the caller's */
+#define ARCH_RED_ZONE 128
+
+/* markstack.c: an explicit stack of ranges to scan, in mmap'd memory, bounded. */
+struct mark_item { uintptr_t lo, hi; };
+HIDDEN void markstack_init(void);
+HIDDEN bool markstack_push(uintptr_t lo, uintptr_t hi);  /* false: full (overflow noted) */
+HIDDEN bool markstack_pop(struct mark_item *it);
+HIDDEN bool markstack_overflowed(void);                  /* and clears the flag */
+HIDDEN void markstack_reset(void);
+HIDDEN uintptr_t markstack_lo(void), markstack_hi(void);   /* its mapping, excluded from roots */
+
+#endif
