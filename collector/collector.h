@@ -48,7 +48,7 @@
 
 enum span_kind { SPAN_UNUSED = 0, SPAN_SMALL, SPAN_LARGE, SPAN_CONT, SPAN_FREE, SPAN_FREE_TAIL };
 enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPHAN, LIST_DIRTY, LIST_CLEAN };
-enum span_flag { SF_ZEROED = 1, SF_ALIGNED = 2 };
+enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2 };
 
 struct tcache;
 
@@ -89,7 +89,8 @@ struct tcache {
     _Atomic uint32_t remote_pending;/* other threads freed into our spans */
     pid_t tid;
     uint64_t nmalloc, nfree;       /* counts since last flush into global stats */
-    uint64_t alloc_bytes;          /* bytes reserved since the last flush to heap.allocated */
+    uint64_t alloc_bytes;          /* bytes reserved since the last flush into heap.in_use */
+    uint64_t free_bytes;           /* bytes freed locally since then */
     struct tcache *next;           /* registry, under heap_lock */
     bool in_use;
 };
@@ -102,31 +103,33 @@ struct heap {
     _Atomic uint32_t top;  /* chunks ever handed out: [base, base + top*CHUNK) is the live range */
     struct span *descs;
     uint64_t *alloc_bm, *mark_bm, *remote_bm;
+    uint64_t *page_bm;     /* inline mode: heap pages the collector wrote this collection */
     size_t meta_bytes;     /* bytes reserved for descs + bitmaps (for roots exclusion) */
     uintptr_t meta_lo, meta_hi;
     int mark;              /* opt.mark, copied: the layout never changes after start-up */
     uint32_t hdr;          /* INLINE_HDR or 0 */
+    bool free_ignore;      /* COWGC_FREE=ignore in collect mode: free() is a no-op */
     pthread_mutex_t lock;
     struct tcache *tcaches;/* registry of all thread caches */
     uint32_t orphans[NCLASSES];       /* SMALL spans without owner */
     uint32_t free_runs[65];           /* free chunk runs by length, [64] = longer */
     uint64_t dirty_bytes;             /* freed but not purged */
     /* accounting, in bytes */
-    _Atomic uint64_t allocated_since_gc;
-    _Atomic uint64_t in_use;          /* approximate: small spans counted at refill/flush */
+    _Atomic uint64_t in_use;          /* bytes in allocated blocks; small: counted at refill/flush */
+    uint64_t peak_in_use;
     uint64_t mapped;                  /* chunks in SMALL/LARGE spans x CHUNK_SIZE */
     uint64_t peak_mapped;
     uint64_t purged;                  /* bytes returned to the OS */
-    _Atomic uint64_t nmalloc, nfree, large_in_use, small_in_use;
+    _Atomic uint64_t nmalloc, nfree;
 };
 HIDDEN extern struct heap heap;
 
 /* sizeclass.c */
 HIDDEN extern const uint32_t class_size[NCLASSES];
-HIDDEN extern const uint8_t class_of_small[(1024 / GRANULE) + 1]; /* (size+15)/16 -> class */
+/* Classes: 16..128 in steps of 16, then 4 per power of two up to 32 KiB. */
 static inline unsigned size_class(size_t size)
 {
-    if (size <= 1024) return class_of_small[(size + GRANULE - 1) / GRANULE];
+    if (size <= 128) return size ? (unsigned)((size - 1) >> 4) : 0;
     /* 4 classes per power of two: class = 4*log2 + the two bits below the top one. */
     size_t s = size - 1;
     unsigned lg = 63 - (unsigned)__builtin_clzl(s);
@@ -148,7 +151,9 @@ static inline uint32_t span_head(uint32_t ci)
 static inline uint64_t *alloc_words(uint32_t ci) { return heap.alloc_bm + (size_t)ci * BM_WORDS; }
 static inline uint64_t *mark_words(uint32_t ci) { return heap.mark_bm + (size_t)ci * BM_WORDS; }
 static inline uint64_t *remote_words(uint32_t ci) { return heap.remote_bm + (size_t)ci * BM_WORDS; }
-HIDDEN uint32_t heap_run_alloc(uint32_t nchunks);  /* NONE32 when out of reserve/limit */
+HIDDEN uint32_t heap_run_alloc(uint32_t nchunks, bool *zeroed);  /* NONE32: out of reserve/limit */
+HIDDEN void span_list_push(uint32_t *head, uint32_t ci, uint8_t list);
+HIDDEN void span_list_remove(uint32_t *head, uint32_t ci);
 HIDDEN void heap_run_free(uint32_t ci);            /* releases a whole span */
 HIDDEN void heap_purge(bool all);                  /* return dirty runs to the OS */
 HIDDEN void heap_lock(void);
@@ -170,17 +175,29 @@ HIDDEN void tcache_release(struct tcache *tc);        /* thread exit */
 HIDDEN void tcache_flush_all(void);                   /* world stopped, heap_lock held */
 HIDDEN void alloc_fork_child(void);                   /* orphan every tcache but ours */
 HIDDEN void span_fold_remote(uint32_t ci);            /* owner or collector */
+HIDDEN void alloc_flush_counts(struct tcache *tc);
+HIDDEN void *malloc_small_slow(size_t size);
+HIDDEN bool heap_large_extend(uint32_t ci, uint32_t nchunks);  /* grow a LARGE span in place */
 HIDDEN extern __thread struct tcache *tls_tc __attribute__((tls_model("initial-exec")));
 
 /* gc.c, mark.c, sweep.c, policy.c */
 HIDDEN void gc_collect(const char *why);             /* stop, mark, sweep/count, resume */
-HIDDEN void gc_maybe_collect(void);                  /* the trigger, from slow paths */
+HIDDEN void gc_maybe_collect(struct tcache *tc);     /* the trigger, from slow paths */
 HIDDEN bool gc_disabled(void);
+HIDDEN void gc_disable(void);
+HIDDEN void gc_enable(void);
+HIDDEN void gc_init(void);
+HIDDEN void gc_at_exit(void);
+HIDDEN void gc_mark_all(void);                       /* world stopped: marks from all roots */
+HIDDEN bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user);
+HIDDEN uint64_t gc_collections(void);
 HIDDEN void gc_mark_range(uintptr_t lo, uintptr_t hi);    /* conservative scan of a root range */
 HIDDEN void gc_mark_drain(void);
 HIDDEN void gc_sweep(bool reclaim);
-HIDDEN void policy_after_gc(uint64_t live_bytes);
-HIDDEN uint64_t policy_threshold(void);
+HIDDEN uint64_t policy_threshold(uint64_t baseline);  /* bytes of growth before the next one */
+
+/* leak.c: allocation stacks and leak reports */
+HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);
 
 /* stats.c */
 struct gc_stats {

@@ -111,6 +111,10 @@ HIDDEN void cowgc_init_slow(void);   /* idempotent, thread-safe start-up */
 HIDDEN extern volatile int cowgc_ready;
 static inline void cowgc_ensure_init(void) { if (unlikely(!cowgc_ready)) cowgc_init_slow(); }
 
+/* hooks.c: thread exit and fork */
+HIDDEN void hooks_init(void);
+HIDDEN void hooks_thread_started(void *tc);   /* registers the exit destructor */
+
 /* signals.c: the stop-the-world signal stays deliverable whatever the program does with masks. */
 HIDDEN void signals_init(void);
 

@@ -50,7 +50,7 @@ HIDDEN void stw_handler_check(int sig);         /* signals.c forwards our signal
 /* roots.c */
 HIDDEN void roots_snapshot_segments(void);      /* before stopping: dl_iterate_phdr into a buffer */
 HIDDEN void roots_scan(root_fn fn);             /* world stopped: every root range, by kind */
-HIDDEN void roots_add(uintptr_t lo, uintptr_t hi);   /* cowgc_add_roots */
+HIDDEN int roots_add(uintptr_t lo, uintptr_t hi);    /* cowgc_add_roots: 0, or -1 when full */
 HIDDEN void roots_remove(uintptr_t lo);
 
 /* arch_x86_64.c: the only architecture-specific code. */
@@ -69,3 +69,44 @@ HIDDEN void markstack_reset(void);
 HIDDEN uintptr_t markstack_lo(void), markstack_hi(void);   /* its mapping, excluded from roots */
 
 #endif
+
+/* ptrtest.c -- the conservative pointer test: a ladder of cheap rejections on metadata only
+ * (I2: never touches a heap page). Included inline because the mark loop runs it per word. */
+#include "../collector/collector.h"
+
+static inline bool ptr_test(uintptr_t v, struct lookup *out)
+{
+    uintptr_t off = v - heap.base;
+    /* Below the base or beyond the chunks ever handed out: not a heap address. */
+    if (off >= ((uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT))
+        return false;
+    uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
+    const struct span *s = span_at(ci);
+    if (likely(s->kind == SPAN_SMALL)) {
+        uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1));
+        uint32_t idx = (uint32_t)(((uint64_t)rel * s->recip) >> 32);
+        /* The tail of a span past its last slot holds no block. */
+        if (idx >= s->nblocks) return false;
+        /* A free slot: a stale pointer, or a pointer-like integer. */
+        if (!(alloc_words(ci)[idx >> 6] & (1ull << (idx & 63)))) return false;
+        out->ci = ci;
+        out->idx = idx;
+        out->user = chunk_addr(ci) + (uintptr_t)idx * s->stride + heap.hdr;
+        return true;
+    }
+    if (s->kind == SPAN_CONT) {
+        /* Interior chunk of a large block; a stale CONT left in a free run fails the checks below. */
+        uint32_t h = ci - s->nchunks;
+        const struct span *hs = span_at(h);
+        if (hs->kind != SPAN_LARGE || h + hs->nchunks <= ci) return false;
+        ci = h;
+        s = hs;
+    } else if (s->kind != SPAN_LARGE) {
+        return false;   /* a free run */
+    }
+    if (!(alloc_words(ci)[0] & 1)) return false;
+    out->ci = ci;
+    out->idx = 0;
+    out->user = chunk_addr(ci) + s->offset;
+    return true;
+}

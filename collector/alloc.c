@@ -1,0 +1,687 @@
+/* alloc.c -- the malloc family on top of spans: per-thread bins, remote frees, large blocks.
+ *
+ * Invariants (besides collector.h's I1-I6):
+ *  - span.used == allocated slots + slots reserved in the owner's bin mask; a SMALL span with
+ *    used == 0 that is nobody's current span can be given back.
+ *  - A bin's mask holds only slots whose alloc bit is clear; the alloc bit is set when the slot
+ *    is handed out, so the alloc bitmap is exact at every stop and double frees are visible.
+ *  - Remote bits are a subset of alloc bits until folded (free checks the alloc bit first).
+ *  - Across a window where busy == 0 inside a slow path, a thread holds no private reference to
+ *    a span: it re-reads its lists after the window, so a collection in between is harmless.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "scanner.h"
+
+__thread struct tcache *tls_tc __attribute__((tls_model("initial-exec")));
+/* Set once this thread's cache was given back at exit: later calls (glibc frees the DTV after
+ * the key destructors) use the shared fallback cache instead of leaking a new one. */
+static __thread int tls_exiting __attribute__((tls_model("initial-exec")));
+
+/* Used, under heap_lock, by threads that have no cache of their own (exiting threads). */
+static struct tcache fallback_tc;
+
+static struct tcache *tc_free_list;
+static void *fallback_alloc(size_t size);
+static char *tc_slab, *tc_slab_end;
+
+/* ---- busy sections (I5) ---- */
+
+static inline void busy_enter(struct tcache *tc)
+{
+    tc->busy = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void busy_leave(struct tcache *tc)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    tc->busy = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (unlikely(tc->stop_pending)) stw_deferred_stop();
+}
+
+/* ---- thread caches ---- */
+
+static void bins_init(struct tcache *tc)
+{
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        struct bin *b = &tc->bins[c];
+        memset(b, 0, sizeof *b);
+        b->span = b->partial = b->full = NONE32;
+    }
+}
+
+static struct tcache *tcache_new_locked(void)
+{
+    struct tcache *tc = tc_free_list;
+    if (tc) {
+        tc_free_list = tc->next;
+    } else {
+        if (tc_slab + sizeof *tc > tc_slab_end) {
+            size_t len = 64 * sizeof *tc;
+            void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED) return NULL;
+            tc_slab = m;
+            tc_slab_end = tc_slab + len;
+        }
+        tc = (struct tcache *)tc_slab;
+        tc_slab += sizeof *tc;
+    }
+    memset(tc, 0, sizeof *tc);
+    bins_init(tc);
+    tc->in_use = true;
+    tc->tid = (pid_t)syscall(SYS_gettid);
+    tc->next = heap.tcaches;
+    heap.tcaches = tc;
+    return tc;
+}
+
+struct tcache *tcache_get(void)
+{
+    struct tcache *tc = tls_tc;
+    if (likely(tc)) return tc;
+    cowgc_ensure_init();
+    if (tls_exiting) return NULL;
+    heap_lock();
+    tc = tcache_new_locked();
+    heap_unlock();
+    tls_tc = tc;
+    hooks_thread_started(tc);
+    return tc;
+}
+
+/* Move every byte counter of tc into the globals (under no lock: atomics). */
+static void tcache_flush_counts(struct tcache *tc)
+{
+    if (tc->alloc_bytes | tc->free_bytes) {
+        atomic_fetch_add_explicit(&heap.in_use, tc->alloc_bytes - tc->free_bytes, memory_order_relaxed);
+        tc->alloc_bytes = tc->free_bytes = 0;
+    }
+    if (tc->nmalloc | tc->nfree) {
+        atomic_fetch_add_explicit(&heap.nmalloc, tc->nmalloc, memory_order_relaxed);
+        atomic_fetch_add_explicit(&heap.nfree, tc->nfree, memory_order_relaxed);
+        tc->nmalloc = tc->nfree = 0;
+    }
+}
+
+/* Give back the unhanded slots of a bin and park its span on the partial list. */
+static void bin_flush(struct tcache *tc, struct bin *b)
+{
+    if (b->span == NONE32) return;
+    struct span *s = span_at(b->span);
+    unsigned n = (unsigned)__builtin_popcountll(b->mask);
+    s->used -= n;
+    tc->alloc_bytes -= (uint64_t)n * s->size;
+    b->mask = 0;
+    b->allocw = NULL;
+    span_list_push(&b->partial, b->span, LIST_PARTIAL);
+    b->span = NONE32;
+}
+
+/* World stopped, heap_lock held (I5 guarantees no cache is half-updated). */
+void tcache_flush_all(void)
+{
+    for (struct tcache *tc = heap.tcaches; tc; tc = tc->next) {
+        for (unsigned c = 0; c < NCLASSES; c++) bin_flush(tc, &tc->bins[c]);
+        tcache_flush_counts(tc);
+    }
+}
+
+static void span_orphan_locked(uint32_t ci)
+{
+    struct span *s = span_at(ci);
+    s->owner = NULL;
+    span_fold_remote(ci);
+    if (s->used == 0) {
+        s->list = LIST_NONE;
+        heap_run_free(ci);
+    } else {
+        span_list_push(&heap.orphans[s->cls], ci, LIST_ORPHAN);
+    }
+}
+
+static void tcache_abandon_locked(struct tcache *tc)
+{
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        struct bin *b = &tc->bins[c];
+        bin_flush(tc, b);
+        uint32_t *lists[2] = { &b->partial, &b->full };
+        for (int l = 0; l < 2; l++)
+            while (*lists[l] != NONE32) {
+                uint32_t ci = *lists[l];
+                span_list_remove(lists[l], ci);
+                span_orphan_locked(ci);
+            }
+    }
+    tcache_flush_counts(tc);
+}
+
+/* Thread exit: hand the spans to the orphan lists, recycle the cache. */
+void tcache_release(struct tcache *tc)
+{
+    if (!tc || tc == &fallback_tc) return;
+    heap_lock();
+    tcache_abandon_locked(tc);
+    struct tcache **pp = &heap.tcaches;
+    while (*pp && *pp != tc) pp = &(*pp)->next;
+    if (*pp) *pp = tc->next;
+    tc->in_use = false;
+    tc->next = tc_free_list;
+    tc_free_list = tc;
+    tls_tc = NULL;
+    tls_exiting = 1;
+    heap_unlock();
+}
+
+/* In the child of fork only the forking thread exists: every other cache is abandoned. Their
+ * owners may have been inside a busy section at the fork, so lists and counts of their spans are
+ * rebuilt from the bitmaps, which are exact word by word. */
+void alloc_fork_child(void)
+{
+    struct tcache *me = tls_tc;
+    for (unsigned c = 0; c < NCLASSES; c++) heap.orphans[c] = NONE32;
+    struct tcache *tc = heap.tcaches, *keep = NULL;
+    heap.tcaches = NULL;
+    while (tc) {
+        struct tcache *next = tc->next;
+        if (tc == me) { keep = tc; tc->next = NULL; }
+        else { tc->in_use = false; tc->next = tc_free_list; tc_free_list = tc; }
+        tc = next;
+    }
+    heap.tcaches = keep;
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top; ci++) {
+        struct span *s = span_at(ci);
+        if (s->kind != SPAN_SMALL || s->owner == me) continue;
+        uint64_t *a = alloc_words(ci), *r = remote_words(ci);
+        uint32_t used = 0;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) {
+            a[w] &= ~r[w];
+            r[w] = 0;
+            used += (uint32_t)__builtin_popcountll(a[w]);
+        }
+        atomic_store(&s->remote_count, 0);
+        s->used = used;
+        s->owner = NULL;
+        s->list = LIST_NONE;
+        s->next = s->prev = NONE32;
+        if (used == 0) heap_run_free(ci);
+        else span_list_push(&heap.orphans[s->cls], ci, LIST_ORPHAN);
+    }
+}
+
+/* ---- small spans ---- */
+
+static inline unsigned span_words(const struct span *s) { return (s->nblocks + 63) / 64; }
+
+static inline uint64_t word_valid(const struct span *s, unsigned w)
+{
+    unsigned left = s->nblocks - w * 64;
+    return left >= 64 ? ~0ull : ((1ull << left) - 1);
+}
+
+/* Fold remote frees into the alloc bitmap. Owner (busy) or collector (world stopped). */
+void span_fold_remote(uint32_t ci)
+{
+    struct span *s = span_at(ci);
+    if (atomic_load_explicit(&s->remote_count, memory_order_relaxed) == 0) return;
+    atomic_store_explicit(&s->remote_count, 0, memory_order_relaxed);
+    uint64_t *a = alloc_words(ci), *r = remote_words(ci);
+    uint32_t freed = 0;
+    for (unsigned w = 0; w < span_words(s); w++) {
+        if (!atomic_load_explicit((_Atomic uint64_t *)&r[w], memory_order_relaxed)) continue;
+        uint64_t bits = atomic_exchange_explicit((_Atomic uint64_t *)&r[w], 0, memory_order_acquire);
+        bits &= a[w];
+        a[w] &= ~bits;
+        freed += (uint32_t)__builtin_popcountll(bits);
+    }
+    s->used -= freed;
+    uint64_t bytes = (uint64_t)freed * s->size;
+    atomic_fetch_sub_explicit(&heap.in_use, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&heap.nfree, freed, memory_order_relaxed);
+}
+
+static void span_init_small(uint32_t ci, unsigned cls, struct tcache *owner)
+{
+    struct span *s = span_at(ci);
+    s->kind = SPAN_SMALL;
+    s->cls = (uint8_t)cls;
+    s->size = class_size[cls];
+    s->stride = class_size[cls] + heap.hdr;
+    s->recip = reciprocal(s->stride);
+    s->nblocks = (uint32_t)(CHUNK_SIZE / s->stride);
+    s->used = 0;
+    s->owner = owner;
+    atomic_store(&s->remote_count, 0);
+}
+
+/* Take the next word of the bin's span with free slots, from word `from` on. */
+static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
+{
+    struct span *s = span_at(b->span);
+    uint64_t *a = alloc_words(b->span);
+    for (unsigned w = from; w < span_words(s); w++) {
+        uint64_t free = ~a[w] & word_valid(s, w);
+        if (!free) continue;
+        unsigned n = (unsigned)__builtin_popcountll(free);
+        b->mask = free;
+        b->allocw = &a[w];
+        b->word = w;
+        b->stride = s->stride;
+        b->base = chunk_addr(b->span) + (uintptr_t)w * 64 * s->stride + heap.hdr;
+        s->used += n;
+        tc->alloc_bytes += (uint64_t)n * s->size;
+        return true;
+    }
+    return false;
+}
+
+/* Refill bin c from the thread's own spans. busy is held. */
+static bool bin_refill_local(struct tcache *tc, unsigned c)
+{
+    struct bin *b = &tc->bins[c];
+    for (;;) {
+        if (b->span != NONE32) {
+            if (bin_take_word(tc, b, b->word + 1)) return true;
+            struct span *s = span_at(b->span);
+            if (atomic_load_explicit(&s->remote_count, memory_order_relaxed)) {
+                span_fold_remote(b->span);
+                if (bin_take_word(tc, b, 0)) return true;
+            }
+            span_list_push(&b->full, b->span, LIST_FULL);
+            b->span = NONE32;
+        }
+        if (b->partial == NONE32 && atomic_load_explicit(&tc->remote_pending, memory_order_relaxed)) {
+            atomic_store_explicit(&tc->remote_pending, 0, memory_order_relaxed);
+            for (unsigned k = 0; k < NCLASSES; k++) {
+                struct bin *bk = &tc->bins[k];
+                uint32_t ci = bk->full;
+                while (ci != NONE32) {
+                    struct span *s = span_at(ci);
+                    uint32_t next = s->next;
+                    if (atomic_load_explicit(&s->remote_count, memory_order_relaxed)) {
+                        span_fold_remote(ci);
+                        if (s->used < s->nblocks) {
+                            span_list_remove(&bk->full, ci);
+                            span_list_push(&bk->partial, ci, LIST_PARTIAL);
+                        }
+                    }
+                    ci = next;
+                }
+            }
+        }
+        if (b->partial == NONE32) return false;
+        uint32_t ci = b->partial;
+        span_list_remove(&b->partial, ci);
+        b->span = ci;
+        b->word = (uint32_t)-1;
+        span_at(ci)->list = LIST_CURRENT;
+        span_fold_remote(ci);
+    }
+}
+
+/* Get a span for class c from the orphans or the chunk allocator onto tc's partial list.
+ * Called with busy == 0; takes heap_lock. Returns false when the heap is exhausted. */
+static bool bin_get_span(struct tcache *tc, unsigned c)
+{
+    struct bin *b = &tc->bins[c];
+    bool got = false;
+    heap_lock();
+    while (heap.orphans[c] != NONE32) {
+        uint32_t ci = heap.orphans[c];
+        span_list_remove(&heap.orphans[c], ci);
+        struct span *s = span_at(ci);
+        s->owner = tc;
+        span_fold_remote(ci);
+        if (s->used < s->nblocks) { span_list_push(&b->partial, ci, LIST_PARTIAL); got = true; break; }
+        span_list_push(&b->full, ci, LIST_FULL);
+    }
+    if (!got) {
+        bool zeroed;
+        uint32_t ci = heap_run_alloc(1, &zeroed);
+        if (ci != NONE32) {
+            span_init_small(ci, c, tc);
+            span_list_push(&b->partial, ci, LIST_PARTIAL);
+            got = true;
+        }
+    }
+    heap_unlock();
+    return got;
+}
+
+static void *alloc_fail(size_t size)
+{
+    errno = ENOMEM;
+    return NULL;
+}
+
+void *malloc_small_slow(size_t size)
+{
+    unsigned c = size_class(size);
+    struct tcache *tc = tcache_get();
+    if (unlikely(!tc)) return fallback_alloc(size);
+    gc_maybe_collect(tc);
+    struct bin *b = &tc->bins[c];
+    bool retried = false;
+    for (;;) {
+        busy_enter(tc);
+        if (b->mask || bin_refill_local(tc, c)) {
+            uint64_t m = b->mask;
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            b->mask = m & (m - 1);
+            *b->allocw |= 1ull << i;
+            void *p = (void *)(b->base + (uintptr_t)i * b->stride);
+            tc->nmalloc++;
+            busy_leave(tc);
+            return p;
+        }
+        busy_leave(tc);
+        if (bin_get_span(tc, c)) continue;
+        if (retried) return alloc_fail(size);
+        /* COWGC_MAX_HEAP or the reserve is reached: collect, then try once more. */
+        gc_collect("heap limit");
+        retried = true;
+    }
+}
+
+/* ---- large blocks ---- */
+
+static void *large_alloc(size_t size, size_t align, bool zero)
+{
+    if (size > heap.size) return alloc_fail(size);
+    size_t hdr = heap.hdr;
+    size_t lead = align > CHUNK_SIZE ? align : (hdr ? (align > hdr ? align : hdr) : 0);
+    size_t total = size + lead;
+    if (total < size) return alloc_fail(size);
+    uint32_t n = (uint32_t)((total + CHUNK_SIZE - 1) >> CHUNK_SHIFT);
+    struct tcache *tc = tls_tc;
+    if (tc) gc_maybe_collect(tc);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool zeroed;
+        heap_lock();
+        uint32_t ci = heap_run_alloc(n, &zeroed);
+        if (ci != NONE32) {
+            struct span *s = span_at(ci);
+            uintptr_t start = chunk_addr(ci);
+            uintptr_t user = start + hdr;
+            if (align > 16) user = (start + hdr + align - 1) & ~(uintptr_t)(align - 1);
+            s->kind = SPAN_LARGE;
+            s->offset = (uint32_t)(user - start);
+            s->size = (size + 15) & ~(size_t)15;
+            alloc_words(ci)[0] = 1;
+            heap_unlock();
+            atomic_fetch_add_explicit(&heap.in_use, s->size, memory_order_relaxed);
+            atomic_fetch_add_explicit(&heap.nmalloc, 1, memory_order_relaxed);
+            if (zero && !zeroed) memset((void *)user, 0, size);
+            return (void *)user;
+        }
+        heap_unlock();
+        if (attempt == 0 && opt.mode != MODE_OFF) gc_collect("heap limit");
+    }
+    return alloc_fail(size);
+}
+
+static void large_free_locked(uint32_t ci)
+{
+    struct span *s = span_at(ci);
+    atomic_fetch_sub_explicit(&heap.in_use, s->size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&heap.nfree, 1, memory_order_relaxed);
+    heap_run_free(ci);
+}
+
+/* ---- the fallback cache: exiting threads allocate under heap_lock ---- */
+
+static void *fallback_alloc(size_t size)
+{
+    unsigned c = size_class(size);
+    heap_lock();
+    if (!fallback_tc.in_use) { bins_init(&fallback_tc); fallback_tc.in_use = true; }
+    struct tcache *tc = &fallback_tc;
+    struct bin *b = &tc->bins[c];
+    void *p = NULL;
+    for (int attempt = 0; attempt < 2 && !p; attempt++) {
+        if (b->mask || bin_refill_local(tc, c)) {
+            uint64_t m = b->mask;
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            b->mask = m & (m - 1);
+            *b->allocw |= 1ull << i;
+            p = (void *)(b->base + (uintptr_t)i * b->stride);
+            tc->nmalloc++;
+            break;
+        }
+        bool zeroed;
+        uint32_t ci = heap_run_alloc(1, &zeroed);
+        if (ci == NONE32) break;
+        span_init_small(ci, c, tc);
+        span_list_push(&b->partial, ci, LIST_PARTIAL);
+    }
+    tcache_flush_counts(tc);
+    heap_unlock();
+    return p ? p : alloc_fail(size);
+}
+
+/* ---- entry points ---- */
+
+void *cg_malloc(size_t size)
+{
+    struct tcache *tc = tls_tc;
+    if (likely(tc && size <= SMALL_MAX)) {
+        struct bin *b = &tc->bins[size_class(size)];
+        busy_enter(tc);
+        uint64_t m = b->mask;
+        if (likely(m)) {
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            b->mask = m & (m - 1);
+            *b->allocw |= 1ull << i;
+            void *p = (void *)(b->base + (uintptr_t)i * b->stride);
+            tc->nmalloc++;
+            busy_leave(tc);
+            return p;
+        }
+        busy_leave(tc);
+    }
+    if (size <= SMALL_MAX) return malloc_small_slow(size);
+    cowgc_ensure_init();
+    return large_alloc(size, 16, false);
+}
+
+void *cg_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) return alloc_fail(total);
+    if (total > SMALL_MAX) {
+        cowgc_ensure_init();
+        return large_alloc(total, 16, true);
+    }
+    void *p = cg_malloc(total);
+    if (p) memset(p, 0, total);
+    return p;
+}
+
+static void bad_free(const char *what, const void *p, const char *detail)
+{
+    report_error("%s(%p): %s; ignored", what, p, detail);
+}
+
+/* Slow free: large blocks, foreign pointers, double frees. */
+static void free_slow(void *p, uintptr_t off, const char *who)
+{
+    if (off >= ((uintptr_t)atomic_load_explicit(&heap.top, memory_order_acquire) << CHUNK_SHIFT)) {
+        bad_free(who, p, "pointer was not allocated by cowgc (foreign pointer)");
+        return;
+    }
+    uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
+    heap_lock();
+    uint32_t h = span_head(ci);
+    struct span *s = span_at(h);
+    const char *why = NULL;
+    if (s->kind == SPAN_LARGE && h + s->nchunks > ci) {
+        if ((uintptr_t)p != chunk_addr(h) + s->offset) why = "pointer into the middle of a block";
+        else if (!(alloc_words(h)[0] & 1)) why = "double free";
+        else if (heap.free_ignore) why = "";
+        else { alloc_words(h)[0] = 0; large_free_locked(h); }
+    } else if (s->kind == SPAN_SMALL) {
+        why = "pointer into the middle of a block";
+    } else {
+        why = "pointer into free heap memory (double free?)";
+    }
+    heap_unlock();
+    if (why && *why) bad_free(who, p, why);
+}
+
+/* The common free: a SMALL block. `who` names the caller in error messages. */
+static inline void free_block(void *p, const char *who)
+{
+    uintptr_t off = (uintptr_t)p - heap.base;
+    if (unlikely(off >= heap.size)) {
+        if (p) bad_free(who, p, "pointer was not allocated by cowgc (foreign pointer)");
+        return;
+    }
+    uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
+    struct span *s = span_at(ci);
+    if (unlikely(s->kind != SPAN_SMALL)) { free_slow(p, off, who); return; }
+    uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1));
+    uint32_t idx = (uint32_t)(((uint64_t)rel * s->recip) >> 32);
+    if (unlikely(rel != idx * s->stride + heap.hdr || idx >= s->nblocks)) {
+        bad_free(who, p, "pointer into the middle of a block");
+        return;
+    }
+    if (unlikely(heap.free_ignore)) return;
+    unsigned w = idx >> 6;
+    uint64_t bit = 1ull << (idx & 63);
+    uint64_t *a = alloc_words(ci) + w;
+    struct tcache *tc = tls_tc;
+    if (likely(tc && s->owner == tc)) {
+        busy_enter(tc);
+        uint64_t v = *a;
+        if (unlikely(!(v & bit))) {
+            busy_leave(tc);
+            bad_free(who, p, "double free (block is not allocated)");
+            return;
+        }
+        *a = v & ~bit;
+        tc->nfree++;
+        tc->free_bytes += s->size;
+        if (unlikely(--s->used == 0 || s->list == LIST_FULL)) {
+            struct bin *b = &tc->bins[s->cls];
+            if (s->list == LIST_FULL) {
+                span_list_remove(&b->full, ci);
+                span_list_push(&b->partial, ci, LIST_PARTIAL);
+            }
+            if (s->used == 0 && s->list == LIST_PARTIAL) {
+                /* Keep it when it is the only spare of this class; otherwise give it back. */
+                if (b->partial != ci || s->next != NONE32) {
+                    span_list_remove(&b->partial, ci);
+                    busy_leave(tc);
+                    heap_lock();
+                    /* A collection may have run between the two locks: recheck ownership. */
+                    if (s->kind == SPAN_SMALL && s->owner == tc && s->used == 0 && s->list == LIST_NONE)
+                        heap_run_free(ci);
+                    heap_unlock();
+                    return;
+                }
+            }
+        }
+        busy_leave(tc);
+        return;
+    }
+    /* Remote free: another thread's (or an orphaned) span. */
+    if (unlikely(!(__atomic_load_n(a, __ATOMIC_RELAXED) & bit))) {
+        bad_free(who, p, "double free (block is not allocated)");
+        return;
+    }
+    uint64_t old = atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + w), bit,
+                                            memory_order_release);
+    if (unlikely(old & bit)) {
+        bad_free(who, p, "double free (already freed by another thread)");
+        return;
+    }
+    atomic_fetch_add_explicit(&s->remote_count, 1, memory_order_release);
+    struct tcache *owner = s->owner;
+    if (owner) atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
+}
+
+void cg_free(void *p)
+{
+    if (!p) return;
+    int e = errno;
+    free_block(p, "free");
+    errno = e;
+}
+
+size_t cg_usable_size(const void *p)
+{
+    if (!p) return 0;
+    struct lookup lk;
+    if (!heap_lookup((uintptr_t)p, &lk) || lk.user != (uintptr_t)p) return 0;
+    struct span *s = span_at(lk.ci);
+    return s->kind == SPAN_SMALL ? class_size[s->cls] : s->size;
+}
+
+void *cg_realloc(void *p, size_t size)
+{
+    if (!p) return cg_malloc(size);
+    if (size == 0) { cg_free(p); return NULL; }   /* glibc's behaviour */
+    struct lookup lk;
+    if (!heap_lookup((uintptr_t)p, &lk) || lk.user != (uintptr_t)p) {
+        bad_free("realloc", p, (uintptr_t)p - heap.base < heap.size
+                 ? "pointer is not the start of an allocated block" : "pointer was not allocated by cowgc");
+        errno = EINVAL;
+        return NULL;
+    }
+    struct span *s = span_at(lk.ci);
+    size_t old;
+    if (s->kind == SPAN_SMALL) {
+        old = class_size[s->cls];
+        /* In place when the class fits and we do not waste more than half of it. */
+        if (size <= old && (size > old / 2 || old <= 16)) return p;
+    } else {
+        old = s->size;
+        uintptr_t cap = ((uintptr_t)s->nchunks << CHUNK_SHIFT) - s->offset;
+        if (size <= cap && size >= old / 2) {
+            size_t ns = (size + 15) & ~(size_t)15;
+            heap_lock();
+            atomic_fetch_add_explicit(&heap.in_use, ns - s->size, memory_order_relaxed);
+            s->size = ns;
+            heap_unlock();
+            return p;
+        }
+        /* Grow in place over a free run that follows the span. */
+        if (size > cap) {
+            uint32_t need = (uint32_t)((s->offset + size + CHUNK_SIZE - 1) >> CHUNK_SHIFT);
+            if (heap_large_extend(lk.ci, need)) {
+                size_t ns = (size + 15) & ~(size_t)15;
+                atomic_fetch_add_explicit(&heap.in_use, ns - s->size, memory_order_relaxed);
+                s->size = ns;
+                return p;
+            }
+        }
+    }
+    void *q = cg_malloc(size);
+    if (!q) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    cg_free(p);
+    return q;
+}
+
+void *cg_memalign(size_t align, size_t size)
+{
+    if (align <= 16) return cg_malloc(size);
+    cowgc_ensure_init();
+    if (heap.hdr == 0 && size <= SMALL_MAX) {
+        unsigned c = size_class_aligned(size, align);
+        if (c < NCLASSES) return cg_malloc(class_size[c]);
+    }
+    if (align > heap.size / 4) return alloc_fail(size);
+    return large_alloc(size, align, false);
+}
+
+/* ---- accounting for stats and the trigger ---- */
+
+void alloc_flush_counts(struct tcache *tc) { tcache_flush_counts(tc); }

@@ -1,0 +1,222 @@
+/* gc.c -- one collection: stop the world, mark from the roots, sweep or count, resume.
+ *
+ * Invariants:
+ *  - A collection runs with heap_lock held and every other thread stopped outside a busy
+ *    section (I5), so caches, lists and bitmaps are all consistent while it runs.
+ *  - Marking reads heap pages and, in out-of-line mode, writes only mark bitmaps (I1). In inline
+ *    mode it writes the header word before each block it marks, and records the page.
+ *  - A block is marked iff it is reachable from a root through words that point into allocated
+ *    blocks (interior pointers included); a full mark stack never loses a block: the overflow
+ *    pass rescans every marked block until a pass ends without overflow.
+ */
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "collector.h"
+#include "scanner.h"
+
+struct gc_stats gcstats;
+static atomic_int disable_count;
+static bool gc_enabled;
+static uint64_t gc_epoch;
+static uint64_t baseline;   /* in_use right after the last collection */
+
+#define PIECE ((uintptr_t)64 << 10)   /* large blocks are scanned in pieces of this size */
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void gc_init(void) { gc_enabled = opt.mode != MODE_OFF; }
+bool gc_disabled(void) { return atomic_load(&disable_count) > 0; }
+void gc_disable(void) { atomic_fetch_add(&disable_count, 1); }
+void gc_enable(void) { if (atomic_load(&disable_count) > 0) atomic_fetch_sub(&disable_count, 1); }
+
+/* ---- marking ---- */
+
+static void page_written(uintptr_t addr)
+{
+    uintptr_t pg = (addr - heap.base) >> 12;
+    uint64_t bit = 1ull << (pg & 63);
+    uint64_t *w = &heap.page_bm[pg >> 6];
+    if (!(*w & bit)) { *w |= bit; gcstats.heap_pages_written++; }
+}
+
+static inline size_t block_size(const struct span *s) { return s->size; }
+
+/* The mark loop, specialised per layout at compile time (inline_marks is a constant at each
+ * call site below). Returns nothing: newly marked blocks go on the mark stack. */
+static inline __attribute__((always_inline)) void
+scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
+{
+    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
+        struct lookup lk;
+        if (likely(!ptr_test(*(const uintptr_t *)p, &lk))) continue;
+        const struct span *s = span_at(lk.ci);
+        if (!inline_marks) {
+            uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);
+            uint64_t bit = 1ull << (lk.idx & 63);
+            if (*m & bit) continue;
+            *m |= bit;
+        } else {
+            uint64_t *h = (uint64_t *)(lk.user - INLINE_HDR);
+            if (*h & 1) continue;
+            *h = 1;
+            page_written((uintptr_t)h);
+        }
+        if (!markstack_push(lk.user, lk.user + block_size(s))) gcstats.mark_overflows++;
+    }
+}
+
+static void scan_outofline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false); }
+static void scan_inline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true); }
+
+void gc_mark_range(uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    hi &= ~(uintptr_t)7;
+    if (lo >= hi) return;
+    if (heap.mark == MARK_INLINE) scan_inline(lo, hi);
+    else scan_outofline(lo, hi);
+}
+
+void gc_mark_drain(void)
+{
+    struct mark_item it;
+    while (markstack_pop(&it)) {
+        if (it.hi - it.lo > PIECE) {
+            /* Keep the rest for later so one huge block cannot flood the stack. */
+            if (!markstack_push(it.lo + PIECE, it.hi)) gcstats.mark_overflows++;
+            it.hi = it.lo + PIECE;
+        }
+        gc_mark_range(it.lo, it.hi);
+    }
+}
+
+bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user)
+{
+    if (heap.mark == MARK_INLINE) return *(const uint64_t *)(user - INLINE_HDR) & 1;
+    return mark_words(ci)[idx >> 6] & (1ull << (idx & 63));
+}
+
+/* After an overflow some marked blocks were never scanned: scan every marked block again
+ * (cheap to repeat: already marked children are skipped) until a pass does not overflow. */
+static void mark_recover(void)
+{
+    while (markstack_overflowed()) {
+        uint32_t top = atomic_load(&heap.top);
+        for (uint32_t ci = 0; ci < top; ci++) {
+            const struct span *s = span_at(ci);
+            if (s->kind == SPAN_SMALL) {
+                const uint64_t *a = alloc_words(ci);
+                for (uint32_t i = 0; i < s->nblocks; i++) {
+                    if (!(a[i >> 6] & (1ull << (i & 63)))) continue;
+                    uintptr_t user = chunk_addr(ci) + (uintptr_t)i * s->stride + heap.hdr;
+                    if (!block_is_marked(ci, i, user)) continue;
+                    gc_mark_range(user, user + s->size);
+                    gc_mark_drain();
+                }
+            } else if (s->kind == SPAN_LARGE && (alloc_words(ci)[0] & 1)) {
+                uintptr_t user = chunk_addr(ci) + s->offset;
+                if (!block_is_marked(ci, 0, user)) continue;
+                if (!markstack_push(user, user + s->size)) gcstats.mark_overflows++;
+                gc_mark_drain();
+            }
+        }
+    }
+}
+
+static void clear_marks(void)
+{
+    uint32_t top = atomic_load(&heap.top);
+    if (heap.mark == MARK_INLINE) {
+        /* I6: headers are already zero; reset the written-pages record for this collection. */
+        memset(heap.page_bm, 0, ((((size_t)top << CHUNK_SHIFT) >> 12) + 63) / 64 * 8);
+        return;
+    }
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_SMALL) memset(mark_words(ci), 0, ((s->nblocks + 63) / 64) * 8);
+        else if (s->kind == SPAN_LARGE) mark_words(ci)[0] = 0;
+    }
+}
+
+static void root_range(uintptr_t lo, uintptr_t hi, enum root_kind kind)
+{
+    if (hi <= lo) return;
+    gcstats.roots_bytes[kind] += hi - lo;
+    gc_mark_range(lo, hi);
+    gc_mark_drain();
+}
+
+/* Mark everything reachable from the roots. World stopped, heap_lock held. */
+void gc_mark_all(void)
+{
+    clear_marks();
+    markstack_reset();
+    memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
+    roots_scan(root_range);
+    gc_mark_drain();
+    mark_recover();
+}
+
+/* ---- one collection ---- */
+
+void gc_collect(const char *why)
+{
+    if (!gc_enabled || gc_disabled()) return;
+    if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
+    uint64_t seen = __atomic_load_n(&gc_epoch, __ATOMIC_ACQUIRE);
+    heap_lock();
+    /* Another thread collected while we waited for the lock: the trigger is satisfied. */
+    if (why && why[0] == 't' && seen != gc_epoch) { heap_unlock(); return; }
+    uint64_t t0 = now_ns();
+    if (stw_stop_all() != 0) {
+        gcstats.skipped++;
+        heap_unlock();
+        return;
+    }
+    tcache_flush_all();
+    gc_mark_all();
+    uint64_t t1 = now_ns();
+    gc_sweep(opt.mode == MODE_COLLECT);
+    uint64_t t2 = now_ns();
+    baseline = atomic_load(&heap.in_use);
+    stw_resume_all();
+    __atomic_store_n(&gc_epoch, gc_epoch + 1, __ATOMIC_RELEASE);
+    uint64_t pause = t2 - t0;
+    gcstats.collections++;
+    gcstats.pause_total_ns += pause;
+    if (pause > gcstats.pause_max_ns) gcstats.pause_max_ns = pause;
+    gcstats.mark_ns += t1 - t0;
+    gcstats.sweep_ns += t2 - t1;
+    heap_unlock();
+    if (opt.verbose)
+        log_line("collection %llu (%s): %llu us, live %llu KiB", (unsigned long long)gcstats.collections,
+                 why ? why : "?", (unsigned long long)(pause / 1000),
+                 (unsigned long long)(gcstats.live_bytes >> 10));
+}
+
+void gc_maybe_collect(struct tcache *tc)
+{
+    alloc_flush_counts(tc);
+    uint64_t in_use = atomic_load_explicit(&heap.in_use, memory_order_relaxed);
+    if (in_use > heap.peak_in_use) heap.peak_in_use = in_use;
+    if (!gc_enabled) return;
+    if (in_use > baseline && in_use - baseline > policy_threshold(baseline)) gc_collect("trigger");
+}
+
+uint64_t gc_collections(void) { return gcstats.collections; }
+
+void gc_at_exit(void)
+{
+    if (opt.mode == MODE_DETECT) gc_collect("exit");
+    if (opt.stats) {
+        stats_print(log_fd());
+        if (opt.stats_json) stats_write_json(opt.stats_json);
+    }
+}

@@ -1,0 +1,259 @@
+/* heap.c -- the reserved heap range, its side metadata, and runs of chunks (spans) within it.
+ *
+ * Invariants (see collector.h for the global ones):
+ *  - [heap.base, heap.base + top*CHUNK_SIZE) is the only part of the reserve ever handed out;
+ *    every chunk below top belongs to exactly one span or free run.
+ *  - A free run of n chunks has a SPAN_FREE head (nchunks = n, list = its bin) and, when n > 1,
+ *    a SPAN_FREE_TAIL last chunk whose nchunks is the distance back to the head. Two free runs
+ *    are never adjacent (heap_run_free coalesces).
+ *  - A free run with flag SF_ZEROED reads as zeroes (fresh or purged with MADV_DONTNEED).
+ *  - Everything here runs under heap_lock; nothing here touches a heap page except madvise.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "collector.h"
+
+struct heap heap = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+void heap_lock(void) { pthread_mutex_lock(&heap.lock); }
+void heap_unlock(void) { pthread_mutex_unlock(&heap.lock); }
+
+static void *map_noreserve(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int heap_init(void)
+{
+    size_t want = opt.reserve & ~(CHUNK_SIZE - 1);
+    void *raw = NULL;
+    /* The reserve costs address space only; shrink it if the kernel refuses. */
+    for (; want >= ((size_t)256 << 20); want /= 2)
+        if ((raw = map_noreserve(want + CHUNK_SIZE)) != NULL) break;
+    if (!raw) return -1;
+    if (want != (opt.reserve & ~(CHUNK_SIZE - 1)))
+        log_line("COWGC_RESERVE: only %zu MiB of address space could be reserved", want >> 20);
+    uintptr_t base = ((uintptr_t)raw + CHUNK_SIZE - 1) & ~(uintptr_t)(CHUNK_SIZE - 1);
+    /* Give back the unaligned slop on both sides. */
+    if (base > (uintptr_t)raw) munmap(raw, base - (uintptr_t)raw);
+    uintptr_t end = (uintptr_t)raw + want + CHUNK_SIZE;
+    if (end > base + want) munmap((void *)(base + want), end - (base + want));
+    /* Transparent huge pages would turn a one-word write into a 2 MiB copy in a forked child. */
+    madvise((void *)base, want, MADV_NOHUGEPAGE);
+
+    uint32_t n = (uint32_t)(want >> CHUNK_SHIFT);
+    size_t descs = ((size_t)n * sizeof(struct span) + 4095) & ~(size_t)4095;
+    size_t bm = ((size_t)n * BM_WORDS * 8 + 4095) & ~(size_t)4095;
+    size_t pages = ((size_t)(want >> 12) / 8 + 4095) & ~(size_t)4095;   /* written-page bits */
+    size_t meta = descs + 3 * bm + pages;
+    char *m = map_noreserve(meta);
+    if (!m) { munmap((void *)base, want); return -1; }
+    heap.base = base;
+    heap.size = want;
+    heap.nchunks_max = n;
+    heap.descs = (struct span *)m;
+    heap.alloc_bm = (uint64_t *)(m + descs);
+    heap.mark_bm = (uint64_t *)(m + descs + bm);
+    heap.remote_bm = (uint64_t *)(m + descs + 2 * bm);
+    heap.page_bm = (uint64_t *)(m + descs + 3 * bm);
+    heap.meta_lo = (uintptr_t)m;
+    heap.meta_hi = (uintptr_t)m + meta;
+    heap.meta_bytes = meta;
+    heap.mark = opt.mark;
+    heap.hdr = opt.mark == MARK_INLINE ? INLINE_HDR : 0;
+    for (unsigned c = 0; c < NCLASSES; c++) heap.orphans[c] = NONE32;
+    for (unsigned b = 0; b <= 64; b++) heap.free_runs[b] = NONE32;
+    return 0;
+}
+
+bool heap_is_meta(uintptr_t p) { return p >= heap.meta_lo && p < heap.meta_hi; }
+
+/* ---- doubly linked lists of spans, threaded through descs by chunk index ---- */
+
+void span_list_push(uint32_t *head, uint32_t ci, uint8_t list)
+{
+    struct span *s = span_at(ci);
+    s->list = list;
+    s->prev = NONE32;
+    s->next = *head;
+    if (*head != NONE32) span_at(*head)->prev = ci;
+    *head = ci;
+}
+
+void span_list_remove(uint32_t *head, uint32_t ci)
+{
+    struct span *s = span_at(ci);
+    if (s->prev != NONE32) span_at(s->prev)->next = s->next;
+    else *head = s->next;
+    if (s->next != NONE32) span_at(s->next)->prev = s->prev;
+    s->next = s->prev = NONE32;
+    s->list = LIST_NONE;
+}
+
+static inline unsigned run_bin(uint32_t n) { return n < 64 ? n : 64; }
+
+/* flags: SF_CLEAN (not counted as dirty: purged) and SF_ZEROED (reads as zeroes). */
+static void run_insert(uint32_t ci, uint32_t n, uint8_t flags)
+{
+    struct span *s = span_at(ci);
+    bool clean = flags & SF_CLEAN;
+    s->kind = SPAN_FREE;
+    s->nchunks = n;
+    s->flags = flags;
+    s->owner = NULL;
+    if (n > 1) {
+        struct span *t = span_at(ci + n - 1);
+        t->kind = SPAN_FREE_TAIL;
+        t->nchunks = n - 1;
+    }
+    span_list_push(&heap.free_runs[run_bin(n)], ci, clean ? LIST_CLEAN : LIST_DIRTY);
+    if (!clean) heap.dirty_bytes += (uint64_t)n << CHUNK_SHIFT;
+}
+
+static void run_remove(uint32_t ci)
+{
+    struct span *s = span_at(ci);
+    cg_assert(s->kind == SPAN_FREE);
+    if (!(s->flags & SF_CLEAN)) heap.dirty_bytes -= (uint64_t)s->nchunks << CHUNK_SHIFT;
+    span_list_remove(&heap.free_runs[run_bin(s->nchunks)], ci);
+}
+
+/* Carve n chunks for a new span. The head's kind is left to the caller; chunks after the
+ * head become SPAN_CONT. Returns NONE32 when the reserve or COWGC_MAX_HEAP is exhausted. */
+uint32_t heap_run_alloc(uint32_t n, bool *zeroed)
+{
+    if (n == 0 || n > heap.nchunks_max) return NONE32;
+    if (opt.max_heap && heap.mapped + ((uint64_t)n << CHUNK_SHIFT) > opt.max_heap) return NONE32;
+    uint32_t ci = NONE32;
+    for (unsigned b = run_bin(n); b <= 64 && ci == NONE32; b++) {
+        for (uint32_t r = heap.free_runs[b]; r != NONE32; r = span_at(r)->next)
+            if (span_at(r)->nchunks >= n) { ci = r; break; }
+    }
+    if (ci != NONE32) {
+        struct span *s = span_at(ci);
+        uint32_t have = s->nchunks;
+        uint8_t f = s->flags;
+        run_remove(ci);
+        if (have > n) run_insert(ci + n, have - n, f);
+        *zeroed = f & SF_ZEROED;
+    } else {
+        uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
+        if (n > heap.nchunks_max - top) return NONE32;
+        ci = top;
+        atomic_store_explicit(&heap.top, top + n, memory_order_release);
+        *zeroed = true;
+    }
+    struct span *s = span_at(ci);
+    memset(s, 0, sizeof *s);
+    s->nchunks = n;
+    s->next = s->prev = NONE32;
+    for (uint32_t i = 1; i < n; i++) {
+        struct span *c = span_at(ci + i);
+        c->kind = SPAN_CONT;
+        c->nchunks = i;
+    }
+    heap.mapped += (uint64_t)n << CHUNK_SHIFT;
+    if (heap.mapped > heap.peak_mapped) heap.peak_mapped = heap.mapped;
+    return ci;
+}
+
+/* Return a whole span to the free runs, coalescing with free neighbours. Its bitmaps are
+ * cleared here so a new span starts with no allocated and no remote bits. */
+void heap_run_free(uint32_t ci)
+{
+    struct span *s = span_at(ci);
+    uint32_t n = s->nchunks;
+    cg_assert(s->kind == SPAN_SMALL || s->kind == SPAN_LARGE);
+    cg_assert(s->list == LIST_NONE);
+    heap.mapped -= (uint64_t)n << CHUNK_SHIFT;
+    memset(alloc_words(ci), 0, (size_t)n * BM_WORDS * 8);
+    memset(remote_words(ci), 0, (size_t)n * BM_WORDS * 8);
+    uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
+    if (ci + n < top && span_at(ci + n)->kind == SPAN_FREE) {
+        uint32_t nx = ci + n, m = span_at(nx)->nchunks;
+        run_remove(nx);
+        span_at(nx)->kind = SPAN_CONT;
+        n += m;
+    }
+    if (ci > 0) {
+        struct span *p = span_at(ci - 1);
+        if (p->kind == SPAN_FREE || p->kind == SPAN_FREE_TAIL) {
+            uint32_t h = span_head(ci - 1), m = span_at(h)->nchunks;
+            run_remove(h);
+            ci = h;
+            n += m;
+        }
+    }
+    for (uint32_t i = 1; i + 1 < n; i++) span_at(ci + i)->kind = SPAN_CONT;
+    run_insert(ci, n, 0);
+    uint64_t limit = ((uint64_t)8 << 20) + heap.mapped / 8;
+    if (heap.dirty_bytes > limit) heap_purge(false);
+}
+
+/* Give dirty free runs back to the OS. all = false purges the largest first until half the
+ * dirty budget is left, so that a churning program keeps some warm chunks. */
+void heap_purge(bool all)
+{
+    if (opt.purge == PURGE_NONE) return;
+    uint64_t keep = all ? 0 : (((uint64_t)8 << 20) + heap.mapped / 8) / 2;
+    for (int b = 64; b >= 1 && heap.dirty_bytes > keep; b--) {
+        uint32_t r = heap.free_runs[b];
+        while (r != NONE32 && heap.dirty_bytes > keep) {
+            struct span *s = span_at(r);
+            uint32_t next = s->next;
+            if (!(s->flags & SF_CLEAN)) {
+                size_t len = (size_t)s->nchunks << CHUNK_SHIFT;
+                int advice = opt.purge == PURGE_FREE ? MADV_FREE : MADV_DONTNEED;
+                int e = errno;
+                if (madvise((void *)chunk_addr(r), len, advice) == 0) {
+                    heap.dirty_bytes -= len;
+                    heap.purged += len;
+                    /* MADV_FREE pages may keep their old contents until the kernel reclaims them. */
+                    s->flags |= SF_CLEAN | (advice == MADV_DONTNEED ? SF_ZEROED : 0);
+                    s->list = LIST_CLEAN;
+                }
+                errno = e;
+            }
+            r = next;
+        }
+    }
+}
+
+/* Grow LARGE span ci to n chunks over the free run (or the untouched top) right after it. */
+bool heap_large_extend(uint32_t ci, uint32_t n)
+{
+    bool ok = false;
+    heap_lock();
+    struct span *s = span_at(ci);
+    uint32_t have = s->nchunks, next = ci + have;
+    uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
+    if (s->kind != SPAN_LARGE || n <= have) goto out;
+    if (opt.max_heap && heap.mapped + ((uint64_t)(n - have) << CHUNK_SHIFT) > opt.max_heap) goto out;
+    if (next == top) {
+        if (n - have > heap.nchunks_max - top) goto out;
+        atomic_store_explicit(&heap.top, ci + n, memory_order_release);
+    } else if (next < top && span_at(next)->kind == SPAN_FREE && span_at(next)->nchunks >= n - have) {
+        uint32_t m = span_at(next)->nchunks;
+        uint8_t f = span_at(next)->flags;
+        run_remove(next);
+        if (m > n - have) run_insert(ci + n, m - (n - have), f);
+    } else {
+        goto out;
+    }
+    for (uint32_t i = have; i < n; i++) {
+        struct span *c = span_at(ci + i);
+        c->kind = SPAN_CONT;
+        c->nchunks = i;
+    }
+    s->nchunks = n;
+    heap.mapped += (uint64_t)(n - have) << CHUNK_SHIFT;
+    if (heap.mapped > heap.peak_mapped) heap.peak_mapped = heap.mapped;
+    ok = true;
+out:
+    heap_unlock();
+    return ok;
+}

@@ -1,0 +1,121 @@
+/* sweep.c -- return unmarked blocks to the allocator, or count them in detect mode.
+ *
+ * Invariants:
+ *  - Out-of-line mode: never writes a heap page; a SMALL span is swept word by word with
+ *    alloc &= mark (I1, I3). Inline mode: reads each allocated block's header and clears it
+ *    when set (that write is the cost inline marking pays, recorded in page_bm).
+ *  - World stopped, caches flushed: every SMALL span is in exactly one list (an owner's partial
+ *    or full list, or the orphans), so an empty span can be unlinked and freed here.
+ */
+#include <string.h>
+
+#include "collector.h"
+#include "scanner.h"
+
+static void span_unlink(uint32_t ci)
+{
+    struct span *s = span_at(ci);
+    switch (s->list) {
+    case LIST_PARTIAL: span_list_remove(&s->owner->bins[s->cls].partial, ci); break;
+    case LIST_FULL: span_list_remove(&s->owner->bins[s->cls].full, ci); break;
+    case LIST_ORPHAN: span_list_remove(&heap.orphans[s->cls], ci); break;
+    default: s->list = LIST_NONE; break;
+    }
+}
+
+/* The marked bits of one word of a SMALL span; inline mode clears the headers it reads. */
+static uint64_t word_marks(uint32_t ci, const struct span *s, unsigned w, uint64_t alloc)
+{
+    if (heap.mark == MARK_OUTOFLINE) return mark_words(ci)[w];
+    uint64_t marks = 0;
+    uintptr_t slot0 = chunk_addr(ci) + (uintptr_t)w * 64 * s->stride;
+    for (uint64_t a = alloc; a; a &= a - 1) {
+        unsigned b = (unsigned)__builtin_ctzll(a);
+        uint64_t *h = (uint64_t *)(slot0 + (uintptr_t)b * s->stride);
+        if (*h & 1) {
+            marks |= 1ull << b;
+            *h = 0;
+        }
+    }
+    return marks;
+}
+
+static void sweep_small(uint32_t ci, bool reclaim)
+{
+    struct span *s = span_at(ci);
+    span_fold_remote(ci);
+    uint64_t *a = alloc_words(ci);
+    uint32_t dead = 0, live = 0;
+    unsigned nw = (s->nblocks + 63) / 64;
+    for (unsigned w = 0; w < nw; w++) {
+        uint64_t alloc = a[w];
+        if (!alloc) continue;
+        uint64_t marks = word_marks(ci, s, w, alloc) & alloc;
+        uint64_t gone = alloc & ~marks;
+        live += (uint32_t)__builtin_popcountll(marks);
+        if (!gone) continue;
+        dead += (uint32_t)__builtin_popcountll(gone);
+        if (reclaim) {
+            a[w] = marks;
+            leak_note_reclaimed(ci, w, gone);
+        }
+    }
+    uint64_t dead_bytes = (uint64_t)dead * s->size;
+    gcstats.live_blocks += live;
+    gcstats.live_bytes += (uint64_t)live * s->size;
+    if (!reclaim) {
+        gcstats.unreachable_blocks += dead;
+        gcstats.unreachable_bytes += dead_bytes;
+        return;
+    }
+    if (!dead) return;
+    gcstats.reclaimed_blocks += dead;
+    gcstats.reclaimed_bytes += dead_bytes;
+    atomic_fetch_sub_explicit(&heap.in_use, dead_bytes, memory_order_relaxed);
+    s->used -= dead;
+    if (s->used == 0) {
+        span_unlink(ci);
+        heap_run_free(ci);
+    } else if (s->list == LIST_FULL) {
+        struct bin *b = &s->owner->bins[s->cls];
+        span_list_remove(&b->full, ci);
+        span_list_push(&b->partial, ci, LIST_PARTIAL);
+    }
+}
+
+static void sweep_large(uint32_t ci, bool reclaim)
+{
+    struct span *s = span_at(ci);
+    if (!(alloc_words(ci)[0] & 1)) return;
+    uintptr_t user = chunk_addr(ci) + s->offset;
+    bool marked = block_is_marked(ci, 0, user);
+    if (heap.mark == MARK_INLINE && marked) *(uint64_t *)(user - INLINE_HDR) = 0;
+    if (marked) {
+        gcstats.live_blocks++;
+        gcstats.live_bytes += s->size;
+        return;
+    }
+    if (!reclaim) {
+        gcstats.unreachable_blocks++;
+        gcstats.unreachable_bytes += s->size;
+        return;
+    }
+    gcstats.reclaimed_blocks++;
+    gcstats.reclaimed_bytes += s->size;
+    leak_note_reclaimed(ci, 0, 1);
+    alloc_words(ci)[0] = 0;
+    atomic_fetch_sub_explicit(&heap.in_use, s->size, memory_order_relaxed);
+    heap_run_free(ci);
+}
+
+void gc_sweep(bool reclaim)
+{
+    gcstats.live_blocks = gcstats.live_bytes = 0;
+    if (!reclaim) gcstats.unreachable_blocks = gcstats.unreachable_bytes = 0;
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top; ci++) {
+        uint8_t kind = span_at(ci)->kind;
+        if (kind == SPAN_SMALL) sweep_small(ci, reclaim);
+        else if (kind == SPAN_LARGE) sweep_large(ci, reclaim);
+    }
+}

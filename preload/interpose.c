@@ -1,0 +1,80 @@
+/* interpose.c -- the malloc family that LD_PRELOAD puts in front of glibc's; thin forwards only.
+ *
+ * Invariant: these are the only exported allocation symbols; each checks its arguments the way
+ * C, POSIX and glibc define, then calls the allocator (collector/alloc.c).
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT void *malloc(size_t size) { return cg_malloc(size); }
+EXPORT void free(void *p) { cg_free(p); }
+EXPORT void cfree(void *p) { cg_free(p); }
+EXPORT void *calloc(size_t n, size_t size) { return cg_calloc(n, size); }
+EXPORT void *realloc(void *p, size_t size) { return cg_realloc(p, size); }
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+    return cg_realloc(p, total);
+}
+
+static inline bool pow2(size_t a) { return a && !(a & (a - 1)); }
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    if (!pow2(align) || align % sizeof(void *)) return EINVAL;
+    int e = errno;
+    void *p = cg_memalign(align, size);
+    if (!p) { errno = e; return ENOMEM; }
+    *out = p;
+    return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    /* glibc accepts any power of two here (C17 leaves the rest undefined). */
+    if (!pow2(align)) { errno = EINVAL; return NULL; }
+    return cg_memalign(align, size);
+}
+
+EXPORT void *memalign(size_t align, size_t size)
+{
+    /* glibc rounds a non-power-of-two alignment up to the next power of two. */
+    if (!pow2(align)) {
+        if (align > ((size_t)1 << 62)) { errno = EINVAL; return NULL; }
+        size_t a = 1;
+        while (a < align) a <<= 1;
+        align = a;
+    }
+    return cg_memalign(align, size);
+}
+
+EXPORT void *valloc(size_t size) { return cg_memalign((size_t)getpagesize(), size); }
+
+EXPORT void *pvalloc(size_t size)
+{
+    size_t pg = (size_t)getpagesize(), r;
+    if (__builtin_add_overflow(size, pg - 1, &r)) { errno = ENOMEM; return NULL; }
+    return cg_memalign(pg, r & ~(pg - 1));
+}
+
+EXPORT size_t malloc_usable_size(void *p) { return cg_usable_size(p); }
+
+EXPORT int malloc_trim(size_t pad)
+{
+    cowgc_ensure_init();
+    heap_lock();
+    uint64_t before = heap.purged;
+    heap_purge(true);
+    bool any = heap.purged != before;
+    heap_unlock();
+    return any;
+}

@@ -1,0 +1,60 @@
+/* test_sizeclass.c -- size classes fit and are tight; reciprocals divide exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "collector.h"
+
+static void every_size_gets_smallest_fitting_class(void **state)
+{
+    for (size_t n = 0; n <= SMALL_MAX; n++) {
+        unsigned c = size_class(n);
+        assert_true(c < NCLASSES);
+        assert_true(class_size[c] >= n);
+        if (c > 0) assert_true(class_size[c - 1] < (n ? n : 1));
+    }
+}
+
+static void classes_are_increasing_and_granular(void **state)
+{
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        assert_int_equal(class_size[c] % GRANULE, 0);
+        if (c) assert_true(class_size[c] > class_size[c - 1]);
+    }
+    assert_int_equal(class_size[NCLASSES - 1], SMALL_MAX);
+}
+
+static void reciprocal_divides_exactly(void **state)
+{
+    for (unsigned c = 0; c < NCLASSES; c++)
+        for (unsigned hdr = 0; hdr <= INLINE_HDR; hdr += INLINE_HDR) {
+            uint32_t stride = class_size[c] + hdr, r = reciprocal(stride);
+            for (uint32_t off = 0; off < CHUNK_SIZE; off++)
+                if ((uint32_t)(((uint64_t)off * r) >> 32) != off / stride)
+                    fail_msg("stride %u off %u", stride, off);
+        }
+}
+
+static void aligned_classes_are_aligned(void **state)
+{
+    for (size_t align = 32; align <= SMALL_MAX; align *= 2)
+        for (size_t n = 1; n <= SMALL_MAX; n += 97) {
+            unsigned c = size_class_aligned(n, align);
+            if (c == NCLASSES) continue;
+            assert_true(class_size[c] >= n);
+            assert_int_equal(class_size[c] % align, 0);
+        }
+    assert_int_equal(size_class_aligned(100, 65536), NCLASSES);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_size_gets_smallest_fitting_class),
+        cmocka_unit_test(classes_are_increasing_and_granular),
+        cmocka_unit_test(reciprocal_divides_exactly),
+        cmocka_unit_test(aligned_classes_are_aligned),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
