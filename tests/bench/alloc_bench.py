@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""alloc_bench.py -- suite A: allocator workloads under glibc, jemalloc, mimalloc, tcmalloc and
+cowgc (COWGC_MODE=off), in one interleaved run; best-of-N wall time and peak RSS (wait4, via
+the rsswrap helper built next to the workloads).
+
+  alloc_bench.py [--cowgc PATH/libcowgc.so] [--bindir DIR] [-n 3] [--format text|markdown|csv]
+                 [--output FILE] [--workloads a,b] [--allocators glibc,mimalloc,...]
+                 [--scale 1.0] [--timeout 300]
+
+Targets (issue): cowgc faster than glibc on every workload, within 1.2x of mimalloc on geomean
+time, peak RSS within 1.2x of glibc.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+# name, program, args; the argument at index `scale_at` is the iteration count --scale multiplies.
+# Sized for ~0.3-1.5 s under glibc on a 2-core machine.
+WORKLOADS = [
+    ("churn-1t",  "churn",        ["1", "10000000", "20000", "8", "512"], 1),
+    ("prodcons",  "prodcons",     ["1", "1000000", "16", "1024", "4096"], 1),
+    ("larson",    "larson",       ["4", "1500000", "20000", "16", "1024", "4"], 1),
+    ("realloc",   "realloc_grow", ["16", "20", str(1 << 20), "8192"], 1),
+    ("churn-2t",  "churn",        ["2", "8000000", "20000", "8", "512"], 1),
+    ("churn-8t",  "churn",        ["8", "2000000", "20000", "8", "512"], 1),
+    ("large",     "large",        ["20000", "16", str(64 << 10), str(4 << 20)], 0),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cowgc", help="path to libcowgc.so (run with COWGC_MODE=off)")
+    ap.add_argument("--bindir", help="directory with the built workload programs")
+    ap.add_argument("-n", "--repeat", type=int, default=3, help="runs per cell; best time is kept")
+    ap.add_argument("--format", choices=["text", "markdown", "csv"], default="text")
+    ap.add_argument("--output", help="also write the tables to this file")
+    ap.add_argument("--workloads", help="comma-separated subset of: " + ",".join(w[0] for w in WORKLOADS))
+    ap.add_argument("--allocators", help="comma-separated subset of: glibc,jemalloc,mimalloc,tcmalloc,cowgc")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per run")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no per-run progress on stderr")
+    a = ap.parse_args()
+
+    workloads = WORKLOADS
+    if a.workloads:
+        want = a.workloads.split(",")
+        unknown = set(want) - {w[0] for w in WORKLOADS}
+        if unknown:
+            sys.exit("unknown workloads: " + ",".join(sorted(unknown)))
+        workloads = [w for w in WORKLOADS if w[0] in want]
+    bindir = bl.find_bindir(a.bindir, ["rsswrap"] + sorted({w[1] for w in workloads}))
+    rsswrap = os.path.join(bindir, "rsswrap")
+
+    allocs, notes = [], []
+    cands = list(bl.ALLOCATORS) + [("cowgc", a.cowgc)]
+    for name, path in cands:
+        if a.allocators and name not in a.allocators.split(","):
+            continue
+        if name == "cowgc" and not path:
+            notes.append("cowgc: skipped (no --cowgc PATH given)")
+            continue
+        if path and not os.path.exists(path):
+            notes.append("%s: skipped (%s not found)" % (name, path))
+            continue
+        env = {"LD_PRELOAD": os.path.abspath(path)} if path else {}
+        if name == "cowgc":
+            env["COWGC_MODE"] = "off"
+        allocs.append((name, env))
+    for n in notes:
+        print("note: " + n, file=sys.stderr)
+    if not allocs:
+        sys.exit("no allocator to run")
+
+    runs = {}   # (workload, alloc) -> [Run]
+    for rep in range(a.repeat):
+        for wname, prog, args, si in workloads:
+            args = list(args)
+            args[si] = str(max(1, int(int(args[si]) * a.scale)))
+            argv = [os.path.join(bindir, prog)] + args
+            k = rep % len(allocs)
+            for aname, env in allocs[k:] + allocs[:k]:     # rotate the order each repetition
+                r = bl.run_once(rsswrap, argv, env, a.timeout)
+                runs.setdefault((wname, aname), []).append(r)
+                if not a.quiet:
+                    print("[%d/%d] %-9s %-9s %7.3fs %8.1f MiB  %s" % (
+                        rep + 1, a.repeat, wname, aname, r.wall, r.maxrss_kb / 1024, r.status),
+                        file=sys.stderr)
+
+    names = [n for n, _ in allocs]
+    best_t, rss = {}, {}
+    failures = []
+    for wname, *_ in workloads:
+        for aname in names:
+            rs = runs[(wname, aname)]
+            bad = [r for r in rs if not r.ok]
+            for r in bad:
+                failures.append(bl.describe_failure("%s under %s" % (wname, aname), r))
+            good = [r for r in rs if r.ok]
+            if bad:   # a cell with any failed run is reported as failed, not as its best time
+                best_t[(wname, aname)] = rss[(wname, aname)] = None
+            else:
+                best_t[(wname, aname)] = min(r.wall for r in good)
+                rss[(wname, aname)] = bl.median([r.maxrss_kb / 1024 for r in good])
+
+    def ratio(d, w, x, y):
+        return d[(w, x)] / d[(w, y)] if d.get((w, x)) and d.get((w, y)) else None
+
+    pairs = [(x, y) for x, y in [("cowgc", "glibc"), ("cowgc", "mimalloc")]
+             if x in names and y in names]
+    out = []
+    for label, d, unit, spec in [("wall time, best of %d (s)" % a.repeat, best_t, "s", ".3f"),
+                                 ("peak RSS, median of %d (MiB)" % a.repeat, rss, "MiB", ".1f")]:
+        headers = ["workload"] + names + ["%s/%s" % p for p in pairs]
+        rows = []
+        for wname, *_ in workloads:
+            row = [wname] + [bl.fmt(d[(wname, n)], spec) if d[(wname, n)] is not None else "FAIL"
+                             for n in names]
+            row += [bl.fmt(ratio(d, wname, x, y), ".2f") for x, y in pairs]
+            rows.append(row)
+        gm = ["geomean"] + [bl.fmt(bl.geomean([d[(w[0], n)] for w in workloads]), spec) for n in names]
+        gm += [bl.fmt(bl.geomean([ratio(d, w[0], x, y) for w in workloads]), ".2f") for x, y in pairs]
+        rows.append(gm)
+        out.append(bl.render(headers, rows, a.format, "Suite A -- " + label))
+
+    if "cowgc" in names and a.format != "csv":
+        verdict = []
+        if "glibc" in names:
+            slower = [w[0] for w in workloads if not (ratio(best_t, w[0], "cowgc", "glibc") or 9) < 1.0]
+            verdict.append("faster than glibc on every workload: %s" % (
+                "yes" if not slower else "NO (" + ", ".join(slower) + ")"))
+            fat = [w[0] for w in workloads if not (ratio(rss, w[0], "cowgc", "glibc") or 9) <= 1.2]
+            verdict.append("peak RSS within 1.2x of glibc on every workload: %s" % (
+                "yes" if not fat else "NO (" + ", ".join(fat) + ")"))
+        if "mimalloc" in names:
+            g = bl.geomean([ratio(best_t, w[0], "cowgc", "mimalloc") for w in workloads])
+            verdict.append("time within 1.2x of mimalloc on geomean: %s (%s)" % (
+                "yes" if g is not None and g <= 1.2 else "NO", bl.fmt(g, ".2f")))
+        out.append("Targets: " + "; ".join(verdict) + "\n")
+    if notes:
+        out.append("".join("note: %s\n" % n for n in notes))
+    if failures:
+        out.append("Failed runs:\n" + "".join("  %s\n" % f for f in failures))
+    text = "\n".join(out)
+    sys.stdout.write(text)
+    if a.output:
+        with open(a.output, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
