@@ -379,6 +379,7 @@ void *malloc_small_slow(size_t size)
             void *p = (void *)(b->base + (uintptr_t)i * b->stride);
             tc->nmalloc++;
             busy_leave(tc);
+            if (unlikely(leak_capture)) leak_on_alloc(p);
             return p;
         }
         busy_leave(tc);
@@ -419,6 +420,7 @@ static void *large_alloc(size_t size, size_t align, bool zero)
             atomic_fetch_add_explicit(&heap.in_use, s->size, memory_order_relaxed);
             atomic_fetch_add_explicit(&heap.nmalloc, 1, memory_order_relaxed);
             if (zero && !zeroed) memset((void *)user, 0, size);
+            if (unlikely(leak_capture)) leak_on_alloc((void *)user);
             return (void *)user;
         }
         heap_unlock();
@@ -463,6 +465,7 @@ static void *fallback_alloc(size_t size)
     }
     tcache_flush_counts(tc);
     heap_unlock();
+    if (p && unlikely(leak_capture)) leak_on_alloc(p);
     return p ? p : alloc_fail(size);
 }
 
@@ -482,6 +485,7 @@ void *cg_malloc(size_t size)
             void *p = (void *)(b->base + (uintptr_t)i * b->stride);
             tc->nmalloc++;
             busy_leave(tc);
+            if (unlikely(leak_capture)) leak_on_alloc(p);
             return p;
         }
         busy_leave(tc);

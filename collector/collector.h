@@ -197,7 +197,11 @@ HIDDEN void gc_sweep(bool reclaim);
 HIDDEN uint64_t policy_threshold(uint64_t baseline);  /* bytes of growth before the next one */
 
 /* leak.c: allocation stacks and leak reports */
-HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);
+HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */
+HIDDEN void leak_init(void);                         /* start-up, after options and heap */
+HIDDEN void leak_on_alloc(void *p);                  /* p was just handed out: record its stack */
+HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);  /* sweep, world stopped */
+HIDDEN void leak_at_exit(void);                      /* detect report / reclaimed report */
 
 /* stats.c */
 struct gc_stats {

@@ -214,7 +214,7 @@ uint64_t gc_collections(void) { return gcstats.collections; }
 
 void gc_at_exit(void)
 {
-    if (opt.mode == MODE_DETECT) gc_collect("exit");
+    leak_at_exit();
     if (opt.stats) {
         stats_print(log_fd());
         if (opt.stats_json) stats_write_json(opt.stats_json);

@@ -41,6 +41,7 @@ void cowgc_init_slow(void)
         abort();
     }
     markstack_init();
+    leak_init();
     cowgc_ready = 1;
     if (opt.verbose) options_print(log_fd());
     if (opt.mode != MODE_OFF) {
