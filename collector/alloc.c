@@ -124,13 +124,18 @@ static void bin_flush(struct tcache *tc, struct bin *b)
     b->span = NONE32;
 }
 
-/* World stopped, heap_lock held (I5 guarantees no cache is half-updated). */
+/* World stopped, heap_lock held (I5 guarantees no cache is half-updated). Afterwards the
+ * alloc bitmaps are exact: no slot is reserved in a bin, no free is pending in a remote bitmap
+ * (so marking never sets the inline header of a block that is already free). */
 void tcache_flush_all(void)
 {
     for (struct tcache *tc = heap.tcaches; tc; tc = tc->next) {
         for (unsigned c = 0; c < NCLASSES; c++) bin_flush(tc, &tc->bins[c]);
         tcache_flush_counts(tc);
     }
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top; ci++)
+        if (span_at(ci)->kind == SPAN_SMALL) span_fold_remote(ci);
 }
 
 static void span_orphan_locked(uint32_t ci)
@@ -247,7 +252,7 @@ void span_fold_remote(uint32_t ci)
     atomic_fetch_add_explicit(&heap.nfree, freed, memory_order_relaxed);
 }
 
-static void span_init_small(uint32_t ci, unsigned cls, struct tcache *owner)
+static void span_init_small(uint32_t ci, unsigned cls, struct tcache *owner, bool zeroed)
 {
     struct span *s = span_at(ci);
     s->kind = SPAN_SMALL;
@@ -259,6 +264,10 @@ static void span_init_small(uint32_t ci, unsigned cls, struct tcache *owner)
     s->used = 0;
     s->owner = owner;
     atomic_store(&s->remote_count, 0);
+    /* I6: a reused chunk holds old bytes where the new headers go. */
+    if (heap.hdr && !zeroed)
+        for (uint32_t i = 0; i < s->nblocks; i++)
+            *(uint64_t *)(chunk_addr(ci) + (uintptr_t)i * s->stride) = 0;
 }
 
 /* Take the next word of the bin's span with free slots, from word `from` on. */
@@ -346,7 +355,7 @@ static bool bin_get_span(struct tcache *tc, unsigned c)
         bool zeroed;
         uint32_t ci = heap_run_alloc(1, &zeroed);
         if (ci != NONE32) {
-            span_init_small(ci, c, tc);
+            span_init_small(ci, c, tc, zeroed);
             span_list_push(&b->partial, ci, LIST_PARTIAL);
             got = true;
         }
@@ -414,6 +423,7 @@ static void *large_alloc(size_t size, size_t align, bool zero)
             if (align > 16) user = (start + hdr + align - 1) & ~(uintptr_t)(align - 1);
             s->kind = SPAN_LARGE;
             s->offset = (uint32_t)(user - start);
+            if (hdr && !zeroed) *(uint64_t *)(user - hdr) = 0;   /* I6 */
             s->size = (size + 15) & ~(size_t)15;
             alloc_words(ci)[0] = 1;
             heap_unlock();
@@ -460,7 +470,7 @@ static void *fallback_alloc(size_t size)
         bool zeroed;
         uint32_t ci = heap_run_alloc(1, &zeroed);
         if (ci == NONE32) break;
-        span_init_small(ci, c, tc);
+        span_init_small(ci, c, tc, zeroed);
         span_list_push(&b->partial, ci, LIST_PARTIAL);
     }
     tcache_flush_counts(tc);

@@ -318,6 +318,8 @@ static int in_exec(const char *name, const char *arg, char *out, size_t n)
     if (pid == 0) {
         dup2(p[1], 2);
         close(p[0]);
+        /* cowgc's own start-up opens the log in the new program, as it would for a user. */
+        setenv("COWGC_LOG", arg, 1);
         execl("/proc/self/exe", "test_log", "--child", name, arg, (char *)NULL);
         _exit(127);
     }
