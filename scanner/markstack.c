@@ -1,0 +1,80 @@
+/* markstack.c -- the explicit, bounded stack of address ranges still to be scanned by the marker.
+ *
+ * Invariants:
+ *  - Lives in one MAP_NORESERVE mapping made once (pages are touched only as the stack grows),
+ *    never in the heap and never via libc malloc; its range is excluded from the roots.
+ *  - Used by one marking thread at a time (the collector, world stopped, heap_lock held), so
+ *    no atomics: push/pop are a bounds check and a store.
+ *  - A push that does not fit is dropped and remembered in `overflowed`; the marker then
+ *    rescans to recover what was dropped (collector's job), so a full stack costs time, not
+ *    correctness.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "scanner.h"
+
+#define MARKSTACK_ENTRIES ((size_t)4 << 20)   /* 4M ranges = 64 MiB of address space */
+
+static struct mark_item *stack_base;
+static size_t depth;
+static bool overflowed;
+
+HIDDEN void markstack_init(void)
+{
+    if (stack_base)
+        return;
+    void *p = mmap(NULL, MARKSTACK_ENTRIES * sizeof(struct mark_item), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        /* Without a stack every push overflows: the collector still works by rescanning. */
+        log_line("markstack: cannot map %zu bytes; marking will rely on overflow rescans",
+                 MARKSTACK_ENTRIES * sizeof(struct mark_item));
+        return;
+    }
+    stack_base = p;
+}
+
+HIDDEN bool markstack_push(uintptr_t lo, uintptr_t hi)
+{
+    if (unlikely(depth == MARKSTACK_ENTRIES || !stack_base)) {
+        overflowed = true;
+        return false;
+    }
+    stack_base[depth].lo = lo;
+    stack_base[depth].hi = hi;
+    depth++;
+    return true;
+}
+
+HIDDEN bool markstack_pop(struct mark_item *it)
+{
+    if (depth == 0)
+        return false;
+    *it = stack_base[--depth];
+    return true;
+}
+
+HIDDEN bool markstack_overflowed(void)
+{
+    bool o = overflowed;
+    overflowed = false;
+    return o;
+}
+
+/* Also gives the pages back: a deep mark must not leave 64 MiB resident for the program's life. */
+HIDDEN void markstack_reset(void)
+{
+    if (stack_base && depth > 4096)
+        madvise(stack_base, depth * sizeof(struct mark_item), MADV_DONTNEED);
+    depth = 0;
+    overflowed = false;
+}
+
+HIDDEN uintptr_t markstack_lo(void) { return (uintptr_t)stack_base; }
+
+HIDDEN uintptr_t markstack_hi(void)
+{
+    return stack_base ? (uintptr_t)(stack_base + MARKSTACK_ENTRIES) : 0;
+}

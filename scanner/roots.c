@@ -1,0 +1,638 @@
+/* roots.c -- every range the collector must scan conservatively: stacks, registers, data, TLS, mappings, user roots.
+ *
+ * Invariants:
+ *  - Every range handed to the callback is word-aligned, non-empty, inside a readable mapping
+ *    of /proc/self/maps as read while the world is stopped, and (except user roots and stacks
+ *    that live inside a heap block) outside cowgc's own memory: the heap reserve, its
+ *    metadata, the mark stack, every range given to roots_exclude() and cowgc's own data.
+ *  - Nothing here allocates. The segment snapshot (dl_iterate_phdr, which takes the loader's
+ *    lock) runs before the world is stopped; roots_scan only reads /proc/self/maps with
+ *    open/read into an mmap'd buffer.
+ *  - The snapshot is double-buffered and published with one atomic store, and the range
+ *    tables (user roots, exclusions) mark an entry in flux with hi == 1, so a thread stopped
+ *    in the middle of an update never shows the scanner a torn range.
+ *  - A stack is scanned from sp - ARCH_RED_ZONE to the end of the mapping holding sp: below
+ *    sp is dead, the top of a glibc thread stack holds its static TLS and TCB.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "scanner.h"
+#include "../collector/collector.h"
+
+/* Shared with stw.c (TODO: move to scanner.h). */
+HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);
+HIDDEN bool roots_scan_failed(void);
+HIDDEN uintptr_t stw_thread_tp(size_t i);
+
+#define WORD sizeof(uintptr_t)
+#define PAGE 4096ul
+#define MAX_SEGS 4096
+#define MAX_OWN_SEGS 16
+#define MAX_USER_ROOTS 1024
+#define MAX_EXCLUDED 64
+#define TCB_BYTES 2304          /* glibc's struct pthread on x86-64, above the thread pointer */
+#define MAPS_BUF_MIN (1ul << 20)
+
+struct range { uintptr_t lo, hi; };
+
+/* ---- range tables that a stopped thread can never leave torn ---- */
+
+/* hi: 0 free, 1 being written or removed, else the entry is [lo, hi). */
+struct rslot { _Atomic uintptr_t lo, hi; };
+#define RS_BUSY 1
+
+static struct rslot user_roots[MAX_USER_ROOTS];
+static struct rslot excluded[MAX_EXCLUDED];
+
+static bool table_add(struct rslot *t, size_t n, uintptr_t lo, uintptr_t hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t z = 0;
+        if (atomic_compare_exchange_strong(&t[i].hi, &z, RS_BUSY)) {
+            atomic_store(&t[i].lo, lo);
+            atomic_store_explicit(&t[i].hi, hi, memory_order_release);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void table_remove(struct rslot *t, size_t n, uintptr_t lo)
+{
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t h = atomic_load_explicit(&t[i].hi, memory_order_acquire);
+        if (h > RS_BUSY && atomic_load(&t[i].lo) == lo &&
+            atomic_compare_exchange_strong(&t[i].hi, &h, RS_BUSY)) {
+            atomic_store(&t[i].lo, 0);
+            atomic_store_explicit(&t[i].hi, 0, memory_order_release);
+            return;
+        }
+    }
+}
+
+static bool table_get(struct rslot *t, size_t i, struct range *r)
+{
+    uintptr_t h = atomic_load_explicit(&t[i].hi, memory_order_acquire);
+    if (h <= RS_BUSY)
+        return false;
+    r->lo = atomic_load(&t[i].lo);
+    r->hi = h;
+    return r->lo < r->hi;
+}
+
+HIDDEN int roots_add(uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + WORD - 1) & ~(WORD - 1);
+    hi &= ~(WORD - 1);
+    if (lo >= hi)
+        return 0;
+    return table_add(user_roots, MAX_USER_ROOTS, lo, hi) ? 0 : -1;
+}
+
+HIDDEN void roots_remove(uintptr_t lo)
+{
+    table_remove(user_roots, MAX_USER_ROOTS, (lo + WORD - 1) & ~(WORD - 1));
+}
+
+HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi)
+{
+    if (lo < hi && !table_add(excluded, MAX_EXCLUDED, lo, hi))
+        log_line("roots: exclusion table full; [%p, %p) will be scanned",
+                 (void *)lo, (void *)hi);
+}
+
+/* ---- the segment snapshot (before the stop) ---- */
+
+struct snapshot {
+    struct range seg[MAX_SEGS];     /* writable PT_LOADs, sorted, merged */
+    size_t n;
+};
+static struct snapshot snaps[2];
+static _Atomic int snap_pub = -1;   /* which of snaps is complete; -1 none yet */
+static atomic_flag snap_lock = ATOMIC_FLAG_INIT;
+
+/* cowgc's own writable segments, when it is a shared object (LD_PRELOAD): its globals hold
+ * heap addresses (heap.base, bins) that must not keep blocks alive. When cowgc is linked
+ * into the executable (unit tests) they cannot be told apart from the program's and stay. */
+static struct range own_segs[MAX_OWN_SEGS];
+static _Atomic size_t n_own;
+static size_t static_tls_size;
+
+struct phdr_walk { struct snapshot *s; size_t tls_sum; bool overflow; bool own_done; };
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct phdr_walk *w = data;
+    uintptr_t me = (uintptr_t)&snaps;
+    bool own = false;
+
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz)
+            own = info->dlpi_name && info->dlpi_name[0];
+        if (ph->p_type == PT_TLS)
+            w->tls_sum += ph->p_memsz + ph->p_align;
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || ph->p_memsz == 0)
+            continue;
+        struct range r = { info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz };
+        if (own) {
+            size_t k = atomic_load(&n_own);
+            if (!w->own_done && k < MAX_OWN_SEGS) {
+                own_segs[k] = r;
+                atomic_store(&n_own, k + 1);
+            }
+        } else if (w->s->n < MAX_SEGS) {
+            w->s->seg[w->s->n++] = r;
+        } else {
+            w->overflow = true;
+        }
+    }
+    return 0;
+}
+
+static void sort_ranges(struct range *r, size_t n)
+{
+    /* Insertion sort: a few hundred segments, already almost in address order. */
+    for (size_t i = 1; i < n; i++) {
+        struct range x = r[i];
+        size_t j = i;
+        while (j > 0 && r[j - 1].lo > x.lo) {
+            r[j] = r[j - 1];
+            j--;
+        }
+        r[j] = x;
+    }
+}
+
+static size_t merge_ranges(struct range *r, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && r[i].lo <= r[k - 1].hi) {
+            if (r[i].hi > r[k - 1].hi)
+                r[k - 1].hi = r[i].hi;
+        } else {
+            r[k++] = r[i];
+        }
+    }
+    return k;
+}
+
+HIDDEN void roots_snapshot_segments(void)
+{
+    while (atomic_flag_test_and_set_explicit(&snap_lock, memory_order_acquire))
+        sched_yield();
+    int pub = atomic_load(&snap_pub);
+    struct snapshot *s = &snaps[pub == 0 ? 1 : 0];
+    struct phdr_walk w = { s, 0, false, atomic_load(&n_own) > 0 };
+    s->n = 0;
+    dl_iterate_phdr(phdr_cb, &w);
+    sort_ranges(s->seg, s->n);
+    s->n = merge_ranges(s->seg, s->n);
+    if (!static_tls_size) {
+        /* ld.so knows the exact static TLS size (surplus and TCB included). */
+        void (*info)(size_t *, size_t *) = (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+        size_t sz = 0, align = 0;
+        if (info)
+            info(&sz, &align);
+        static_tls_size = sz ? sz : w.tls_sum + 4096;
+    }
+    atomic_store_explicit(&snap_pub, s == &snaps[0] ? 0 : 1, memory_order_release);
+    atomic_flag_clear_explicit(&snap_lock, memory_order_release);
+    if (w.overflow)
+        log_line("roots: more than %d writable segments; the rest are not scanned", MAX_SEGS);
+}
+
+/* ---- /proc/self/maps (world stopped) ---- */
+
+enum {
+    M_R = 1, M_W = 2, M_SHARED = 4,
+    M_FILE = 8,         /* backed by a real file: may SIGBUS past its end */
+    M_NOSCAN = 16,      /* never a root: [vvar], devices, shared file mappings */
+};
+struct mapping { uintptr_t lo, hi; uintptr_t stack_lo; uint32_t flags; uint32_t path; };
+
+static char *maps_buf;
+static size_t maps_cap;
+static struct mapping *maps;
+static size_t maps_slots, nmaps;
+static bool scan_failed;
+
+static void *map_anon(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* The whole of /proc/self/maps in maps_buf; its length, or -1. */
+static long read_maps(void)
+{
+    for (;;) {
+        if (!maps_buf) {
+            maps_cap = maps_cap ? maps_cap : MAPS_BUF_MIN;
+            if (!(maps_buf = map_anon(maps_cap)))
+                return -1;
+        }
+        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        size_t total = 0;
+        long got;
+        while (total < maps_cap && (got = read(fd, maps_buf + total, maps_cap - total)) != 0) {
+            if (got < 0) {
+                if (errno == EINTR)
+                    continue;
+                close(fd);
+                return -1;
+            }
+            total += (size_t)got;
+        }
+        close(fd);
+        if (total < maps_cap)
+            return (long)total;
+        /* Full: the file may be longer. Grow and read it again from the start. */
+        munmap(maps_buf, maps_cap);
+        maps_buf = NULL;
+        maps_cap *= 4;
+    }
+}
+
+static const char *hex(const char *p, uintptr_t *out)
+{
+    uintptr_t v = 0;
+    for (;; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9') d = (unsigned)(*p - '0');
+        else if (*p >= 'a' && *p <= 'f') d = (unsigned)(*p - 'a' + 10);
+        else break;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return p;
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static uint32_t classify(const char *perms, const char *path)
+{
+    uint32_t f = 0;
+    if (perms[0] == 'r') f |= M_R;
+    if (perms[1] == 'w') f |= M_W;
+    if (perms[3] == 's') f |= M_SHARED;
+    bool anon_shared = *path == '\n' || starts(path, "/dev/zero") || starts(path, "/SYSV") ||
+                       starts(path, "[anon_shmem");
+    if (*path == '[') {
+        /* [stack], [heap], [anon:name] are memory; [vvar], [vdso], [vsyscall] are the kernel's. */
+        if (!starts(path, "[stack") && !starts(path, "[heap") && !starts(path, "[anon"))
+            f |= M_NOSCAN;
+    } else if (*path == '/') {
+        if (starts(path, "/dev/") && !starts(path, "/dev/zero"))
+            f |= M_NOSCAN;      /* device memory: reads may have side effects or fault */
+        else if (!anon_shared)
+            f |= M_FILE;
+    }
+    if ((f & M_SHARED) && !anon_shared)
+        f |= M_NOSCAN;          /* a shared file mapping SIGBUSes past the file's end */
+    return f;
+}
+
+/* Parse maps_buf into maps[]. false if it cannot. */
+static bool parse_maps(size_t len)
+{
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += maps_buf[i] == '\n';
+    if (lines + 1 > maps_slots) {
+        if (maps)
+            munmap(maps, maps_slots * sizeof *maps);
+        maps_slots = (lines + 1) * 2 + 1024;
+        if (!(maps = map_anon(maps_slots * sizeof *maps))) {
+            maps_slots = 0;
+            return false;
+        }
+    }
+    nmaps = 0;
+    const char *p = maps_buf, *end = maps_buf + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            break;
+        struct mapping *m = &maps[nmaps];
+        p = hex(p, &m->lo);
+        p = hex(p + 1, &m->hi);
+        const char *perms = p + 1;
+        /* skip perms, offset, dev, inode: four space-separated fields */
+        for (int field = 0; field < 4 && p < eol; field++) {
+            while (p < eol && *p == ' ') p++;
+            while (p < eol && *p != ' ') p++;
+        }
+        while (p < eol && *p == ' ') p++;
+        m->flags = classify(perms, p);
+        m->path = (uint32_t)(p - maps_buf);
+        m->stack_lo = 0;
+        if (m->lo < m->hi)
+            nmaps++;
+        p = eol + 1;
+    }
+    return true;
+}
+
+/* The index of the first mapping ending above a (nmaps if none). */
+static size_t first_mapping_after(uintptr_t a)
+{
+    size_t lo = 0, hi = nmaps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (maps[mid].hi <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The index of the mapping holding a, or nmaps. */
+static size_t mapping_of(uintptr_t a)
+{
+    size_t i = first_mapping_after(a);
+    return i < nmaps && maps[i].lo <= a ? i : nmaps;
+}
+
+/* Where a private file mapping stops being backed by its file (beyond: SIGBUS). Uses
+ * /proc/self/map_files, which reaches the file even when it was deleted or renamed. */
+static uintptr_t file_backed_end(const struct mapping *m)
+{
+    char path[64] = "/proc/self/map_files/";
+    size_t n = strlen(path);
+    uintptr_t v[2] = { m->lo, m->hi };
+    for (int k = 0; k < 2; k++) {
+        int shift = 60;
+        while (shift > 0 && !((v[k] >> shift) & 0xf))
+            shift -= 4;
+        for (; shift >= 0; shift -= 4)
+            path[n++] = "0123456789abcdef"[(v[k] >> shift) & 0xf];
+        path[n++] = k == 0 ? '-' : '\0';
+    }
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return m->lo;       /* cannot tell: do not touch it */
+    /* offset of the mapping in the file: the third field of its line */
+    uintptr_t off;
+    const char *line = maps_buf + m->path;
+    while (line > maps_buf && line[-1] != '\n')
+        line--;
+    const char *q = line;
+    for (int field = 0; field < 2; field++) {
+        while (*q != ' ') q++;
+        while (*q == ' ') q++;
+    }
+    hex(q, &off);
+    if ((uint64_t)st.st_size <= off)
+        return m->lo;
+    uint64_t valid = ((uint64_t)st.st_size - off + PAGE - 1) & ~(PAGE - 1);
+    return valid >= m->hi - m->lo ? m->hi : m->lo + (uintptr_t)valid;
+}
+
+/* ---- exclusion and emission ---- */
+
+static struct range excl[MAX_EXCLUDED + MAX_OWN_SEGS + 8];
+static size_t nexcl;
+
+static void add_excl(uintptr_t lo, uintptr_t hi)
+{
+    if (lo < hi && nexcl < sizeof excl / sizeof excl[0])
+        excl[nexcl++] = (struct range){ lo, hi };
+}
+
+static void build_exclusions(void)
+{
+    nexcl = 0;
+    add_excl(heap.base, heap.base + heap.size);
+    add_excl(heap.meta_lo, heap.meta_hi);
+    add_excl(markstack_lo(), markstack_hi());
+    add_excl((uintptr_t)maps_buf, (uintptr_t)maps_buf + maps_cap);
+    add_excl((uintptr_t)maps, (uintptr_t)(maps + maps_slots));
+    for (size_t i = 0; i < MAX_EXCLUDED; i++) {
+        struct range r;
+        if (table_get(excluded, i, &r))
+            add_excl(r.lo, r.hi);
+    }
+    size_t no = atomic_load(&n_own);
+    for (size_t i = 0; i < no; i++)
+        add_excl(own_segs[i].lo, own_segs[i].hi);
+    sort_ranges(excl, nexcl);
+    nexcl = merge_ranges(excl, nexcl);
+}
+
+static void emit(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
+{
+    lo = (lo + WORD - 1) & ~(WORD - 1);
+    hi &= ~(WORD - 1);
+    if (lo < hi)
+        fn(lo, hi, kind);
+}
+
+/* [lo, hi) minus cowgc's own memory. */
+static void emit_clipped(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
+{
+    for (size_t i = 0; i < nexcl && lo < hi; i++) {
+        if (excl[i].hi <= lo)
+            continue;
+        if (excl[i].lo >= hi)
+            break;
+        if (excl[i].lo > lo)
+            emit(fn, lo, excl[i].lo, kind);
+        lo = excl[i].hi;
+    }
+    if (lo < hi)
+        emit(fn, lo, hi, kind);
+}
+
+/* The index of the first snapshot segment ending above a. */
+static size_t first_segment_after(const struct snapshot *s, uintptr_t a)
+{
+    size_t lo = 0, hi = s ? s->n : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->seg[mid].hi <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* [lo, hi) split into the parts inside snapshot segments (ROOT_DATA) and the rest, which is
+ * emitted as `other` (or dropped if other == ROOT_KINDS). */
+static void emit_by_segments(root_fn fn, const struct snapshot *s, uintptr_t lo, uintptr_t hi,
+                             enum root_kind other)
+{
+    for (size_t i = first_segment_after(s, lo); s && i < s->n && lo < hi && s->seg[i].lo < hi; i++) {
+        if (s->seg[i].lo > lo && other != ROOT_KINDS)
+            emit_clipped(fn, lo, s->seg[i].lo, other);
+        uintptr_t dlo = s->seg[i].lo > lo ? s->seg[i].lo : lo;
+        uintptr_t dhi = s->seg[i].hi < hi ? s->seg[i].hi : hi;
+        emit_clipped(fn, dlo, dhi, ROOT_DATA);
+        lo = dhi;
+    }
+    if (lo < hi && other != ROOT_KINDS)
+        emit_clipped(fn, lo, hi, other);
+}
+
+static bool overlaps_segment(const struct snapshot *s, uintptr_t lo, uintptr_t hi)
+{
+    size_t i = first_segment_after(s, lo);
+    return s && i < s->n && s->seg[i].lo < hi;
+}
+
+/* A thread running on a stack inside a heap block (pthread_attr_setstack with malloc'd
+ * memory): the block bounds its stack. */
+static void emit_heap_stack(root_fn fn, uintptr_t sp)
+{
+    struct lookup l;
+    if (!heap_lookup(sp, &l)) {
+        log_line("roots: a thread's stack pointer %p is inside the heap but not in a block; "
+                 "its stack is not scanned", (void *)sp);
+        return;
+    }
+    const struct span *s = span_at(span_head(l.ci));
+    uintptr_t lo = sp - ARCH_RED_ZONE > l.user ? sp - ARCH_RED_ZONE : l.user;
+    emit(fn, lo, l.user + s->size, ROOT_STACK);
+}
+
+static bool in_heap(uintptr_t a) { return heap.size && a - heap.base < heap.size; }
+
+/* Static TLS of a thread whose block is not already inside its scanned stack (the main
+ * thread's lives where ld.so put it). [tp - static size, tp + TCB) by readable mapping. */
+static void emit_tls(root_fn fn, uintptr_t tp)
+{
+    uintptr_t lo = tp - static_tls_size, hi = tp + TCB_BYTES;
+    if (!tp || lo > tp)
+        return;
+    /* A glibc thread's TLS and TCB sit at the top of its stack mapping, above its sp: the
+     * stack scan covers them, and the static-size window would reach below sp, into dead
+     * stack whose stale words only cause false retention. */
+    size_t home = mapping_of(tp);
+    if (home < nmaps && maps[home].stack_lo && maps[home].stack_lo <= tp)
+        return;
+    for (size_t i = first_mapping_after(lo); i < nmaps && maps[i].lo < hi; i++) {
+        const struct mapping *m = &maps[i];
+        if (m->hi <= lo || !(m->flags & M_R) || (m->flags & M_NOSCAN))
+            continue;
+        uintptr_t a = m->lo > lo ? m->lo : lo, b = m->hi < hi ? m->hi : hi;
+        if (m->stack_lo && m->stack_lo < b)
+            b = m->stack_lo > a ? m->stack_lo : a;  /* the rest is scanned as stack */
+        emit_clipped(fn, a, b, ROOT_TLS);
+    }
+}
+
+/* ---- the scan ---- */
+
+HIDDEN bool roots_scan_failed(void) { return scan_failed; }
+
+HIDDEN void roots_scan(root_fn fn)
+{
+    const struct stopped_thread *th;
+    size_t nth = stw_threads(&th);
+    int pub = atomic_load_explicit(&snap_pub, memory_order_acquire);
+    const struct snapshot *snap = pub >= 0 ? &snaps[pub] : NULL;
+    bool all = opt.roots == ROOTS_ALL;
+
+    long len = read_maps();
+    scan_failed = len < 0 || !parse_maps((size_t)len);
+    if (scan_failed) {
+        /* Without the maps nothing can be bounded safely; the collector must not sweep. */
+        log_line("roots: cannot read /proc/self/maps (errno %d); this collection must not free",
+                 errno);
+        return;
+    }
+    build_exclusions();
+
+    /* (a) stacks: mark each mapping with the lowest live address of a stack inside it */
+    for (size_t t = 0; t < nth; t++) {
+        uintptr_t sp = th[t].sp;
+        if (in_heap(sp)) {
+            emit_heap_stack(fn, sp);
+            continue;
+        }
+        size_t i = mapping_of(sp);
+        if (i == nmaps)
+            continue;
+        uintptr_t lo = sp - ARCH_RED_ZONE < maps[i].lo ? maps[i].lo : sp - ARCH_RED_ZONE;
+        if (!maps[i].stack_lo || lo < maps[i].stack_lo)
+            maps[i].stack_lo = lo;
+    }
+
+    /* (b) registers: they live in stw's slot table, which is excluded from (c) */
+    for (size_t t = 0; t < nth; t++)
+        if (th[t].nregs)
+            emit(fn, (uintptr_t)th[t].regs, (uintptr_t)(th[t].regs + th[t].nregs), ROOT_REGS);
+
+    /* (c)/(d) mappings */
+    for (size_t i = 0; i < nmaps; i++) {
+        struct mapping *m = &maps[i];
+        if (m->stack_lo) {
+            if (m->flags & M_R)
+                emit_clipped(fn, m->stack_lo, m->hi, ROOT_STACK);
+            continue;
+        }
+        if ((m->flags & (M_R | M_W)) != (M_R | M_W) || (m->flags & M_NOSCAN))
+            continue;
+        uintptr_t hi = m->hi;
+        bool file = m->flags & M_FILE;
+        if (all) {
+            if (file)
+                hi = file_backed_end(m);
+            emit_by_segments(fn, snap, m->lo, hi, ROOT_MAPPING);
+        } else if (overlaps_segment(snap, m->lo, m->hi)) {
+            emit_by_segments(fn, snap, m->lo, hi, ROOT_KINDS);
+        } else if (file) {
+            /* Writable file data no snapshot knows: an object dlopen'd after the snapshot.
+             * Scan it, and its bss (the anonymous mapping right after it). */
+            emit_clipped(fn, m->lo, file_backed_end(m), ROOT_DATA);
+            struct mapping *b = m + 1;
+            if (i + 1 < nmaps && b->lo == m->hi && !(b->flags & (M_FILE | M_NOSCAN | M_SHARED)) &&
+                (b->flags & (M_R | M_W)) == (M_R | M_W) && !b->stack_lo &&
+                !overlaps_segment(snap, b->lo, b->hi) && maps_buf[b->path] == '\n') {
+                emit_clipped(fn, b->lo, b->hi, ROOT_DATA);
+                i++;
+            }
+        }
+    }
+
+    /* (d) static TLS, which ROOTS_ALL covers with the mappings */
+    if (!all)
+        for (size_t t = 0; t < nth; t++)
+            emit_tls(fn, stw_thread_tp(t));
+
+    /* (e) user roots, bounded by what is mapped and readable */
+    for (size_t k = 0; k < MAX_USER_ROOTS; k++) {
+        struct range r;
+        if (!table_get(user_roots, k, &r))
+            continue;
+        for (size_t i = first_mapping_after(r.lo); i < nmaps && maps[i].lo < r.hi; i++) {
+            if (!(maps[i].flags & M_R) || (maps[i].flags & M_NOSCAN))
+                continue;
+            uintptr_t a = maps[i].lo > r.lo ? maps[i].lo : r.lo;
+            uintptr_t b = maps[i].hi < r.hi ? maps[i].hi : r.hi;
+            emit(fn, a, b, ROOT_USER);
+        }
+    }
+}
