@@ -405,6 +405,7 @@ void *malloc_small_slow(size_t size)
 static void *large_alloc(size_t size, size_t align, bool zero)
 {
     if (size > heap.size) return alloc_fail(size);
+    if (size == 0) size = 1;   /* memalign(big, 0) still returns a unique block */
     size_t hdr = heap.hdr;
     size_t lead = align > CHUNK_SIZE ? align : (hdr ? (align > hdr ? align : hdr) : 0);
     size_t total = size + lead;
