@@ -28,6 +28,7 @@ static struct tcache fallback_tc;
 
 static struct tcache *tc_free_list;
 static void *fallback_alloc(size_t size);
+static void *large_alloc(size_t size, size_t align, bool zero, size_t slack);
 static char *tc_slab, *tc_slab_end;
 
 /* ---- busy sections (I5) ---- */
@@ -236,7 +237,7 @@ void span_fold_remote(uint32_t ci)
 {
     struct span *s = span_at(ci);
     if (atomic_load_explicit(&s->remote_count, memory_order_relaxed) == 0) return;
-    atomic_store_explicit(&s->remote_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->remote_count, 0, memory_order_seq_cst);
     uint64_t *a = alloc_words(ci), *r = remote_words(ci);
     uint32_t freed = 0;
     for (unsigned w = 0; w < span_words(s); w++) {
@@ -402,7 +403,9 @@ void *malloc_small_slow(size_t size)
 
 /* ---- large blocks ---- */
 
-static void *large_alloc(size_t size, size_t align, bool zero)
+/* slack: extra bytes of address space after the block, for realloc to grow into in place
+ * (untouched, so they cost no memory). */
+static void *large_alloc(size_t size, size_t align, bool zero, size_t slack)
 {
     if (size > heap.size) return alloc_fail(size);
     if (size == 0) size = 1;   /* memalign(big, 0) still returns a unique block */
@@ -410,6 +413,7 @@ static void *large_alloc(size_t size, size_t align, bool zero)
     size_t lead = align > CHUNK_SIZE ? align : (hdr ? (align > hdr ? align : hdr) : 0);
     size_t total = size + lead;
     if (total < size) return alloc_fail(size);
+    if (total + slack > total && total + slack <= heap.size / 16) total += slack;
     uint32_t n = (uint32_t)((total + CHUNK_SIZE - 1) >> CHUNK_SHIFT);
     struct tcache *tc = tls_tc;
     if (tc) gc_maybe_collect(tc);
@@ -503,7 +507,7 @@ void *cg_malloc(size_t size)
     }
     if (size <= SMALL_MAX) return malloc_small_slow(size);
     cowgc_ensure_init();
-    return large_alloc(size, 16, false);
+    return large_alloc(size, 16, false, 0);
 }
 
 void *cg_calloc(size_t n, size_t size)
@@ -512,7 +516,7 @@ void *cg_calloc(size_t n, size_t size)
     if (__builtin_mul_overflow(n, size, &total)) return alloc_fail(total);
     if (total > SMALL_MAX) {
         cowgc_ensure_init();
-        return large_alloc(total, 16, true);
+        return large_alloc(total, 16, true, 0);
     }
     void *p = cg_malloc(total);
     if (p) memset(p, 0, total);
@@ -617,9 +621,14 @@ static inline void free_block(void *p, const char *who)
         bad_free(who, p, "double free (already freed by another thread)");
         return;
     }
-    atomic_fetch_add_explicit(&s->remote_count, 1, memory_order_release);
+    /* Flags, not counters: a load first keeps the span's and the owner's lines shared while
+     * they are already set. The folder clears remote_count before it exchanges the words, so
+     * a bit set after the exchange finds the flag clear and sets it again. */
+    if (!atomic_load_explicit(&s->remote_count, memory_order_relaxed))
+        atomic_store_explicit(&s->remote_count, 1, memory_order_release);
     struct tcache *owner = s->owner;
-    if (owner) atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
+    if (owner && !atomic_load_explicit(&owner->remote_pending, memory_order_relaxed))
+        atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
 }
 
 void cg_free(void *p)
@@ -678,7 +687,8 @@ void *cg_realloc(void *p, size_t size)
             }
         }
     }
-    void *q = cg_malloc(size);
+    /* A block that keeps growing gets room to grow in place next time. */
+    void *q = size > SMALL_MAX && size > old ? large_alloc(size, 16, false, size / 2) : cg_malloc(size);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     cg_free(p);
@@ -694,7 +704,7 @@ void *cg_memalign(size_t align, size_t size)
         if (c < NCLASSES) return cg_malloc(class_size[c]);
     }
     if (align > heap.size / 4) return alloc_fail(size);
-    return large_alloc(size, align, false);
+    return large_alloc(size, align, false, 0);
 }
 
 /* ---- accounting for stats and the trigger ---- */

@@ -65,7 +65,7 @@ struct span {
     uint32_t nblocks;      /* SMALL: slots in the span */
     uint32_t used;         /* SMALL: allocated + reserved in the owner's bin */
     uint32_t offset;       /* LARGE: user pointer - span start */
-    _Atomic uint32_t remote_count; /* SMALL: remote frees not yet folded (a hint) */
+    _Atomic uint32_t remote_count; /* SMALL: nonzero when remote frees may wait to be folded */
     uint64_t size;         /* LARGE: usable size; SMALL: class size */
     struct tcache *owner;  /* SMALL: owning thread cache, NULL when orphaned */
     uint32_t next, prev;   /* chunk indexes of list neighbours, NONE32 at the ends */
@@ -86,13 +86,15 @@ struct tcache {
     struct bin bins[NCLASSES];
     volatile int busy;             /* I5 */
     volatile int stop_pending;     /* set by the stop handler when it found busy */
-    _Atomic uint32_t remote_pending;/* other threads freed into our spans */
     pid_t tid;
     uint64_t nmalloc, nfree;       /* counts since last flush into global stats */
     uint64_t alloc_bytes;          /* bytes reserved since the last flush into heap.in_use */
     uint64_t free_bytes;           /* bytes freed locally since then */
     struct tcache *next;           /* registry, under heap_lock */
     bool in_use;
+    /* Written by other threads: on its own cache line so remote frees do not bounce the line
+     * that the owner's fast path writes. */
+    _Alignas(64) _Atomic uint32_t remote_pending;
 };
 
 /* Global heap state. Written under heap_lock unless the field says otherwise. */
@@ -202,6 +204,17 @@ HIDDEN void leak_init(void);                         /* start-up, after options 
 HIDDEN void leak_on_alloc(void *p);                  /* p was just handed out: record its stack */
 HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);  /* sweep, world stopped */
 HIDDEN void leak_at_exit(void);                      /* detect report / reclaimed report */
+HIDDEN void leak_report(bool at_exit);               /* detect mode: stop, mark, classify, print */
+HIDDEN uint32_t leak_stack_id(uint32_t ci, uint32_t idx);   /* the block's stack, 0 = none */
+HIDDEN void leak_set_self_text(uintptr_t lo, uintptr_t hi); /* tests: frames in [lo,hi) are skipped */
+
+/* stackdepot.c: deduplicated allocation stacks, dense ids 1..depot_count(), 0 = none */
+#define DEPOT_MAX_DEPTH 64
+HIDDEN int depot_init(void);                                 /* idempotent; 0, or -1 */
+HIDDEN uint32_t depot_put(const uintptr_t *pcs, unsigned n); /* 0: could not store */
+HIDDEN unsigned depot_get(uint32_t id, const uintptr_t **pcs);
+HIDDEN uint32_t depot_count(void);
+HIDDEN uint64_t depot_dropped(void);
 
 /* stats.c */
 struct gc_stats {

@@ -201,8 +201,14 @@ void gc_collect(const char *why)
                  (unsigned long long)(gcstats.live_bytes >> 10));
 }
 
+/* Per-thread byte counts reach the shared counters only every FLUSH_NET bytes of net growth
+ * (or FLUSH_ANY of allocation): a churning thread touches no shared line on its refills. */
+#define FLUSH_NET ((uint64_t)256 << 10)
+#define FLUSH_ANY ((uint64_t)64 << 20)
+
 void gc_maybe_collect(struct tcache *tc)
 {
+    if (tc->alloc_bytes < tc->free_bytes + FLUSH_NET && tc->alloc_bytes < FLUSH_ANY) return;
     alloc_flush_counts(tc);
     uint64_t in_use = atomic_load_explicit(&heap.in_use, memory_order_relaxed);
     if (in_use > heap.peak_in_use) heap.peak_in_use = in_use;

@@ -94,6 +94,10 @@ void span_list_remove(uint32_t *head, uint32_t ci)
     s->list = LIST_NONE;
 }
 
+/* Free but unpurged memory we keep for reuse: enough that a program cycling through large
+ * blocks does not fault its pages in again each time, small enough that RSS follows live data. */
+static uint64_t dirty_limit(void) { return ((uint64_t)32 << 20) + heap.mapped / 4; }
+
 static inline unsigned run_bin(uint32_t n) { return n < 64 ? n : 64; }
 
 /* flags: SF_CLEAN (not counted as dirty: purged) and SF_ZEROED (reads as zeroes). */
@@ -170,8 +174,13 @@ void heap_run_free(uint32_t ci)
     cg_assert(s->kind == SPAN_SMALL || s->kind == SPAN_LARGE);
     cg_assert(s->list == LIST_NONE);
     heap.mapped -= (uint64_t)n << CHUNK_SHIFT;
-    memset(alloc_words(ci), 0, (size_t)n * BM_WORDS * 8);
-    memset(remote_words(ci), 0, (size_t)n * BM_WORDS * 8);
+    /* Free chunks have all-zero bitmaps; a LARGE span only ever sets bit 0 of its head. */
+    if (s->kind == SPAN_SMALL) {
+        memset(alloc_words(ci), 0, BM_WORDS * 8);
+        memset(remote_words(ci), 0, BM_WORDS * 8);
+    } else {
+        alloc_words(ci)[0] = 0;
+    }
     uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
     if (ci + n < top && span_at(ci + n)->kind == SPAN_FREE) {
         uint32_t nx = ci + n, m = span_at(nx)->nchunks;
@@ -190,8 +199,7 @@ void heap_run_free(uint32_t ci)
     }
     for (uint32_t i = 1; i + 1 < n; i++) span_at(ci + i)->kind = SPAN_CONT;
     run_insert(ci, n, 0);
-    uint64_t limit = ((uint64_t)8 << 20) + heap.mapped / 8;
-    if (heap.dirty_bytes > limit) heap_purge(false);
+    if (heap.dirty_bytes > dirty_limit()) heap_purge(false);
 }
 
 /* Give dirty free runs back to the OS. all = false purges the largest first until half the
@@ -199,7 +207,7 @@ void heap_run_free(uint32_t ci)
 void heap_purge(bool all)
 {
     if (opt.purge == PURGE_NONE) return;
-    uint64_t keep = all ? 0 : (((uint64_t)8 << 20) + heap.mapped / 8) / 2;
+    uint64_t keep = all ? 0 : dirty_limit() / 2;
     for (int b = 64; b >= 1 && heap.dirty_bytes > keep; b--) {
         uint32_t r = heap.free_runs[b];
         while (r != NONE32 && heap.dirty_bytes > keep) {

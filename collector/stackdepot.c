@@ -1,0 +1,166 @@
+/* stackdepot.c -- deduplicated store of allocation stacks: frames in, a small dense id out, and back.
+ *
+ * Invariants:
+ *  - Ids are dense, 1..depot_count(); 0 means "no stack". An id, once returned, names the same
+ *    frames forever (records are never freed or moved); depot_get() is lock-free.
+ *  - Everything lives in mmap'd NORESERVE mappings made once by depot_init(), touched lazily:
+ *    the hash table (ids), the record arena (hash, depth, frames) and the id -> record table.
+ *    Nothing here calls malloc, so it may run inside the allocator.
+ *  - Lookups never take the lock. An insert takes a spin lock, probes again, writes the record,
+ *    then publishes it with a release store into the table; readers load-acquire the slot.
+ *    The lock records the holder's pid: a fork child that inherited it held stealing it.
+ *  - When the table is 3/4 full or the arena is exhausted, depot_put() returns 0 (counted).
+ */
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "collector.h"
+
+#define TABLE_BITS 21                         /* 2M slots, 8 MiB reserved */
+#define TABLE_SLOTS ((uint32_t)1 << TABLE_BITS)
+#define MAX_IDS (TABLE_SLOTS / 4 * 3)         /* load factor 3/4 */
+#define ARENA_BYTES ((size_t)512 << 20)       /* frames of all records */
+
+struct record {
+    uint64_t hash;
+    uint32_t depth;
+    uint32_t pad;
+    uintptr_t pcs[];
+};
+
+static _Atomic uint32_t *table;       /* slot -> id, 0 empty */
+static uint64_t *offsets;             /* id -> byte offset of its record in the arena */
+static char *arena;
+static size_t arena_used;             /* under the lock */
+static _Atomic uint32_t next_id;      /* ids handed out: 1..next_id */
+static _Atomic int lock_pid;          /* 0 free, else the holder's pid */
+static _Atomic int inited;            /* 0 no, 1 being set up, 2 ready, -1 failed */
+static _Atomic uint64_t dropped;      /* puts that could not be stored */
+
+static void *map_noreserve(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int depot_init(void)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&inited, &expect, 1)) {
+        while (atomic_load(&inited) == 1) sched_yield();
+        return atomic_load(&inited) == 2 ? 0 : -1;
+    }
+    table = map_noreserve(TABLE_SLOTS * sizeof(uint32_t));
+    offsets = map_noreserve(((size_t)MAX_IDS + 1) * sizeof(uint64_t));
+    arena = map_noreserve(ARENA_BYTES);
+    bool ok = table && offsets && arena;
+    atomic_store(&inited, ok ? 2 : -1);
+    return ok ? 0 : -1;
+}
+
+/* A strong 64-bit mix of the frames (the depth is folded in: prefixes differ). */
+static uint64_t hash_frames(const uintptr_t *pcs, unsigned n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t k = (uint64_t)pcs[i] * 0xff51afd7ed558ccdull;
+        k ^= k >> 33;
+        h = (h ^ k) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
+    return h ? h : 1;
+}
+
+static inline const struct record *record_of(uint32_t id)
+{
+    return (const struct record *)(arena + offsets[id]);
+}
+
+static bool same(uint32_t id, uint64_t h, const uintptr_t *pcs, unsigned n)
+{
+    const struct record *r = record_of(id);
+    return r->hash == h && r->depth == n && memcmp(r->pcs, pcs, n * sizeof *pcs) == 0;
+}
+
+/* Probe for the stack; returns its id, or 0 with *slot at the first empty slot. */
+static uint32_t probe(uint64_t h, const uintptr_t *pcs, unsigned n, uint32_t *slot)
+{
+    uint32_t i = (uint32_t)h & (TABLE_SLOTS - 1);
+    for (;;) {
+        uint32_t id = atomic_load_explicit(&table[i], memory_order_acquire);
+        if (!id) { *slot = i; return 0; }
+        if (same(id, h, pcs, n)) return id;
+        i = (i + 1) & (TABLE_SLOTS - 1);
+    }
+}
+
+static void lock(void)
+{
+    int me = getpid();
+    for (unsigned spins = 0;; spins++) {
+        int expect = 0;
+        if (atomic_compare_exchange_weak_explicit(&lock_pid, &expect, me, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        /* Held by another process: we are a fork child and the holder does not exist here. */
+        if (expect != 0 && expect != me &&
+            atomic_compare_exchange_strong_explicit(&lock_pid, &expect, me, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return;
+        if (spins > 64) sched_yield();
+        else __builtin_ia32_pause();
+    }
+}
+
+static void unlock(void) { atomic_store_explicit(&lock_pid, 0, memory_order_release); }
+
+uint32_t depot_put(const uintptr_t *pcs, unsigned n)
+{
+    if (unlikely(atomic_load_explicit(&inited, memory_order_acquire) != 2)) {
+        if (depot_init() != 0) return 0;
+    }
+    if (n > DEPOT_MAX_DEPTH) n = DEPOT_MAX_DEPTH;
+    uint64_t h = hash_frames(pcs, n);
+    uint32_t slot;
+    uint32_t id = probe(h, pcs, n, &slot);
+    if (likely(id)) return id;
+    lock();
+    id = probe(h, pcs, n, &slot);      /* someone may have inserted it meanwhile */
+    if (!id) {
+        size_t need = sizeof(struct record) + n * sizeof(uintptr_t);
+        uint32_t nid = atomic_load_explicit(&next_id, memory_order_relaxed) + 1;
+        if (nid > MAX_IDS || arena_used + need > ARENA_BYTES) {
+            unlock();
+            atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+            return 0;
+        }
+        struct record *r = (struct record *)(arena + arena_used);
+        r->hash = h;
+        r->depth = n;
+        memcpy(r->pcs, pcs, n * sizeof *pcs);
+        offsets[nid] = arena_used;
+        arena_used += need;
+        atomic_store_explicit(&next_id, nid, memory_order_release);
+        atomic_store_explicit(&table[slot], nid, memory_order_release);
+        id = nid;
+    }
+    unlock();
+    return id;
+}
+
+unsigned depot_get(uint32_t id, const uintptr_t **pcs)
+{
+    if (id == 0 || id > atomic_load_explicit(&next_id, memory_order_acquire)) {
+        *pcs = NULL;
+        return 0;
+    }
+    const struct record *r = record_of(id);
+    *pcs = r->pcs;
+    return r->depth;
+}
+
+uint32_t depot_count(void) { return atomic_load_explicit(&next_id, memory_order_acquire); }
+uint64_t depot_dropped(void) { return atomic_load_explicit(&dropped, memory_order_relaxed); }
