@@ -90,7 +90,7 @@ def main():
                         file=sys.stderr)
 
     names = [n for n, _ in allocs]
-    best_t, rss = {}, {}
+    best_t, rss, cpu = {}, {}, {}
     failures = []
     for wname, *_ in workloads:
         for aname in names:
@@ -100,9 +100,10 @@ def main():
                 failures.append(bl.describe_failure("%s under %s" % (wname, aname), r))
             good = [r for r in rs if r.ok]
             if bad:   # a cell with any failed run is reported as failed, not as its best time
-                best_t[(wname, aname)] = rss[(wname, aname)] = None
+                best_t[(wname, aname)] = rss[(wname, aname)] = cpu[(wname, aname)] = None
             else:
                 best_t[(wname, aname)] = min(r.wall for r in good)
+                cpu[(wname, aname)] = min(r.cpu for r in good)
                 rss[(wname, aname)] = bl.median([r.maxrss_kb / 1024 for r in good])
 
     def ratio(d, w, x, y):
@@ -112,7 +113,9 @@ def main():
              if x in names and y in names]
     out = []
     for label, d, unit, spec in [("wall time, best of %d (s)" % a.repeat, best_t, "s", ".3f"),
-                                 ("peak RSS, median of %d (MiB)" % a.repeat, rss, "MiB", ".1f")]:
+                                 ("peak RSS, median of %d (MiB)" % a.repeat, rss, "MiB", ".1f"),
+                                 ("CPU time user+sys, best of %d (s); steadier than wall time on a busy "
+                                  "machine, spinning threads count" % a.repeat, cpu, "s", ".3f")]:
         headers = ["workload"] + names + ["%s/%s" % p for p in pairs]
         rows = []
         for wname, *_ in workloads:

@@ -34,6 +34,7 @@ class Run:
     def __init__(self):
         self.wall = None        # seconds
         self.maxrss_kb = None
+        self.cpu = None         # user + system seconds of the program (all its threads)
         self.status = None      # "ok", "exit N", "signal NAME", "timeout", "errors N"
         self.stdout = ""
         self.stderr = ""
@@ -90,6 +91,7 @@ def run_once(rsswrap, argv, settings, timeout):
             w = dict(kv.split("=", 1) for kv in line.split()[1:])
             r.maxrss_kb = int(w["maxrss_kb"])
             r.wall = float(w["wall_s"])
+            r.cpu = float(w["utime_s"]) + float(w["stime_s"])
             code, sig = int(w["exit"]), int(w["signal"])
         else:
             lines.append(line)

@@ -7,7 +7,7 @@ build under glibc (no collector: shows how much garbage the workload makes).
   gc_bench.py [--cowgc PATH/libcowgc.so] [--bindir DIR] [-n 3] [--format text|markdown|csv]
               [--output FILE] [--variants a,b] [--args "18 16 500000 4 16"] [--timeout 600]
 
-Per variant: total wall time (best of N), collections, longest pause, total pause, mark time,
+Per variant: total wall time and CPU time (user+sys; best of N), collections, longest pause, total pause, mark time,
 peak RSS (wait4), marking throughput = MB of live heap marked per second of marking (the
 program's own live set -- long-lived tree + array -- times collections, over mark time; the
 same definition for every collector). Collector counters come from the program itself
@@ -61,7 +61,7 @@ def read_json_stats(path):
 
 def metrics(r, json_path):
     """Numbers for one run: from the RESULT line, else from the COWGC_STATS JSON file."""
-    m = {"wall": r.wall, "rss": r.maxrss_kb / 1024, "src": "-"}
+    m = {"wall": r.wall, "cpu": r.cpu, "rss": r.maxrss_kb / 1024, "src": "-"}
     res = r.result
     f = lambda k: float(res[k]) if k in res else None  # noqa: E731
     prog_live = f("prog_live_bytes")
@@ -142,7 +142,7 @@ def main():
                     rep + 1, a.repeat, name, r.wall, r.maxrss_kb / 1024, bl.fmt(m.get("gcs"), ".0f"),
                     bl.fmt(m.get("pmax"), ".2f"), r.status), file=sys.stderr)
 
-    headers = ["variant", "time s", "collections", "max pause ms", "total pause ms", "mark ms",
+    headers = ["variant", "time s", "cpu s", "collections", "max pause ms", "total pause ms", "mark ms",
                "peak RSS MiB", "mark MB/s", "live MB (coll.)", "stats from"]
     rows, summary, failures = [], {}, []
     for name, *_ in cand:
@@ -156,13 +156,13 @@ def main():
             summary[name] = None
             continue
         med = lambda k: bl.median([m.get(k) for m in good])  # noqa: E731
-        s = {"wall": min(m["wall"] for m in good), "gcs": med("gcs"), "pmax": med("pmax"),
+        s = {"wall": min(m["wall"] for m in good), "cpu": min(m["cpu"] for m in good), "gcs": med("gcs"), "pmax": med("pmax"),
              "ptot": med("ptot"), "mark": med("mark"), "rss": med("rss"), "mbps": med("mbps"),
              "coll_live": med("coll_live")}
         summary[name] = s
         src = sorted({m["src"] for m in good})
         js = sorted({m["json"] for m in good if "json" in m})
-        rows.append([name, bl.fmt(s["wall"], ".3f"), bl.fmt(s["gcs"], ".0f"), bl.fmt(s["pmax"], ".2f"),
+        rows.append([name, bl.fmt(s["wall"], ".3f"), bl.fmt(s["cpu"], ".3f"), bl.fmt(s["gcs"], ".0f"), bl.fmt(s["pmax"], ".2f"),
                      bl.fmt(s["ptot"], ".1f"), bl.fmt(s["mark"], ".1f"), bl.fmt(s["rss"], ".1f"),
                      bl.fmt(s["mbps"], ".0f"),
                      bl.fmt(s["coll_live"] / 1e6 if s["coll_live"] else None, ".1f"),
@@ -180,7 +180,7 @@ def main():
                 lines.append("%s vs boehm: n/a (%s)" % (name, "cowgc failed" if not c else "boehm missing"))
                 continue
             parts = []
-            for k, label, better in [("wall", "time", "le"), ("pmax", "max pause", "le"),
+            for k, label, better in [("wall", "time", "le"), ("cpu", "cpu", "le"), ("pmax", "max pause", "le"),
                                      ("rss", "peak RSS", "le"), ("mbps", "mark MB/s", "ge")]:
                 if c.get(k) is None or b.get(k) is None or b[k] == 0:
                     parts.append("%s n/a" % label)

@@ -171,6 +171,7 @@ static void stats_init(void)
 }
 
 static void stats_sample(void) { }
+static const char *phase_live(void) { return ""; }
 
 static void stats_final(void)
 {
@@ -222,6 +223,14 @@ static void stats_sample(void)
     sweep_ns = st.sweep_ns;
 }
 
+/* the collector's live bytes after its last collection, for the per-phase lines */
+static const char *phase_live(void)
+{
+    static char buf[64];
+    snprintf(buf, sizeof buf, ", live after last %.1f MB", last_live / 1e6);
+    return buf;
+}
+
 static void stats_final(void)
 {
     stats_sample();
@@ -252,9 +261,13 @@ static void time_construction(int depth)
     }
     sink = NULL;
     double t2 = now_sec();
-    printf("  %d iterations of depth %d: top-down %.0f ms, bottom-up %.0f ms\n", iters, depth,
-           (t1 - t0) * 1e3, (t2 - t1) * 1e3);
     stats_sample();
+    printf("  %d iterations of depth %d: top-down %.0f ms, bottom-up %.0f ms", iters, depth,
+           (t1 - t0) * 1e3, (t2 - t1) * 1e3);
+    if (have_stats)
+        printf("  [collections %llu, max pause %.1f ms%s]", (unsigned long long)gcs,
+               pause_max_ns / 1e6, phase_live());
+    printf("\n");
 }
 
 int main(int argc, char **argv)
