@@ -26,6 +26,8 @@ static __thread int tls_exiting __attribute__((tls_model("initial-exec")));
 /* Used, under heap_lock, by threads that have no cache of their own (exiting threads). */
 static struct tcache fallback_tc;
 
+HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* roots.c (not yet in scanner.h) */
+
 static struct tcache *tc_free_list;
 static void *fallback_alloc(size_t size);
 static void *large_alloc(size_t size, size_t align, bool zero, size_t slack);
@@ -70,6 +72,8 @@ static struct tcache *tcache_new_locked(void)
             if (m == MAP_FAILED) return NULL;
             tc_slab = m;
             tc_slab_end = tc_slab + len;
+            /* Bins keep stale span addresses (base): the caches must not be roots. */
+            roots_exclude((uintptr_t)m, (uintptr_t)m + len);
         }
         tc = (struct tcache *)tc_slab;
         tc_slab += sizeof *tc;

@@ -210,6 +210,7 @@ HIDDEN void leak_set_self_text(uintptr_t lo, uintptr_t hi); /* tests: frames in 
 
 /* stackdepot.c: deduplicated allocation stacks, dense ids 1..depot_count(), 0 = none */
 #define DEPOT_MAX_DEPTH 64
+#define DEPOT_MAX_IDS ((1u << 21) / 4 * 3)                  /* 3/4 of the hash table */
 HIDDEN int depot_init(void);                                 /* idempotent; 0, or -1 */
 HIDDEN uint32_t depot_put(const uintptr_t *pcs, unsigned n); /* 0: could not store */
 HIDDEN unsigned depot_get(uint32_t id, const uintptr_t **pcs);

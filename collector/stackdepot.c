@@ -21,7 +21,7 @@
 
 #define TABLE_BITS 21                         /* 2M slots, 8 MiB reserved */
 #define TABLE_SLOTS ((uint32_t)1 << TABLE_BITS)
-#define MAX_IDS (TABLE_SLOTS / 4 * 3)         /* load factor 3/4 */
+#define MAX_IDS DEPOT_MAX_IDS                 /* load factor 3/4 */
 #define ARENA_BYTES ((size_t)512 << 20)       /* frames of all records */
 
 struct record {
@@ -40,10 +40,15 @@ static _Atomic int lock_pid;          /* 0 free, else the holder's pid */
 static _Atomic int inited;            /* 0 no, 1 being set up, 2 ready, -1 failed */
 static _Atomic uint64_t dropped;      /* puts that could not be stored */
 
+HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);    /* roots.c (not yet in scanner.h) */
+
+/* Hashes in records could look like heap pointers: the depot is never a root. */
 static void *map_noreserve(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED) return NULL;
+    roots_exclude((uintptr_t)p, (uintptr_t)p + len);
+    return p;
 }
 
 int depot_init(void)
