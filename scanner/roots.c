@@ -543,6 +543,19 @@ static void emit_tls(root_fn fn, uintptr_t tp)
     }
 }
 
+/* glibc's thread stacks are one mapping: a PROT_NONE guard at the bottom, then the stack,
+ * static TLS and the TCB at the top. Recognised by that shape, so a guard-less stack
+ * (guardsize 0), or one whose top merged with a neighbour in /proc/self/maps, is missed. */
+static bool idle_thread_stack(size_t i)
+{
+    if (i == 0)
+        return false;
+    const struct mapping *m = &maps[i], *g = &maps[i - 1];
+    return g->hi == m->lo && !(g->flags & (M_R | M_W)) && !(g->flags & M_FILE) &&
+           !(m->flags & (M_FILE | M_SHARED | M_NOSCAN)) && maps_buf[m->path] == '\n' &&
+           (m->flags & (M_R | M_W)) == (M_R | M_W) && !m->stack_lo;
+}
+
 /* ---- the scan ---- */
 
 HIDDEN bool roots_scan_failed(void) { return scan_failed; }
@@ -614,6 +627,12 @@ HIDDEN void roots_scan(root_fn fn)
                 emit_clipped(fn, b->lo, b->hi, ROOT_DATA);
                 i++;
             }
+        } else if (idle_thread_stack(i)) {
+            /* A stack no stopped thread runs on: a thread that exited but was not joined
+             * yet, or one glibc keeps in its stack cache. Its TCB still holds the DTV,
+             * which ld.so allocated with our malloc and will free on reuse or join. */
+            uintptr_t lo = m->hi - static_tls_size - TCB_BYTES;
+            emit_clipped(fn, lo > m->lo && lo < m->hi ? lo : m->lo, m->hi, ROOT_TLS);
         }
     }
 

@@ -82,6 +82,8 @@ static _Atomic int slot_overflow;
 
 static size_t ntargets;
 static size_t nslots;                       /* records valid for stw_threads() */
+static pid_t stop_pid;                      /* getpid(), getuid() of the current stop */
+static uid_t stop_uid;
 
 static __thread uint32_t tls_stopped_epoch; /* the last epoch this thread stopped for */
 static __thread bool tls_is_stopper;        /* never stop the thread that is stopping others */
@@ -194,10 +196,10 @@ static int send_request(pid_t tid)
     memset(&si, 0, sizeof si);
     si.si_signo = stop_sig;
     si.si_code = SI_QUEUE;
-    si.si_pid = getpid();
-    si.si_uid = getuid();
+    si.si_pid = stop_pid;
+    si.si_uid = stop_uid;
     si.si_value.sival_ptr = &cookie;
-    if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, stop_sig, &si) == 0)
+    if (syscall(SYS_rt_tgsigqueueinfo, stop_pid, tid, stop_sig, &si) == 0)
         return 0;
     return errno;
 }
@@ -453,7 +455,7 @@ static void check_liveness(void)
         if (t->state == T_UNSENT) {
             signal_target(t);
         } else if (t->state == T_SIGNALED) {
-            if (syscall(SYS_tgkill, getpid(), t->tid, 0) != 0 && errno == ESRCH)
+            if (syscall(SYS_tgkill, stop_pid, t->tid, 0) != 0 && errno == ESRCH)
                 t->state = T_EXITED;
             else if (is_zombie(t->tid))
                 t->state = T_ZOMBIE;
@@ -510,6 +512,8 @@ HIDDEN int stw_stop_all(void)
     cg_assert(e & 1);
 
     tls_is_stopper = true;
+    stop_pid = getpid();    /* not cached across stops: fork changes it */
+    stop_uid = getuid();
     ntargets = 0;
     nslots = 0;
     atomic_store(&slot_overflow, 0);

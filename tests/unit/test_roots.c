@@ -166,6 +166,34 @@ static void segments_mode_reports_data_stacks_tls_only(void **state)
     munmap(region, 1 << 16);
 }
 
+static _Atomic pid_t exited_tid;
+static void *exit_at_once(void *arg)
+{
+    atomic_store(&exited_tid, (pid_t)syscall(SYS_gettid));
+    return arg;
+}
+
+/* An exited, not yet joined thread keeps its TCB (and the DTV ld.so malloc'd, which glibc
+ * frees at join): in segments mode that TCB must still be a root. */
+static void exited_threads_tcb_is_a_root(void **state)
+{
+    pthread_t t;
+    atomic_store(&exited_tid, 0);
+    assert_int_equal(pthread_create(&t, NULL, exit_at_once, NULL), 0);
+    while (!atomic_load(&exited_tid))
+        sched_yield();
+    for (;;) {      /* wait until the thread is gone from /proc (its stack stays) */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%d", (int)atomic_load(&exited_tid));
+        if (access(path, F_OK) != 0)
+            break;
+        usleep(1000);
+    }
+    scan(ROOTS_SEGMENTS);
+    assert_true(covered((const void *)t, 16) >= 0);     /* pthread_t is the TCB's address */
+    pthread_join(t, NULL);
+}
+
 static void own_memory_is_never_a_root(void **state)
 {
     for (int mode = ROOTS_ALL; mode <= ROOTS_SEGMENTS; mode++) {
@@ -282,6 +310,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(all_mode_reports_every_kind),
         cmocka_unit_test(segments_mode_reports_data_stacks_tls_only),
+        cmocka_unit_test(exited_threads_tcb_is_a_root),
         cmocka_unit_test(own_memory_is_never_a_root),
         cmocka_unit_test(user_roots_come_and_go),
         cmocka_unit_test(file_mappings_are_read_only_where_backed),
