@@ -18,8 +18,10 @@
  * (for runs without a collector).
  *
  * URLs: /        small HTML page with the worker pid
- *       /stats   {"pid":..,"requests":..,"cowgc":0|1, <struct cowgc_stats fields>}; the cowgc
- *                fields only if dlsym(RTLD_DEFAULT, "cowgc_get_stats") finds the function
+ *       /stats   {"pid":..,"requests":..,"cowgc":0|1, <struct cowgc_stats fields>,
+ *                "collections_at_fork":..}; the cowgc fields only if dlsym(RTLD_DEFAULT,
+ *                "cowgc_get_stats") finds the function. Stats are per process and inherited
+ *                over fork: collections_at_fork are the parent's, run while it built the heap.
  *       /collect calls cowgc_collect() if present, then answers like /stats
  * Each worker also listens on its own control port (a thread), so tools can reach a chosen
  * worker: stdout gets one line per worker, "worker index=I pid=P ctl_port=C".
@@ -169,6 +171,7 @@ static void build_statics(void)
 static struct large *recent[3];            /* the last three request graphs */
 static unsigned recent_next;
 static atomic_ulong nrequests;
+static uint64_t collections_at_fork;        /* the parent's collections, inherited by the stats */
 static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER; /* main vs control thread */
 static volatile uint64_t sink;
 
@@ -217,6 +220,8 @@ static size_t stats_json(char *buf, size_t n, bool collect)
         F(live_bytes); F(live_blocks); F(roots_bytes); F(heap_pages_written); F(mallocs);
         F(frees); F(in_use_bytes); F(mapped_bytes); F(purged_bytes);
 #undef F
+        len += (size_t)snprintf(buf + len, n - len, ",\"collections_at_fork\":%llu",
+                                (unsigned long long)collections_at_fork);
     }
     len += (size_t)snprintf(buf + len, n - len, "}\n");
     return len;
@@ -373,6 +378,13 @@ static void worker_main(int index, int lfd)
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
+    stats_fn sf = (stats_fn)dlsym(RTLD_DEFAULT, "cowgc_get_stats");
+    if (sf) {
+        struct cowgc_stats st;
+        memset(&st, 0, sizeof st);
+        sf(&st, sizeof st);
+        collections_at_fork = st.collections;
+    }
     int cfd = listen_on(0);
     printf("worker index=%d pid=%d ctl_port=%d\n", index, (int)getpid(), port_of(cfd));
     fflush(stdout);

@@ -137,7 +137,7 @@ def gnuplot_has_cairo():
 
 
 def summary(out, workers, masters, rates, fb, at):
-    cols = ["config", "requests", "workers", "worker_uss_mib", "worker_shared_mib", "worker_rss_mib",
+    cols = ["config", "requests", "workers", "worker_uss_mib", "worker_peak_uss_mib", "worker_shared_mib", "worker_rss_mib",
             "master_heap_mib", "heap_shared_pct", "anon_shared_pct", "req_per_s", "collections",
             "pause_max_ms"]
     rows = []
@@ -155,9 +155,15 @@ def summary(out, workers, masters, rates, fb, at):
         pauses = [num(w["pause_max_ms"], None) for w in ws]
         rr = rate_by.get(cfg, {})
         rps = "/".join(f"{num(rr[k]['req_per_s']):.0f}" for k in sorted(rr)) if rr else ""
+        peak = defaultdict(float)          # each worker's largest USS over the bursts
+        for q, wq in byreq.items():
+            if q <= req:
+                for w in wq:
+                    peak[w["pid"]] = max(peak[w["pid"]], num(w["uss"]))
         rows.append(OrderedDict([
             ("config", cfg), ("requests", req), ("workers", len(ws)),
             ("worker_uss_mib", f"{sum(num(w['uss']) for w in ws)/n/1024:.1f}"),
+            ("worker_peak_uss_mib", f"{sum(peak.values())/max(len(peak), 1)/1024:.1f}"),
             ("worker_shared_mib", f"{sum(num(w['shared']) for w in ws)/n/1024:.1f}"),
             ("worker_rss_mib", f"{sum(num(w['rss']) for w in ws)/n/1024:.1f}"),
             ("master_heap_mib", f"{num(m.get('heap_rss'))/1024:.1f}"),
@@ -171,12 +177,12 @@ def summary(out, workers, masters, rates, fb, at):
         wr = csv.DictWriter(f, fieldnames=cols)
         wr.writeheader()
         wr.writerows(rows)
-    heads = {"config": "config", "requests": "reqs", "workers": "W", "worker_uss_mib": "USS MiB/wkr",
+    heads = {"config": "config", "requests": "reqs", "workers": "W", "worker_uss_mib": "USS MiB/wkr", "worker_peak_uss_mib": "peak USS MiB/wkr",
              "worker_shared_mib": "shared MiB/wkr", "worker_rss_mib": "RSS MiB/wkr",
              "master_heap_mib": "parent heap MiB", "heap_shared_pct": "heap still shared %",
              "anon_shared_pct": "anon shared %", "req_per_s": "req/s (" + "/".join(
                  str(k // 1000) + "k" if k >= 1000 else str(k) for k in sorted({int(num(r['requests'])) for r in rates})) + ")",
-             "collections": "GCs (all wkrs)", "pause_max_ms": "max pause ms"}
+             "collections": "GCs since fork (all wkrs)", "pause_max_ms": "max pause ms"}
     if rows:
         widths = {c: max(len(heads[c]), *(len(str(r[c])) for r in rows)) for c in cols}
         print("  ".join(f"{heads[c]:>{widths[c]}}" for c in cols))

@@ -14,7 +14,8 @@ permissions, or exactly --heap-range LO-HI (hex).
 
 --server-log PATH reads "master pid=", "heap_probe=" and "worker ... pid= ctl_port=" lines that
 demo/prefork prints; with it, --stats fetches /stats from each worker's control port (requests
-served, cowgc collections, longest pause) and --collect first asks each worker for a full
+served, cowgc collections since the fork, longest pause -- since process start, so it may be
+one the parent had while building its heap) and --collect first asks each worker for a full
 collection (/collect).
 
 Output: --format table (default), csv or json. Python 3 standard library only.
@@ -194,7 +195,8 @@ def collect_rows(args):
         r["requests"] = args.requests
         s = stats.get(p, {})
         r["served"] = s.get("requests", "")
-        r["collections"] = s.get("collections", "")
+        # the worker's own collections: cowgc's counter is inherited from the parent over fork
+        r["collections"] = s["collections"] - s.get("collections_at_fork", 0) if "collections" in s else ""
         r["pause_max_ms"] = round(s["pause_max_ns"] / 1e6, 3) if "pause_max_ns" in s else ""
         r["stats"] = s
         rows.append(r)
