@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "scanner.h"
@@ -238,7 +239,26 @@ static void *map_anon(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* The whole of /proc/self/maps in maps_buf; its length, or -1. */
+/* "/proc/<our tid>/" + rest into buf. Per-thread, not /proc/self: once the thread-group
+ * leader has called pthread_exit it is a zombie without an mm, and /proc/self/maps (the
+ * leader's view) reads as empty -- which would make every object look unreachable. */
+static void proc_tid_path(char *buf, const char *rest)
+{
+    char num[16];
+    int k = 0;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    do num[k++] = (char)('0' + tid % 10); while ((tid /= 10) && k < 15);
+    size_t n = 0;
+    for (const char *p = "/proc/"; *p; p++)
+        buf[n++] = *p;
+    while (k)
+        buf[n++] = num[--k];
+    while ((buf[n++] = *rest++))
+        ;
+}
+
+/* The whole of our maps file in maps_buf; its length, or -1 (an empty file is an error:
+ * at least our own code is mapped). */
 static long read_maps(void)
 {
     for (;;) {
@@ -247,7 +267,9 @@ static long read_maps(void)
             if (!(maps_buf = map_anon(maps_cap)))
                 return -1;
         }
-        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        char path[48];
+        proc_tid_path(path, "/maps");
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return -1;
         size_t total = 0;
@@ -262,6 +284,8 @@ static long read_maps(void)
             total += (size_t)got;
         }
         close(fd);
+        if (total == 0)
+            return -1;
         if (total < maps_cap)
             return (long)total;
         /* Full: the file may be longer. Grow and read it again from the start. */
@@ -376,10 +400,11 @@ static size_t mapping_of(uintptr_t a)
 }
 
 /* Where a private file mapping stops being backed by its file (beyond: SIGBUS). Uses
- * /proc/self/map_files, which reaches the file even when it was deleted or renamed. */
+ * /proc/<tid>/map_files, which reaches the file even when it was deleted or renamed. */
 static uintptr_t file_backed_end(const struct mapping *m)
 {
-    char path[64] = "/proc/self/map_files/";
+    char path[96];
+    proc_tid_path(path, "/map_files/");
     size_t n = strlen(path);
     uintptr_t v[2] = { m->lo, m->hi };
     for (int k = 0; k < 2; k++) {
@@ -572,7 +597,7 @@ HIDDEN void roots_scan(root_fn fn)
     scan_failed = len < 0 || !parse_maps((size_t)len);
     if (scan_failed) {
         /* Without the maps nothing can be bounded safely; the collector must not sweep. */
-        log_line("roots: cannot read /proc/self/maps (errno %d); this collection must not free",
+        log_line("roots: cannot read /proc/<tid>/maps (errno %d); this collection must not free",
                  errno);
         return;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -194,6 +195,58 @@ static void exited_threads_tcb_is_a_root(void **state)
     pthread_join(t, NULL);
 }
 
+/* After the thread-group leader calls pthread_exit it is a zombie: stops must skip it and
+ * the maps must still be read (through our own thread, not the leader's empty view). */
+static int leader_state(void)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)getpid());
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 'X';
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char *rp = strrchr(buf, ')');
+    return rp ? rp[2] : '?';
+}
+
+static void *after_leader_exit(void *arg)
+{
+    while (leader_state() != 'Z')
+        usleep(1000);
+    opt.roots = ROOTS_ALL;
+    nrecs = 0;
+    heap_lock();
+    int rc = stw_stop_all();
+    if (rc == 0) {
+        roots_scan(record);
+        stw_resume_all();
+    }
+    heap_unlock();
+    if (rc != 0)
+        _exit(2);
+    if (covered(&global_marker, 8) != ROOT_DATA)
+        _exit(3);
+    _exit(0);
+}
+
+static void zombie_leader_does_not_blind_the_scan(void **state)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, after_leader_exit, NULL) != 0)
+            _exit(4);
+        pthread_exit(NULL);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void own_memory_is_never_a_root(void **state)
 {
     for (int mode = ROOTS_ALL; mode <= ROOTS_SEGMENTS; mode++) {
@@ -311,6 +364,7 @@ int main(void)
         cmocka_unit_test(all_mode_reports_every_kind),
         cmocka_unit_test(segments_mode_reports_data_stacks_tls_only),
         cmocka_unit_test(exited_threads_tcb_is_a_root),
+        cmocka_unit_test(zombie_leader_does_not_blind_the_scan),
         cmocka_unit_test(own_memory_is_never_a_root),
         cmocka_unit_test(user_roots_come_and_go),
         cmocka_unit_test(file_mappings_are_read_only_where_backed),
