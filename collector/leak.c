@@ -568,7 +568,7 @@ static struct module *module_of(uintptr_t base, const char *fname)
     struct module *m = &modules[nmodules++];
     memset(m, 0, sizeof *m);
     m->base = base;
-    if (!fname || !fname[0]) {
+    if (!fname || !strchr(fname, '/')) {    /* the main program: "" or its argv[0] */
         ssize_t n = readlink("/proc/self/exe", m->path, sizeof m->path - 1);
         m->path[n > 0 ? n : 0] = 0;
     } else {
