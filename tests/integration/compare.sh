@@ -2,7 +2,8 @@
 # compare.sh -- run one command twice, once plainly (the libc allocator) and once with cowgc
 # preloaded, and compare what a user would see: stdout (bytes, by sha256) and the exit status.
 #
-# usage: compare.sh [--name N] [--setup 'SHELL CMD'] [--allow-cowgc-stderr] -- CMD [ARGS...]
+# usage: compare.sh [--name N] [--setup 'SHELL CMD'] [--allow-cowgc-stderr] [--expect-collections]
+#                   -- CMD [ARGS...]
 #
 #   The cowgc run gets LD_PRELOAD=$CGT_PRELOAD (required, must be a readable file), every
 #   COWGC_* variable of our environment, and CGT_UNDER_COWGC=1 (our own C test programs use it to
@@ -14,6 +15,9 @@
 #   --setup runs a shell command once, without cowgc, in a shared directory whose path is
 #   exported to both runs as CGT_SHARED; the string @SHARED@ in CMD/ARGS is replaced by it.
 #   An empty CMD means "program not found": exit 77 (meson's SKIP).
+#   --expect-collections (for a single process that allocates far more than COWGC_MIN_TRIGGER):
+#   the cowgc run also gets COWGC_STATS=json:FILE; with COWGC_MODE=collect at least one
+#   collection must have happened, with COWGC_MODE=off none.
 #
 # Fails (exit 1) when: exit statuses differ; stdouts differ; the plain run itself failed to
 # start or timed out; the cowgc run's stderr says the preload failed; or the cowgc run's stderr
@@ -24,11 +28,13 @@ set -u
 name=""
 setup=""
 allow_cowgc_stderr=0
+expect_collections=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --name) name=$2; shift 2 ;;
         --setup) setup=$2; shift 2 ;;
         --allow-cowgc-stderr) allow_cowgc_stderr=1; shift ;;
+        --expect-collections) expect_collections=1; shift ;;
         --) shift; break ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -69,6 +75,8 @@ while IFS='=' read -r var _; do
     case "$var" in COWGC_*) unset_plain+=(-u "$var") ;; esac
 done < <(env)
 cowgc_env=()
+stats_json="$work/cowgc-stats.json"
+[ "$expect_collections" = 1 ] && cowgc_env+=("COWGC_STATS=json:$stats_json")
 while IFS= read -r kv; do
     case "$kv" in COWGC_*=*) cowgc_env+=("$kv") ;; esac
 done < <(env)
@@ -84,7 +92,7 @@ run() {
     else
         (cd "$dir" && HOME="$dir" TMPDIR="$dir" LC_ALL=C \
             timeout -k 5 "$tmo" env -u LD_PRELOAD LD_PRELOAD="$preload" CGT_UNDER_COWGC=1 \
-            "${args[@]}") </dev/null >"$work/$kind.out" 2>"$work/$kind.err"
+            "${cowgc_env[@]}" "${args[@]}") </dev/null >"$work/$kind.out" 2>"$work/$kind.err"
     fi
     rc=$?
     end=$(date +%s.%N)
@@ -121,8 +129,22 @@ esac
 if grep -q "cannot be preloaded" "$work/cowgc.err"; then
     problems+=("the dynamic loader could not preload ${preload}")
 fi
+if [ "$expect_collections" = 1 ]; then
+    if [ -s "$stats_json" ]; then
+        ncoll=$(grep -o '"collections":[0-9]*' "$stats_json" | cut -d: -f2)
+        echo "stats:   $(grep -oE '"(collections|reclaimed_blocks|pause_max_ns|mallocs|peak_mapped_bytes)":[0-9]*' "$stats_json" | tr '\n' ' ')"
+        case "${COWGC_MODE:-}" in
+            collect) [ "${ncoll:-0}" -gt 0 ] || problems+=("COWGC_MODE=collect, yet no collection happened: the run proved nothing") ;;
+            off) [ "${ncoll:-0}" -eq 0 ] || problems+=("COWGC_MODE=off, yet $ncoll collections happened") ;;
+        esac
+    elif [ "$crc" = 0 ]; then
+        problems+=("COWGC_STATS=json:$stats_json was not written")
+    fi
+fi
 if [ "$allow_cowgc_stderr" = 0 ]; then
-    new_lines=$(grep -i '^cowgc' "$work/cowgc.err" | grep -vxF -f <(grep -i '^cowgc' "$work/plain.err") | head -20)
+    # (COWGC_STATS=json:, which we asked for, also prints the text stats lines: not a complaint)
+    new_lines=$(grep -i '^cowgc' "$work/cowgc.err" | grep -vxF -f <(grep -i '^cowgc' "$work/plain.err") |
+        { if [ "$expect_collections" = 1 ]; then grep -v '^cowgc: stats: '; else cat; fi; } | head -20)
     [ -z "$new_lines" ] || problems+=("cowgc wrote to stderr about a program that is correct without it")
 fi
 
