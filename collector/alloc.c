@@ -26,7 +26,6 @@ static __thread int tls_exiting __attribute__((tls_model("initial-exec")));
 /* Used, under heap_lock, by threads that have no cache of their own (exiting threads). */
 static struct tcache fallback_tc;
 
-HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* roots.c (not yet in scanner.h) */
 
 static struct tcache *tc_free_list;
 static void *fallback_alloc(size_t size);
@@ -46,7 +45,7 @@ static inline void busy_leave(struct tcache *tc)
     atomic_signal_fence(memory_order_seq_cst);
     tc->busy = 0;
     atomic_signal_fence(memory_order_seq_cst);
-    if (unlikely(tc->stop_pending)) stw_deferred_stop();
+    if (unlikely(tc->stop_pending)) stw_deferred_stop();   /* preserves errno */
 }
 
 /* ---- thread caches ---- */
@@ -57,6 +56,7 @@ static void bins_init(struct tcache *tc)
         struct bin *b = &tc->bins[c];
         memset(b, 0, sizeof *b);
         b->span = b->partial = b->full = NONE32;
+        b->stride = class_size[c] + heap.hdr;
     }
 }
 
@@ -115,9 +115,15 @@ static void tcache_flush_counts(struct tcache *tc)
     }
 }
 
-/* Give back the unhanded slots of a bin and park its span on the partial list. */
+/* Give back the unhanded slots of a bin (LIFO and mask) and park its span on the partial list. */
 static void bin_flush(struct tcache *tc, struct bin *b)
 {
+    for (uint32_t i = 0; i < b->nlifo; i++) {
+        struct span *s = span_at((uint32_t)(b->lifo[i] >> 16));
+        s->used--;
+        tc->free_bytes += s->size;
+    }
+    b->nlifo = 0;
     if (b->span == NONE32) return;
     struct span *s = span_at(b->span);
     unsigned n = (unsigned)__builtin_popcountll(b->mask);
@@ -201,6 +207,7 @@ void alloc_fork_child(void)
     while (tc) {
         struct tcache *next = tc->next;
         if (tc == me) { keep = tc; tc->next = NULL; }
+        else if (tc == &fallback_tc) tc->in_use = false;   /* re-registered on next use */
         else { tc->in_use = false; tc->next = tc_free_list; tc_free_list = tc; }
         tc = next;
     }
@@ -287,7 +294,6 @@ static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
         b->mask = free;
         b->allocw = &a[w];
         b->word = w;
-        b->stride = s->stride;
         b->base = chunk_addr(b->span) + (uintptr_t)w * 64 * s->stride + heap.hdr;
         s->used += n;
         tc->alloc_bytes += (uint64_t)n * s->size;
@@ -385,6 +391,7 @@ void *malloc_small_slow(size_t size)
     bool retried = false;
     for (;;) {
         busy_enter(tc);
+        cg_assert(b->nlifo == 0);
         if (b->mask || bin_refill_local(tc, c)) {
             uint64_t m = b->mask;
             unsigned i = (unsigned)__builtin_ctzll(m);
@@ -462,7 +469,13 @@ static void *fallback_alloc(size_t size)
 {
     unsigned c = size_class(size);
     heap_lock();
-    if (!fallback_tc.in_use) { bins_init(&fallback_tc); fallback_tc.in_use = true; }
+    if (!fallback_tc.in_use) {
+        /* Registered like any cache, so a collection flushes its bins too. */
+        bins_init(&fallback_tc);
+        fallback_tc.in_use = true;
+        fallback_tc.next = heap.tcaches;
+        heap.tcaches = &fallback_tc;
+    }
     struct tcache *tc = &fallback_tc;
     struct bin *b = &tc->bins[c];
     void *p = NULL;
@@ -496,6 +509,18 @@ void *cg_malloc(size_t size)
     if (likely(tc && size <= SMALL_MAX)) {
         struct bin *b = &tc->bins[size_class(size)];
         busy_enter(tc);
+        uint32_t n = b->nlifo;
+        if (likely(n)) {
+            uint64_t e = b->lifo[n - 1];
+            b->nlifo = n - 1;
+            uint32_t ci = (uint32_t)(e >> 16), idx = (uint32_t)(e & 0xffff);
+            alloc_words(ci)[idx >> 6] |= 1ull << (idx & 63);
+            void *p = (void *)(chunk_addr(ci) + (uintptr_t)idx * b->stride + heap.hdr);
+            tc->nmalloc++;
+            busy_leave(tc);
+            if (unlikely(leak_capture)) leak_on_alloc(p);
+            return p;
+        }
         uint64_t m = b->mask;
         if (likely(m)) {
             unsigned i = (unsigned)__builtin_ctzll(m);
@@ -558,71 +583,60 @@ static void free_slow(void *p, uintptr_t off, const char *who)
     if (why && *why) bad_free(who, p, why);
 }
 
-/* The common free: a SMALL block. `who` names the caller in error messages. */
-static inline void free_block(void *p, const char *who)
+/* Cold parts of free, out of line so the common path keeps few registers. Each preserves errno
+ * (it may log or make system calls); the common path makes none. */
+static __attribute__((noinline, cold)) void free_bad(const char *who, void *p, const char *detail)
 {
-    uintptr_t off = (uintptr_t)p - heap.base;
-    if (unlikely(off >= heap.size)) {
-        if (p) bad_free(who, p, "pointer was not allocated by cowgc (foreign pointer)");
-        return;
+    int e = errno;
+    bad_free(who, p, detail);
+    errno = e;
+}
+
+static __attribute__((noinline, cold)) void free_slow_keep_errno(void *p, uintptr_t off, const char *who)
+{
+    int e = errno;
+    free_slow(p, off, who);
+    errno = e;
+}
+
+/* A local free that found the LIFO full: the slot goes back to its span for real. busy held. */
+static __attribute__((noinline)) void free_local_span(struct tcache *tc, struct span *s, uint32_t ci)
+{
+    tc->free_bytes += s->size;
+    if (--s->used != 0 && s->list != LIST_FULL) { busy_leave(tc); return; }
+    struct bin *b = &tc->bins[s->cls];
+    if (s->list == LIST_FULL) {
+        span_list_remove(&b->full, ci);
+        span_list_push(&b->partial, ci, LIST_PARTIAL);
     }
-    uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
-    struct span *s = span_at(ci);
-    if (unlikely(s->kind != SPAN_SMALL)) { free_slow(p, off, who); return; }
-    uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1));
-    uint32_t idx = (uint32_t)(((uint64_t)rel * s->recip) >> 32);
-    if (unlikely(rel != idx * s->stride + heap.hdr || idx >= s->nblocks)) {
-        bad_free(who, p, "pointer into the middle of a block");
-        return;
-    }
-    if (unlikely(heap.free_ignore)) return;
-    unsigned w = idx >> 6;
-    uint64_t bit = 1ull << (idx & 63);
-    uint64_t *a = alloc_words(ci) + w;
-    struct tcache *tc = tls_tc;
-    if (likely(tc && s->owner == tc)) {
-        busy_enter(tc);
-        uint64_t v = *a;
-        if (unlikely(!(v & bit))) {
-            busy_leave(tc);
-            bad_free(who, p, "double free (block is not allocated)");
-            return;
-        }
-        *a = v & ~bit;
-        tc->nfree++;
-        tc->free_bytes += s->size;
-        if (unlikely(--s->used == 0 || s->list == LIST_FULL)) {
-            struct bin *b = &tc->bins[s->cls];
-            if (s->list == LIST_FULL) {
-                span_list_remove(&b->full, ci);
-                span_list_push(&b->partial, ci, LIST_PARTIAL);
-            }
-            if (s->used == 0 && s->list == LIST_PARTIAL) {
-                /* Keep it when it is the only spare of this class; otherwise give it back. */
-                if (b->partial != ci || s->next != NONE32) {
-                    span_list_remove(&b->partial, ci);
-                    busy_leave(tc);
-                    heap_lock();
-                    /* A collection may have run between the two locks: recheck ownership. */
-                    if (s->kind == SPAN_SMALL && s->owner == tc && s->used == 0 && s->list == LIST_NONE)
-                        heap_run_free(ci);
-                    heap_unlock();
-                    return;
-                }
-            }
-        }
+    /* An empty span is kept when it is the only spare of its class; otherwise it goes back. */
+    if (s->used != 0 || s->list != LIST_PARTIAL || (b->partial == ci && s->next == NONE32)) {
         busy_leave(tc);
         return;
     }
-    /* Remote free: another thread's (or an orphaned) span. */
-    if (unlikely(!(__atomic_load_n(a, __ATOMIC_RELAXED) & bit))) {
-        bad_free(who, p, "double free (block is not allocated)");
+    span_list_remove(&b->partial, ci);
+    busy_leave(tc);
+    int e = errno;
+    heap_lock();
+    /* A collection may have run between busy_leave and the lock: recheck ownership. */
+    if (s->kind == SPAN_SMALL && s->owner == tc && s->used == 0 && s->list == LIST_NONE)
+        heap_run_free(ci);
+    heap_unlock();
+    errno = e;
+}
+
+/* Another thread's (or an orphaned) span: set the remote bit with one atomic OR. */
+static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint32_t ci, unsigned w,
+                                                  uint64_t bit, const char *who)
+{
+    if (unlikely(!(__atomic_load_n(alloc_words(ci) + w, __ATOMIC_RELAXED) & bit))) {
+        free_bad(who, p, "double free (block is not allocated)");
         return;
     }
     uint64_t old = atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + w), bit,
                                             memory_order_release);
     if (unlikely(old & bit)) {
-        bad_free(who, p, "double free (already freed by another thread)");
+        free_bad(who, p, "double free (already freed by another thread)");
         return;
     }
     /* Flags, not counters: a load first keeps the span's and the owner's lines shared while
@@ -635,12 +649,49 @@ static inline void free_block(void *p, const char *who)
         atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
 }
 
+/* The common free: a SMALL block of a span this thread owns goes onto its bin's LIFO. */
+static inline void free_block(void *p, const char *who)
+{
+    uintptr_t off = (uintptr_t)p - heap.base;
+    if (unlikely(off >= heap.size)) {
+        if (p) free_bad(who, p, "pointer was not allocated by cowgc (foreign pointer)");
+        return;
+    }
+    uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
+    struct span *s = span_at(ci);
+    if (unlikely(s->kind != SPAN_SMALL)) { free_slow_keep_errno(p, off, who); return; }
+    uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1));
+    uint32_t idx = (uint32_t)(((uint64_t)rel * s->recip) >> 32);
+    if (unlikely(rel != idx * s->stride + heap.hdr || idx >= s->nblocks)) {
+        free_bad(who, p, "pointer into the middle of a block");
+        return;
+    }
+    if (unlikely(heap.free_ignore)) return;
+    unsigned w = idx >> 6;
+    uint64_t bit = 1ull << (idx & 63);
+    struct tcache *tc = tls_tc;
+    if (unlikely(!tc || s->owner != tc)) { free_remote(p, s, ci, w, bit, who); return; }
+    busy_enter(tc);
+    uint64_t *a = alloc_words(ci) + w;
+    uint64_t v = *a;
+    if (unlikely(!(v & bit))) {
+        busy_leave(tc);
+        free_bad(who, p, "double free (block is not allocated)");
+        return;
+    }
+    *a = v & ~bit;
+    tc->nfree++;
+    struct bin *b = &tc->bins[s->cls];
+    uint32_t n = b->nlifo;
+    if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
+    b->lifo[n] = (uint64_t)ci << 16 | idx;
+    b->nlifo = n + 1;
+    busy_leave(tc);
+}
+
 void cg_free(void *p)
 {
-    if (!p) return;
-    int e = errno;
     free_block(p, "free");
-    errno = e;
 }
 
 size_t cg_usable_size(const void *p)

@@ -72,14 +72,23 @@ struct span {
     uint64_t epoch;        /* collection count when last swept (debug and stats) */
 };
 
+#define LIFO_CAP 32
+
+/* A thread's cache for one size class. The LIFO holds slots this thread freed recently, so a
+ * program that frees and allocates reuses warm blocks without touching its span's lists:
+ *   LIFO slots are free in the alloc bitmap (so a double free is still seen), still counted in
+ *   span.used, and lie in spans this thread owns; the mask is refilled only when the LIFO is
+ *   empty, so a refill never hands out a slot the LIFO also holds. */
 struct bin {
+    uint32_t nlifo;        /* entries in lifo[] */
+    uint32_t stride;       /* bytes per slot of this class: class size (+ INLINE_HDR) */
     uint64_t mask;         /* free slots of the current word, handed out lowest first */
     uint64_t *allocw;      /* the alloc bitmap word the mask belongs to */
     uintptr_t base;        /* user address of slot 0 of that word */
-    uint32_t stride;
     uint32_t span;         /* chunk of the current span, NONE32 if none */
     uint32_t word;         /* index of the current word within the span's bitmap */
     uint32_t partial, full;/* heads of this thread's lists of spans of this class */
+    uint64_t lifo[LIFO_CAP];   /* chunk << 16 | slot */
 };
 
 struct tcache {
@@ -145,10 +154,14 @@ HIDDEN int heap_init(void);
 static inline uintptr_t chunk_addr(uint32_t ci) { return heap.base + ((uintptr_t)ci << CHUNK_SHIFT); }
 static inline uint32_t chunk_of(uintptr_t p) { return (uint32_t)((p - heap.base) >> CHUNK_SHIFT); }
 static inline struct span *span_at(uint32_t ci) { return &heap.descs[ci]; }
+/* The head chunk of the span or free run containing chunk ci. Chunks inside a free run may hold
+ * stale distances (coalescing does not rewrite them), so the result must be checked against the
+ * head's own extent; a distance that would reach below chunk 0 yields ci itself. */
 static inline uint32_t span_head(uint32_t ci)
 {
-    struct span *s = &heap.descs[ci];
-    return (s->kind == SPAN_CONT || s->kind == SPAN_FREE_TAIL) ? ci - s->nchunks : ci;
+    const struct span *s = &heap.descs[ci];
+    if (s->kind != SPAN_CONT && s->kind != SPAN_FREE_TAIL) return ci;
+    return s->nchunks <= ci ? ci - s->nchunks : ci;
 }
 static inline uint64_t *alloc_words(uint32_t ci) { return heap.alloc_bm + (size_t)ci * BM_WORDS; }
 static inline uint64_t *mark_words(uint32_t ci) { return heap.mark_bm + (size_t)ci * BM_WORDS; }
@@ -193,6 +206,7 @@ HIDDEN void gc_at_exit(void);
 HIDDEN void gc_mark_all(void);                       /* world stopped: marks from all roots */
 HIDDEN bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user);
 HIDDEN uint64_t gc_collections(void);
+HIDDEN void gc_fork_child(void);                     /* per-process statistics */
 HIDDEN void gc_mark_range(uintptr_t lo, uintptr_t hi);    /* conservative scan of a root range */
 HIDDEN void gc_mark_drain(void);
 HIDDEN void gc_sweep(bool reclaim);

@@ -164,6 +164,9 @@ void gc_mark_all(void)
     mark_recover();
 }
 
+/* Marking without every root seen must not lead to a sweep. */
+static bool mark_complete(void) { return !roots_scan_failed(); }
+
 /* ---- one collection ---- */
 
 void gc_collect(const char *why)
@@ -183,7 +186,13 @@ void gc_collect(const char *why)
     tcache_flush_all();
     gc_mark_all();
     uint64_t t1 = now_ns();
-    gc_sweep(opt.mode == MODE_COLLECT);
+    if (mark_complete()) {
+        gc_sweep(opt.mode == MODE_COLLECT);
+    } else {
+        gcstats.skipped++;
+        log_line("collection %llu: the roots could not be read (/proc/self/maps); nothing reclaimed",
+                 (unsigned long long)gcstats.collections + 1);
+    }
     uint64_t t2 = now_ns();
     baseline = atomic_load(&heap.in_use);
     stw_resume_all();
@@ -217,6 +226,16 @@ void gc_maybe_collect(struct tcache *tc)
 }
 
 uint64_t gc_collections(void) { return gcstats.collections; }
+
+/* Statistics are per process: a forked child starts its counts of collections, pauses and
+ * reclaimed blocks from zero (the heap state it inherited stays). */
+void gc_fork_child(void)
+{
+    struct gc_stats fresh = { 0 };
+    fresh.live_bytes = gcstats.live_bytes;
+    fresh.live_blocks = gcstats.live_blocks;
+    gcstats = fresh;
+}
 
 void gc_at_exit(void)
 {

@@ -5,7 +5,8 @@
  *    every chunk below top belongs to exactly one span or free run.
  *  - A free run of n chunks has a SPAN_FREE head (nchunks = n, list = its bin) and, when n > 1,
  *    a SPAN_FREE_TAIL last chunk whose nchunks is the distance back to the head. Two free runs
- *    are never adjacent (heap_run_free coalesces).
+ *    are never adjacent (heap_run_free coalesces). Every other chunk inside a run is SPAN_CONT,
+ *    possibly with a stale distance.
  *  - A free run with flag SF_ZEROED reads as zeroes (fresh or purged with MADV_DONTNEED).
  *  - Everything here runs under heap_lock; nothing here touches a heap page except madvise.
  */
@@ -182,6 +183,9 @@ void heap_run_free(uint32_t ci)
         alloc_words(ci)[0] = 0;
     }
     uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
+    /* Every chunk that ends up inside the merged run becomes SPAN_CONT, so walks over the
+     * descriptors (sweep, fork) never mistake it for a span. Chunks that were already CONT
+     * keep stale distances: span_head() and ptr_test() check each head against its extent. */
     if (ci + n < top && span_at(ci + n)->kind == SPAN_FREE) {
         uint32_t nx = ci + n, m = span_at(nx)->nchunks;
         run_remove(nx);
@@ -193,11 +197,12 @@ void heap_run_free(uint32_t ci)
         if (p->kind == SPAN_FREE || p->kind == SPAN_FREE_TAIL) {
             uint32_t h = span_head(ci - 1), m = span_at(h)->nchunks;
             run_remove(h);
+            if (p->kind == SPAN_FREE_TAIL) p->kind = SPAN_CONT;
+            s->kind = SPAN_CONT;
             ci = h;
             n += m;
         }
     }
-    for (uint32_t i = 1; i + 1 < n; i++) span_at(ci + i)->kind = SPAN_CONT;
     run_insert(ci, n, 0);
     if (heap.dirty_bytes > dirty_limit()) heap_purge(false);
 }

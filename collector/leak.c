@@ -851,8 +851,9 @@ static uint64_t detect_report(void)
     for (uint32_t ci = 0; ci < top2; ci++)
         if (span_at(ci)->kind == SPAN_SMALL) span_fold_remote(ci);
     gc_mark_all();
+    bool complete = !roots_scan_failed();
     struct tally_ctx ctx = { t, depot_count() < nids_max ? depot_count() : nids_max };
-    if (top2 <= top) {
+    if (complete && top2 <= top) {
         for_each_leak(tag_children, NULL);
         for_each_leak(tally_leak, &ctx);
     }
@@ -861,6 +862,11 @@ static uint64_t detect_report(void)
     heap_unlock();
     munmap(indirect_bm, ind_bytes);
     indirect_bm = NULL;
+    if (!complete) {
+        log_line("leak report: the roots could not be read (/proc/self/maps); no report");
+        munmap(t, tally_bytes);
+        return 0;
+    }
     if (top2 > top) {                /* the heap grew between mapping and stopping: rare, retry */
         munmap(t, tally_bytes);
         return detect_report();

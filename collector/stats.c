@@ -30,6 +30,9 @@ void stats_fill(struct cowgc_stats *st)
     st->mallocs = atomic_load(&heap.nmalloc) + (tc ? tc->nmalloc : 0);
     st->frees = atomic_load(&heap.nfree) + (tc ? tc->nfree : 0);
     st->in_use_bytes = atomic_load(&heap.in_use) + (tc ? tc->alloc_bytes - tc->free_bytes : 0);
+    /* Threads flush their counts in batches, so the peak is also taken whenever it is read. */
+    if (st->in_use_bytes > heap.peak_in_use && st->in_use_bytes < ((uint64_t)1 << 62))
+        heap.peak_in_use = st->in_use_bytes;
     st->mapped_bytes = heap.mapped;
     st->purged_bytes = heap.purged;
 }

@@ -68,7 +68,6 @@ static void sweep_small(uint32_t ci, bool reclaim)
         gcstats.unreachable_bytes += dead_bytes;
         return;
     }
-    if (!dead) return;
     gcstats.reclaimed_blocks += dead;
     gcstats.reclaimed_bytes += dead_bytes;
     atomic_fetch_sub_explicit(&heap.in_use, dead_bytes, memory_order_relaxed);
@@ -76,7 +75,7 @@ static void sweep_small(uint32_t ci, bool reclaim)
     if (s->used == 0) {
         span_unlink(ci);
         heap_run_free(ci);
-    } else if (s->list == LIST_FULL) {
+    } else if (s->list == LIST_FULL && s->used < s->nblocks) {
         struct bin *b = &s->owner->bins[s->cls];
         span_list_remove(&b->full, ci);
         span_list_push(&b->partial, ci, LIST_PARTIAL);

@@ -43,6 +43,7 @@ static void fork_child(void)
     pthread_mutex_init(&heap.lock, NULL);
     alloc_fork_child();
     stw_fork_child();
+    gc_fork_child();
 }
 
 void hooks_init(void)

@@ -116,6 +116,9 @@ HIDDEN void hooks_init(void);
 HIDDEN void hooks_thread_started(void *tc);   /* registers the exit destructor */
 
 /* signals.c: the stop-the-world signal stays deliverable whatever the program does with masks. */
+#include <signal.h>
 HIDDEN void signals_init(void);
+HIDDEN int signals_take_over(int sig, const struct sigaction *ours);
+HIDDEN bool signals_forward(int sig, siginfo_t *si, void *uc);
 
 #endif

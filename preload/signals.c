@@ -34,8 +34,6 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* Shared with stw.c (TODO: move to preload.h). */
-HIDDEN int signals_take_over(int sig, const struct sigaction *ours);
-HIDDEN bool signals_forward(int sig, siginfo_t *si, void *uc);
 HIDDEN void stw_handler_check(int sig);
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);

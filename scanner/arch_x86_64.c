@@ -17,7 +17,6 @@
 #define ARCH_NGPR 16
 #define ARCH_NXMM 16
 
-HIDDEN uintptr_t arch_thread_pointer(void);
 
 HIDDEN unsigned arch_regs_from_ucontext(void *ucv, uintptr_t *regs, unsigned max, uintptr_t *sp)
 {

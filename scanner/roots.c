@@ -31,9 +31,6 @@
 #include "../collector/collector.h"
 
 /* Shared with stw.c (TODO: move to scanner.h). */
-HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);
-HIDDEN bool roots_scan_failed(void);
-HIDDEN uintptr_t stw_thread_tp(size_t i);
 
 #define WORD sizeof(uintptr_t)
 #define PAGE 4096ul

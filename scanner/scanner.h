@@ -45,18 +45,22 @@ HIDDEN size_t stw_threads(const struct stopped_thread **out);  /* incl. the call
 HIDDEN void stw_fork_child(void);               /* reset after fork */
 HIDDEN bool stw_is_stop_signal(int sig);
 HIDDEN void stw_deferred_stop(void);            /* called when a busy section ends with stop_pending */
-HIDDEN void stw_handler_check(int sig);         /* signals.c forwards our signal here */
+HIDDEN void stw_handler_check(int sig);         /* reinstall our handler if a raw call replaced it */
+HIDDEN uintptr_t stw_thread_tp(size_t i);       /* fs base of stw_threads()[i], 0 if unknown */
 
 /* roots.c */
 HIDDEN void roots_snapshot_segments(void);      /* before stopping: dl_iterate_phdr into a buffer */
 HIDDEN void roots_scan(root_fn fn);             /* world stopped: every root range, by kind */
 HIDDEN int roots_add(uintptr_t lo, uintptr_t hi);    /* cowgc_add_roots: 0, or -1 when full */
+HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* a cowgc-owned mapping: never a root */
+HIDDEN bool roots_scan_failed(void);   /* the last roots_scan could not read the maps: do not sweep */
 HIDDEN void roots_remove(uintptr_t lo);
 
 /* arch_x86_64.c: the only architecture-specific code. */
 struct ucontext_t;
 HIDDEN unsigned arch_regs_from_ucontext(void *uc, uintptr_t *regs, unsigned max, uintptr_t *sp);
 HIDDEN unsigned arch_spill_regs(uintptr_t *regs, unsigned max, uintptr_t *sp);  /* the caller's */
+HIDDEN uintptr_t arch_thread_pointer(void);   /* the caller's fs base */
 #define ARCH_RED_ZONE 128
 
 /* markstack.c: an explicit stack of ranges to scan, in mmap'd memory, bounded. */
@@ -96,9 +100,9 @@ static inline bool ptr_test(uintptr_t v, struct lookup *out)
     }
     if (s->kind == SPAN_CONT) {
         /* Interior chunk of a large block; a stale CONT left in a free run fails the checks below. */
-        uint32_t h = ci - s->nchunks;
+        uint32_t h = span_head(ci);
         const struct span *hs = span_at(h);
-        if (hs->kind != SPAN_LARGE || h + hs->nchunks <= ci) return false;
+        if (h == ci || hs->kind != SPAN_LARGE || h + hs->nchunks <= ci) return false;
         ci = h;
         s = hs;
     } else if (s->kind != SPAN_LARGE) {

@@ -38,11 +38,6 @@
 #include "../collector/collector.h"
 
 /* Shared with signals.c, roots.c, arch_x86_64.c (TODO: move to scanner.h / preload.h). */
-HIDDEN int signals_take_over(int sig, const struct sigaction *ours);
-HIDDEN bool signals_forward(int sig, siginfo_t *si, void *uc);
-HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);
-HIDDEN uintptr_t arch_thread_pointer(void);
-HIDDEN uintptr_t stw_thread_tp(size_t i);
 
 #define MAX_THREADS 65536
 #define NREGS (sizeof(((struct stopped_thread *)0)->regs) / sizeof(uintptr_t))

@@ -91,6 +91,26 @@ static void aligned_blocks(void **state)
     }
 }
 
+/* Coalesced free runs keep stale descriptors inside: lookups and frees there must say "not ours". */
+static void inside_coalesced_free_runs(void **state)
+{
+    for (int round = 0; round < 50; round++) {
+        char *a = cg_malloc(200000), *b = cg_malloc(300000), *c = cg_malloc(5 << 20);
+        cg_free(b);
+        cg_free(a);
+        cg_free(c);
+        struct lookup lk;
+        for (uintptr_t off = 0; off < (5u << 20); off += 4096) {
+            assert_false(heap_lookup((uintptr_t)a + off, &lk));
+            assert_false(heap_lookup((uintptr_t)c + off, &lk));
+        }
+        cg_free(c + 70000);            /* reported, ignored, no crash */
+        char *d = cg_malloc(100000);   /* reuses part of the run */
+        assert_true(heap_lookup((uintptr_t)d + 99999, &lk) && lk.user == (uintptr_t)d);
+        cg_free(d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +118,7 @@ int main(void)
         cmocka_unit_test(large_blocks),
         cmocka_unit_test(foreign_addresses),
         cmocka_unit_test(aligned_blocks),
+        cmocka_unit_test(inside_coalesced_free_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
