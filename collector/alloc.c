@@ -258,10 +258,8 @@ void span_fold_remote(uint32_t ci)
         a[w] &= ~bits;
         freed += (uint32_t)__builtin_popcountll(bits);
     }
+    /* The freeing threads already counted these bytes and calls (free_remote). */
     s->used -= freed;
-    uint64_t bytes = (uint64_t)freed * s->size;
-    atomic_fetch_sub_explicit(&heap.in_use, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&heap.nfree, freed, memory_order_relaxed);
 }
 
 static void span_init_small(uint32_t ci, unsigned cls, struct tcache *owner, bool zeroed)
@@ -647,6 +645,16 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
     struct tcache *owner = s->owner;
     if (owner && !atomic_load_explicit(&owner->remote_pending, memory_order_relaxed))
         atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
+    /* Counted now, by the freeing thread, so memory waiting to be folded does not look like
+     * growth to the collection trigger. */
+    struct tcache *me = tls_tc;
+    if (me) {
+        me->nfree++;
+        me->free_bytes += s->size;
+    } else {
+        atomic_fetch_add_explicit(&heap.nfree, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&heap.in_use, s->size, memory_order_relaxed);
+    }
 }
 
 /* The common free: a SMALL block of a span this thread owns goes onto its bin's LIFO. */

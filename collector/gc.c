@@ -53,9 +53,11 @@ static inline size_t block_size(const struct span *s) { return s->size; }
 static inline __attribute__((always_inline)) void
 scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
 {
+    /* The world is stopped: the heap's extent cannot change during the scan. */
+    const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
     for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
         struct lookup lk;
-        if (likely(!ptr_test(*(const uintptr_t *)p, &lk))) continue;
+        if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
         const struct span *s = span_at(lk.ci);
         if (!inline_marks) {
             uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);

@@ -90,8 +90,16 @@ void stats_write_json(const char *path)
         (unsigned long long)st.in_use_bytes, (unsigned long long)heap.peak_in_use,
         (unsigned long long)st.mapped_bytes, (unsigned long long)heap.peak_mapped,
         (unsigned long long)st.purged_bytes, (unsigned long long)gcstats.mark_overflows);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { log_line("COWGC_STATS=json:%s: cannot open the file; stats not written", path); return; }
+    /* "%p" in the path becomes the pid, so the processes of one run do not overwrite each other. */
+    char real[4096];
+    size_t r = 0;
+    for (const char *c = path; *c && r + 24 < sizeof real; c++) {
+        if (c[0] == '%' && c[1] == 'p') { r += fmt(real + r, sizeof real - r, "%d", (int)getpid()); c++; }
+        else real[r++] = *c;
+    }
+    real[r] = '\0';
+    int fd = open(real, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) { log_line("COWGC_STATS=json:%s: cannot open the file; stats not written", real); return; }
     ssize_t w = write(fd, buf, n);
     (void)w;
     close(fd);

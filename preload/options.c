@@ -49,7 +49,7 @@ const struct option_def option_table[] = {
     { "FREE", OPT_ENUM, "honour", "honour|ignore", 0, 0, F(free_policy),
       "ignore makes free() a no-op and leaves reclamation to the collector" },
     { "STATS", OPT_STATS, "0", NULL, 0, 0, F(stats),
-      "statistics at exit: 1 prints them to the log, json:PATH writes them to PATH as JSON" },
+      "statistics at exit: 1 prints them to the log, json:PATH writes them to PATH as JSON (%p in PATH: the pid)" },
     { "LOG", OPT_PATH, "stderr", NULL, 0, 0, F(log_path),
       "file where messages and reports go (appended to)" },
     { "VERBOSE", OPT_BOOL, "0", NULL, 0, 0, F(verbose),

@@ -17,9 +17,10 @@
 
 #define MARKSTACK_ENTRIES ((size_t)4 << 20)   /* 4M ranges = 64 MiB of address space */
 
-static struct mark_item *stack_base;
-static size_t depth;
-static bool overflowed;
+struct markstack markstack = { NULL, 0, 0, false };
+#define stack_base markstack.base
+#define depth markstack.depth
+#define overflowed markstack.overflowed
 
 HIDDEN void markstack_init(void)
 {
@@ -34,26 +35,13 @@ HIDDEN void markstack_init(void)
         return;
     }
     stack_base = p;
+    markstack.cap = MARKSTACK_ENTRIES;
 }
 
-HIDDEN bool markstack_push(uintptr_t lo, uintptr_t hi)
+/* Tests shrink the stack to exercise overflow recovery. */
+HIDDEN void markstack_set_capacity(size_t n)
 {
-    if (unlikely(depth == MARKSTACK_ENTRIES || !stack_base)) {
-        overflowed = true;
-        return false;
-    }
-    stack_base[depth].lo = lo;
-    stack_base[depth].hi = hi;
-    depth++;
-    return true;
-}
-
-HIDDEN bool markstack_pop(struct mark_item *it)
-{
-    if (depth == 0)
-        return false;
-    *it = stack_base[--depth];
-    return true;
+    markstack.cap = n < MARKSTACK_ENTRIES ? n : MARKSTACK_ENTRIES;
 }
 
 HIDDEN bool markstack_overflowed(void)

@@ -63,11 +63,34 @@ HIDDEN unsigned arch_spill_regs(uintptr_t *regs, unsigned max, uintptr_t *sp);  
 HIDDEN uintptr_t arch_thread_pointer(void);   /* the caller's fs base */
 #define ARCH_RED_ZONE 128
 
-/* markstack.c: an explicit stack of ranges to scan, in mmap'd memory, bounded. */
+/* markstack.c: an explicit stack of ranges to scan, in mmap'd memory, bounded. push and pop are
+ * inline because the mark loop calls them once per marked block. */
 struct mark_item { uintptr_t lo, hi; };
+struct markstack {
+    struct mark_item *base;
+    size_t depth, cap;      /* cap == 0 until markstack_init: every push overflows */
+    bool overflowed;
+};
+HIDDEN extern struct markstack markstack;
 HIDDEN void markstack_init(void);
-HIDDEN bool markstack_push(uintptr_t lo, uintptr_t hi);  /* false: full (overflow noted) */
-HIDDEN bool markstack_pop(struct mark_item *it);
+HIDDEN void markstack_set_capacity(size_t n);            /* tests: force overflows */
+static inline bool markstack_push(uintptr_t lo, uintptr_t hi)  /* false: full (overflow noted) */
+{
+    if (unlikely(markstack.depth >= markstack.cap)) {
+        markstack.overflowed = true;
+        return false;
+    }
+    markstack.base[markstack.depth].lo = lo;
+    markstack.base[markstack.depth].hi = hi;
+    markstack.depth++;
+    return true;
+}
+static inline bool markstack_pop(struct mark_item *it)
+{
+    if (markstack.depth == 0) return false;
+    *it = markstack.base[--markstack.depth];
+    return true;
+}
 HIDDEN bool markstack_overflowed(void);                  /* and clears the flag */
 HIDDEN void markstack_reset(void);
 HIDDEN uintptr_t markstack_lo(void), markstack_hi(void);   /* its mapping, excluded from roots */
@@ -78,11 +101,12 @@ HIDDEN uintptr_t markstack_lo(void), markstack_hi(void);   /* its mapping, exclu
  * (I2: never touches a heap page). Included inline because the mark loop runs it per word. */
 #include "../collector/collector.h"
 
-static inline bool ptr_test(uintptr_t v, struct lookup *out)
+/* limit: heap.top << CHUNK_SHIFT, read once by callers that test many words. */
+static inline bool ptr_test_in(uintptr_t v, uintptr_t limit, struct lookup *out)
 {
     uintptr_t off = v - heap.base;
     /* Below the base or beyond the chunks ever handed out: not a heap address. */
-    if (off >= ((uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT))
+    if (off >= limit)
         return false;
     uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
     const struct span *s = span_at(ci);
@@ -113,4 +137,10 @@ static inline bool ptr_test(uintptr_t v, struct lookup *out)
     out->idx = 0;
     out->user = chunk_addr(ci) + s->offset;
     return true;
+}
+
+static inline bool ptr_test(uintptr_t v, struct lookup *out)
+{
+    uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    return ptr_test_in(v, limit, out);
 }

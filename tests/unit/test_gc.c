@@ -296,6 +296,35 @@ static void long_list_survives_mark_stack_pressure(void **state)
     g_root = NULL;
 }
 
+/* A tiny mark stack overflows on a wide structure; the recovery pass must still mark it all. */
+static void mark_stack_overflow_loses_nothing(void **state)
+{
+    enum { N = 20000 };
+    void ***wide = cg_malloc(N * sizeof(void *));
+    for (int i = 0; i < N; i++) {
+        wide[i] = make(24);
+        wide[i][0] = make(40);                     /* a grandchild behind each child */
+    }
+    g_root = wide;
+    uintptr_t first = (uintptr_t)wide[0][0] ^ MASK;
+    wide = NULL;
+    scrub_stack();
+    uint64_t overflows = gcstats.mark_overflows;
+    markstack_set_capacity(64);
+    collect();
+    markstack_set_capacity((size_t)-1);
+    assert_true(gcstats.mark_overflows > overflows);
+    void ***w = g_root;
+    for (int i = 0; i < N; i++) {
+        struct lookup lk;
+        assert_true(heap_lookup((uintptr_t)w[i], &lk) && lk.user == (uintptr_t)w[i]);
+        assert_true(heap_lookup((uintptr_t)w[i][0], &lk) && lk.user == (uintptr_t)w[i][0]);
+        assert_true(intact(w[i][0], 40));
+    }
+    assert_true(allocated(first));
+    g_root = NULL;
+}
+
 static void outofline_mode_never_writes_heap_pages(void **state)
 {
     uint64_t before = gcstats.heap_pages_written;
@@ -320,6 +349,7 @@ int main(void)
         cmocka_unit_test(dlopened_static_keeps_block),
         cmocka_unit_test(large_blocks_are_marked_and_scanned),
         cmocka_unit_test(long_list_survives_mark_stack_pressure),
+        cmocka_unit_test(mark_stack_overflow_loses_nothing),
         cmocka_unit_test(outofline_mode_never_writes_heap_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
