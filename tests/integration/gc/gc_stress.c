@@ -2,10 +2,12 @@
  *
  * An unmodified program: plain malloc, never free for most lists (the collector must reclaim
  * them), explicit free for some. Every node reachable from a live list is verified. Prints its
- * seed; `gc_stress SEED [ITERS]` replays one run.
+ * seed; `gc_stress SEED [ITERS [blocksig]]` replays one run. With "blocksig" every worker blocks
+ * all signals first, as compression tools and thread pools do: the collector must still stop it.
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@ static pthread_mutex_t slot_mu[SLOTS];
 static struct node *slots[SLOTS];
 static unsigned long iters = 20000;
 static unsigned long long seed;
+static int block_signals;
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -71,6 +74,11 @@ static unsigned verify(const struct node *x, const char *where)
 
 static void *worker(void *arg)
 {
+    if (block_signals) {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+    }
     uint64_t r = seed * 2654435761u + (uintptr_t)arg + 1;
     struct node *mine = NULL;
     for (unsigned long i = 0; i < iters; i++) {
@@ -112,7 +120,9 @@ int main(int argc, char **argv)
 {
     seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (unsigned long long)time(NULL);
     if (argc > 2) iters = strtoul(argv[2], NULL, 0);
-    printf("gc_stress: seed %llu, %lu iterations x %d threads\n", seed, iters, THREADS);
+    block_signals = argc > 3 && !strcmp(argv[3], "blocksig");
+    printf("gc_stress: seed %llu, %lu iterations x %d threads%s\n", seed, iters, THREADS,
+           block_signals ? ", workers block every signal" : "");
     fflush(stdout);
     for (int i = 0; i < SLOTS; i++) pthread_mutex_init(&slot_mu[i], NULL);
     pthread_t t[THREADS];
@@ -121,7 +131,7 @@ int main(int argc, char **argv)
     unsigned total = 0;
     for (int i = 0; i < SLOTS; i++) total += verify(slots[i], "final");
     /* Under cowgc in collect mode, the run must have collected (else the test proves nothing). */
-    struct st { uint64_t collections, pt, pm, m, s, rb, rbytes; } st = { 0 };
+    struct st { uint64_t collections, pt, pm, m, s, rb, rbytes, ub, ubytes, lb, lblocks, roots, hpw, mallocs, frees, inuse, mapped, purged; } st = { 0 };
     int (*get)(void *, size_t) = (int (*)(void *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
     const char *mode = getenv("COWGC_MODE");
     if (get) {
