@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.page),
+    path("stats", views.stats),
+    path("collect", views.collect),
+]
