@@ -120,6 +120,7 @@ struct heap {
     int mark;              /* opt.mark, copied: the layout never changes after start-up */
     uint32_t hdr;          /* INLINE_HDR or 0 */
     bool free_ignore;      /* COWGC_FREE=ignore in collect mode: free() is a no-op */
+    bool defer_purge;      /* a collection is sweeping: madvise after the world resumes */
     pthread_mutex_t lock;
     struct tcache *tcaches;/* registry of all thread caches */
     uint32_t orphans[NCLASSES];       /* SMALL spans without owner */
@@ -171,6 +172,7 @@ HIDDEN void span_list_push(uint32_t *head, uint32_t ci, uint8_t list);
 HIDDEN void span_list_remove(uint32_t *head, uint32_t ci);
 HIDDEN void heap_run_free(uint32_t ci);            /* releases a whole span */
 HIDDEN void heap_purge(bool all);                  /* return dirty runs to the OS */
+HIDDEN void heap_purge_if_needed(void);            /* the dirty budget is exceeded: purge */
 HIDDEN void heap_lock(void);
 HIDDEN void heap_unlock(void);
 /* The block containing p: 0 = not ours; otherwise its user start, with *ci, *idx set. O(1). */

@@ -70,6 +70,8 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
             *h = 1;
             page_written((uintptr_t)h);
         }
+        /* The block is scanned when popped; start fetching its first line now. */
+        __builtin_prefetch((const void *)lk.user);
         if (!markstack_push(lk.user, lk.user + block_size(s))) gcstats.mark_overflows++;
     }
 }
@@ -189,7 +191,10 @@ void gc_collect(const char *why)
     gc_mark_all();
     uint64_t t1 = now_ns();
     if (mark_complete()) {
+        /* madvise of freed spans waits until the world runs again: it is not part of the pause. */
+        heap.defer_purge = true;
         gc_sweep(opt.mode == MODE_COLLECT);
+        heap.defer_purge = false;
     } else {
         gcstats.skipped++;
         log_line("collection %llu: the roots could not be read (/proc/self/maps); nothing reclaimed",
@@ -198,6 +203,7 @@ void gc_collect(const char *why)
     uint64_t t2 = now_ns();
     baseline = atomic_load(&heap.in_use);
     stw_resume_all();
+    heap_purge_if_needed();
     __atomic_store_n(&gc_epoch, gc_epoch + 1, __ATOMIC_RELEASE);
     uint64_t pause = t2 - t0;
     gcstats.collections++;

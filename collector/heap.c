@@ -204,6 +204,11 @@ void heap_run_free(uint32_t ci)
         }
     }
     run_insert(ci, n, 0);
+    if (!heap.defer_purge) heap_purge_if_needed();
+}
+
+void heap_purge_if_needed(void)
+{
     if (heap.dirty_bytes > dirty_limit()) heap_purge(false);
 }
 
