@@ -48,6 +48,25 @@ static inline void busy_leave(struct tcache *tc)
     if (unlikely(tc->stop_pending)) stw_deferred_stop();   /* preserves errno */
 }
 
+/* Hand out the lowest slot of the bin's mask (mask != 0). busy held. */
+static inline void *bin_take_mask(struct bin *b)
+{
+    uint64_t m = b->mask;
+    unsigned i = (unsigned)__builtin_ctzll(m);
+    b->mask = m & (m - 1);
+    *b->allocw |= 1ull << i;
+    return (void *)(b->base + (uintptr_t)i * b->stride);
+}
+
+/* Hand out the most recently freed slot (nlifo != 0). busy held. */
+static inline void *bin_take_lifo(struct bin *b)
+{
+    uint64_t e = b->lifo[--b->nlifo];
+    uint32_t ci = (uint32_t)(e >> 16), idx = (uint32_t)(e & 0xffff);
+    alloc_words(ci)[idx >> 6] |= 1ull << (idx & 63);
+    return (void *)(chunk_addr(ci) + (uintptr_t)idx * b->stride + heap.hdr);
+}
+
 /* ---- thread caches ---- */
 
 static void bins_init(struct tcache *tc)
@@ -391,11 +410,7 @@ void *malloc_small_slow(size_t size)
         busy_enter(tc);
         cg_assert(b->nlifo == 0);
         if (b->mask || bin_refill_local(tc, c)) {
-            uint64_t m = b->mask;
-            unsigned i = (unsigned)__builtin_ctzll(m);
-            b->mask = m & (m - 1);
-            *b->allocw |= 1ull << i;
-            void *p = (void *)(b->base + (uintptr_t)i * b->stride);
+            void *p = bin_take_mask(b);
             tc->nmalloc++;
             busy_leave(tc);
             if (unlikely(leak_capture)) leak_on_alloc(p);
@@ -479,11 +494,7 @@ static void *fallback_alloc(size_t size)
     void *p = NULL;
     for (int attempt = 0; attempt < 2 && !p; attempt++) {
         if (b->mask || bin_refill_local(tc, c)) {
-            uint64_t m = b->mask;
-            unsigned i = (unsigned)__builtin_ctzll(m);
-            b->mask = m & (m - 1);
-            *b->allocw |= 1ull << i;
-            p = (void *)(b->base + (uintptr_t)i * b->stride);
+            p = bin_take_mask(b);
             tc->nmalloc++;
             break;
         }
@@ -507,24 +518,8 @@ void *cg_malloc(size_t size)
     if (likely(tc && size <= SMALL_MAX)) {
         struct bin *b = &tc->bins[size_class(size)];
         busy_enter(tc);
-        uint32_t n = b->nlifo;
-        if (likely(n)) {
-            uint64_t e = b->lifo[n - 1];
-            b->nlifo = n - 1;
-            uint32_t ci = (uint32_t)(e >> 16), idx = (uint32_t)(e & 0xffff);
-            alloc_words(ci)[idx >> 6] |= 1ull << (idx & 63);
-            void *p = (void *)(chunk_addr(ci) + (uintptr_t)idx * b->stride + heap.hdr);
-            tc->nmalloc++;
-            busy_leave(tc);
-            if (unlikely(leak_capture)) leak_on_alloc(p);
-            return p;
-        }
-        uint64_t m = b->mask;
-        if (likely(m)) {
-            unsigned i = (unsigned)__builtin_ctzll(m);
-            b->mask = m & (m - 1);
-            *b->allocw |= 1ull << i;
-            void *p = (void *)(b->base + (uintptr_t)i * b->stride);
+        if (likely(b->nlifo | b->mask)) {
+            void *p = b->nlifo ? bin_take_lifo(b) : bin_take_mask(b);
             tc->nmalloc++;
             busy_leave(tc);
             if (unlikely(leak_capture)) leak_on_alloc(p);

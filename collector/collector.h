@@ -213,6 +213,7 @@ HIDDEN void gc_mark_range(uintptr_t lo, uintptr_t hi);    /* conservative scan o
 HIDDEN void gc_mark_drain(void);
 HIDDEN void gc_sweep(bool reclaim);
 HIDDEN uint64_t policy_threshold(uint64_t baseline);  /* bytes of growth before the next one */
+HIDDEN void policy_fork_child(void);                 /* from now on COWGC_FORK_GROWTH applies */
 
 /* leak.c: allocation stacks and leak reports */
 HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */

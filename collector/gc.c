@@ -55,9 +55,15 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
 {
     /* The world is stopped: the heap's extent cannot change during the scan. */
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    /* Arrays of pointers to one object (interned strings, type objects, a shared sentinel) are
+     * common: a word equal to the last block pointer seen needs no second look. */
+    uintptr_t last = 0;
     for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
         struct lookup lk;
-        if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
+        uintptr_t v = *(const uintptr_t *)p;
+        if (v == last) continue;
+        if (likely(!ptr_test_in(v, limit, &lk))) continue;
+        last = v;
         const struct span *s = span_at(lk.ci);
         if (!inline_marks) {
             uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);
@@ -243,6 +249,7 @@ void gc_fork_child(void)
     fresh.live_bytes = gcstats.live_bytes;
     fresh.live_blocks = gcstats.live_blocks;
     gcstats = fresh;
+    policy_fork_child();
 }
 
 void gc_at_exit(void)

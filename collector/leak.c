@@ -629,7 +629,8 @@ static void supp_load(void)
     int fd = open(opt.suppress, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        log_line("COWGC_SUPPRESS=%s: cannot open it (%s); no suppressions", opt.suppress, strerror(errno));
+        const char *why = strerrorname_np(errno);   /* static text: strerror may allocate */
+        log_line("COWGC_SUPPRESS=%s: cannot open it (%s); no suppressions", opt.suppress, why ? why : "error");
         if (fd >= 0) close(fd);
         return;
     }

@@ -243,7 +243,7 @@ enum { LOG_CLOSED, LOG_OPENING, LOG_OPEN };
 static int log_state = LOG_CLOSED;
 static int log_file = 2;
 
-static void write_all(int fd, const char *buf, size_t len)
+void log_write_all(int fd, const char *buf, size_t len)
 {
     while (len) {
         ssize_t w = write(fd, buf, len);
@@ -305,7 +305,7 @@ static void log_v(const char *f, va_list ap)
     if (want >= room)
         memcpy(line + len - 3, "...", 3);
     line[len++] = '\n';
-    write_all(log_fd(), line, len);
+    log_write_all(log_fd(), line, len);
     errno = saved;
 }
 

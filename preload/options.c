@@ -30,6 +30,7 @@ struct options opt = {
     .roots = ROOTS_ALL,
     .min_trigger = 4 * MiB,
     .growth_permille = 1000,
+    .fork_growth_permille = 250,
     .reserve = 64 * GiB,
     .signal = SIGPWR,
     .stack_depth = 16,
@@ -64,6 +65,8 @@ const struct option_def option_table[] = {
       "collect once bytes in use have grown by max(MIN_TRIGGER, GROWTH x bytes in use after the last collection)" },
     { "GROWTH", OPT_RATIO, "1", NULL, 100, 100000, F(growth_permille),
       "growth allowed between collections, as a multiple of the bytes in use after the last one" },
+    { "FORK_GROWTH", OPT_RATIO, "0.25", NULL, 10, 100000, F(fork_growth_permille),
+      "GROWTH in a forked child: its garbage is private memory, paid once per worker" },
     { "MAX_HEAP", OPT_SIZE, "0", NULL, 0, 64 * TiB, F(max_heap),
       "largest heap in bytes; 0 = no limit" },
     { "RESERVE", OPT_SIZE, "64G", NULL, 256 * MiB, 64 * TiB, F(reserve),
@@ -672,18 +675,6 @@ void options_init(char **envp, bool secure)
         log_line("%u more messages about COWGC_* variables not shown", msgs.dropped);
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        buf += w;
-        len -= (size_t)w;
-    }
-}
 
 void options_print(int fd)
 {
@@ -691,14 +682,14 @@ void options_print(int fd)
     char line[512], value[256];
     int saved = errno;
     size_t len = fmt(line, sizeof line, "cowgc: options in force (variable, value, from):\n");
-    write_all(fd, line, len);
+    log_write_all(fd, line, len);
     for (size_t i = 0; i < NOPTIONS; i++) {
         render_value(value, sizeof value, &option_table[i], &opt);
         len = fmt(line, sizeof line, "cowgc:   COWGC_%-17s %-14s %s\n", option_table[i].name,
                   value, from[sources[i]]);
         if (len == sizeof line - 1)
             line[len - 1] = '\n';
-        write_all(fd, line, len);
+        log_write_all(fd, line, len);
     }
     errno = saved;
 }

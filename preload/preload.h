@@ -47,6 +47,7 @@ struct options {
     bool abort_on_error;   /* COWGC_ABORT_ON_ERROR */
     uint64_t min_trigger;  /* COWGC_MIN_TRIGGER, bytes */
     uint32_t growth_permille; /* COWGC_GROWTH x 1000 */
+    uint32_t fork_growth_permille; /* COWGC_FORK_GROWTH x 1000, used after fork() in the child */
     uint64_t max_heap;     /* COWGC_MAX_HEAP, bytes, 0 = no limit */
     uint64_t reserve;      /* COWGC_RESERVE, bytes of address space for the heap */
     int signal;            /* COWGC_SIGNAL, the stop-the-world signal */
@@ -96,6 +97,7 @@ HIDDEN void options_print(int fd);                          /* COWGC_VERBOSE: th
 HIDDEN size_t fmt_v(char *buf, size_t n, const char *fmt, va_list ap);
 HIDDEN size_t fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 HIDDEN void log_open(void);                                 /* opens COWGC_LOG, once */
+HIDDEN void log_write_all(int fd, const char *buf, size_t len);  /* retries EINTR and short writes */
 HIDDEN int log_fd(void);
 /* "cowgc: " + message + "\n" in one write(2) to the log; preserves errno. */
 HIDDEN void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

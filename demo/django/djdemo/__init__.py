@@ -1,0 +1,1 @@
+# djdemo -- the Django project of the uWSGI copy-on-write demo (demo/django/run).

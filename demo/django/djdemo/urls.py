@@ -1,3 +1,4 @@
+# urls.py -- the demo's routes: the LargeObject page, /stats (cowgc statistics) and /collect.
 from django.urls import path
 
 from . import views
