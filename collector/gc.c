@@ -9,6 +9,7 @@
  *    blocks (interior pointers included); a full mark stack never loses a block: the overflow
  *    pass rescans every marked block until a pass ends without overflow.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -182,15 +183,17 @@ static bool mark_complete(void) { return !roots_scan_failed(); }
 void gc_collect(const char *why)
 {
     if (!gc_enabled || gc_disabled()) return;
+    int saved_errno = errno;   /* a collection inside malloc must not change the program's errno */
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
     uint64_t seen = __atomic_load_n(&gc_epoch, __ATOMIC_ACQUIRE);
     heap_lock();
     /* Another thread collected while we waited for the lock: the trigger is satisfied. */
-    if (why && why[0] == 't' && seen != gc_epoch) { heap_unlock(); return; }
+    if (why && why[0] == 't' && seen != gc_epoch) { heap_unlock(); errno = saved_errno; return; }
     uint64_t t0 = now_ns();
     if (stw_stop_all() != 0) {
         gcstats.skipped++;
         heap_unlock();
+        errno = saved_errno;
         return;
     }
     tcache_flush_all();
@@ -222,6 +225,7 @@ void gc_collect(const char *why)
         log_line("collection %llu (%s): %llu us, live %llu KiB", (unsigned long long)gcstats.collections,
                  why ? why : "?", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10));
+    errno = saved_errno;
 }
 
 /* Per-thread byte counts reach the shared counters only every FLUSH_NET bytes of net growth

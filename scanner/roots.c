@@ -463,11 +463,44 @@ static void build_exclusions(void)
     nexcl = merge_ranges(excl, nexcl);
 }
 
+/* Large mappings are often mostly untouched (reserved arenas, JIT heaps, cached stacks). A page
+ * that is neither present nor swapped out (/proc/self/pagemap bits 63 and 62) reads as zeroes,
+ * or as file data the program never wrote, so it holds no pointer: such pages are skipped
+ * instead of being faulted in one by one. Any read error falls back to scanning everything. */
+#define PAGEMAP_MIN ((uintptr_t)1 << 20)
+static int pagemap_fd = -1;
+
+static void emit_resident(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
+{
+    uint64_t ent[512];
+    uintptr_t run = 0;                  /* start of the current run of pages to scan, or 0 */
+    uintptr_t page = lo & ~(uintptr_t)4095;
+    while (page < hi) {
+        size_t n = (size_t)((hi - page + 4095) >> 12);
+        if (n > 512) n = 512;
+        ssize_t got = pread(pagemap_fd, ent, n * 8, (off_t)((page >> 12) * 8));
+        if (got < (ssize_t)(n * 8)) {   /* cannot tell: scan the rest */
+            fn(run ? run : (page > lo ? page : lo), hi, kind);
+            return;
+        }
+        for (size_t k = 0; k < n; k++, page += 4096) {
+            bool keep = ent[k] >> 62;   /* present or swapped */
+            if (keep && !run) run = page > lo ? page : lo;
+            if (!keep && run) { fn(run, page, kind); run = 0; }
+        }
+    }
+    if (run) fn(run, hi, kind);
+}
+
 static void emit(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
 {
     lo = (lo + WORD - 1) & ~(WORD - 1);
     hi &= ~(WORD - 1);
-    if (lo < hi)
+    if (lo >= hi)
+        return;
+    if (kind == ROOT_MAPPING && hi - lo >= PAGEMAP_MIN && pagemap_fd >= 0)
+        emit_resident(fn, lo, hi, kind);
+    else
         fn(lo, hi, kind);
 }
 
@@ -592,6 +625,7 @@ HIDDEN void roots_scan(root_fn fn)
 
     long len = read_maps();
     scan_failed = len < 0 || !parse_maps((size_t)len);
+    pagemap_fd = scan_failed ? -1 : open("/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
     if (scan_failed) {
         /* Without the maps nothing can be bounded safely; the collector must not sweep. */
         log_line("roots: cannot read /proc/<tid>/maps (errno %d); this collection must not free",
@@ -675,5 +709,9 @@ HIDDEN void roots_scan(root_fn fn)
             uintptr_t b = maps[i].hi < r.hi ? maps[i].hi : r.hi;
             emit(fn, a, b, ROOT_USER);
         }
+    }
+    if (pagemap_fd >= 0) {
+        close(pagemap_fd);
+        pagemap_fd = -1;
     }
 }
