@@ -259,8 +259,6 @@ void gc_fork_child(void)
 void gc_at_exit(void)
 {
     leak_at_exit();
-    if (opt.stats) {
-        stats_print(log_fd());
-        if (opt.stats_json) stats_write_json(opt.stats_json);
-    }
+    if (opt.stats_json) stats_write_json(opt.stats_json);   /* the same figures, as JSON instead */
+    else if (opt.stats) stats_print(log_fd());
 }

@@ -893,10 +893,8 @@ void leak_report(bool at_exit)
     errno = e;
     pthread_mutex_unlock(&report_mu);
     if (at_exit && leaked && opt.leak_exitcode) {
-        if (opt.stats) {
-            stats_print(log_fd());
-            if (opt.stats_json) stats_write_json(opt.stats_json);
-        }
+        if (opt.stats_json) stats_write_json(opt.stats_json);
+        else if (opt.stats) stats_print(log_fd());
         fflush(NULL);                /* exit() would have flushed the program's stdio after us */
         _exit(opt.leak_exitcode);
     }
