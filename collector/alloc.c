@@ -61,10 +61,9 @@ static inline void *bin_take_mask(struct bin *b)
 /* Hand out the most recently freed slot (nlifo != 0). busy held. */
 static inline void *bin_take_lifo(struct bin *b)
 {
-    uint64_t e = b->lifo[--b->nlifo];
-    uint32_t ci = (uint32_t)(e >> 16), idx = (uint32_t)(e & 0xffff);
-    alloc_words(ci)[idx >> 6] |= 1ull << (idx & 63);
-    return (void *)(chunk_addr(ci) + (uintptr_t)idx * b->stride + heap.hdr);
+    const struct lifo_slot *e = &b->lifo[--b->nlifo];
+    heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
+    return (void *)e->user;
 }
 
 /* ---- thread caches ---- */
@@ -138,7 +137,7 @@ static void tcache_flush_counts(struct tcache *tc)
 static void bin_flush(struct tcache *tc, struct bin *b)
 {
     for (uint32_t i = 0; i < b->nlifo; i++) {
-        struct span *s = span_at((uint32_t)(b->lifo[i] >> 16));
+        struct span *s = span_at((uint32_t)(b->lifo[i].bit >> 12));   /* word / BM_WORDS */
         s->used--;
         tc->free_bytes += s->size;
     }
@@ -687,7 +686,8 @@ static inline void free_block(void *p, const char *who)
     struct bin *b = &tc->bins[s->cls];
     uint32_t n = b->nlifo;
     if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
-    b->lifo[n] = (uint64_t)ci << 16 | idx;
+    b->lifo[n].user = (uintptr_t)p;
+    b->lifo[n].bit = ((uint64_t)ci * BM_WORDS + w) << 6 | (idx & 63);
     b->nlifo = n + 1;
     busy_leave(tc);
 }

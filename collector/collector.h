@@ -41,6 +41,7 @@
 #define CHUNK_SIZE ((size_t)1 << CHUNK_SHIFT)
 #define GRANULE 16
 #define BM_WORDS (CHUNK_SIZE / GRANULE / 64)   /* 64 words = 4096 bits per chunk */
+_Static_assert(BM_WORDS == 64, "lifo_slot.bit >> 12 is the chunk: 6 bits of word, 6 of bit");
 #define INLINE_HDR 16                           /* inline mark header, keeps 16-byte alignment */
 #define NCLASSES 40
 #define SMALL_MAX 32768                         /* larger requests get a LARGE span */
@@ -69,7 +70,7 @@ struct span {
     uint64_t size;         /* LARGE: usable size; SMALL: class size */
     struct tcache *owner;  /* SMALL: owning thread cache, NULL when orphaned */
     uint32_t next, prev;   /* chunk indexes of list neighbours, NONE32 at the ends */
-    uint64_t epoch;        /* collection count when last swept (debug and stats) */
+    uint64_t dirty_since;  /* FREE runs: when the run last became dirty (ns), for purge decay */
 };
 
 #define LIFO_CAP 32
@@ -88,7 +89,10 @@ struct bin {
     uint32_t span;         /* chunk of the current span, NONE32 if none */
     uint32_t word;         /* index of the current word within the span's bitmap */
     uint32_t partial, full;/* heads of this thread's lists of spans of this class */
-    uint64_t lifo[LIFO_CAP];   /* chunk << 16 | slot */
+    struct lifo_slot {
+        uintptr_t user;    /* the block */
+        uint64_t bit;      /* its alloc bit: alloc_bm word index << 6 | bit in the word */
+    } lifo[LIFO_CAP];
 };
 
 struct tcache {
@@ -139,9 +143,10 @@ HIDDEN extern struct heap heap;
 /* sizeclass.c */
 HIDDEN extern const uint32_t class_size[NCLASSES];
 /* Classes: 16..128 in steps of 16, then 4 per power of two up to 32 KiB. */
+HIDDEN extern const uint8_t class_of_small[65];
 static inline unsigned size_class(size_t size)
 {
-    if (size <= 128) return size ? (unsigned)((size - 1) >> 4) : 0;
+    if (size <= 1024) return class_of_small[(size + 15) >> 4];
     /* 4 classes per power of two: class = 4*log2 + the two bits below the top one. */
     size_t s = size - 1;
     unsigned lg = 63 - (unsigned)__builtin_clzl(s);

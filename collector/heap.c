@@ -95,8 +95,16 @@ void span_list_remove(uint32_t *head, uint32_t ci)
     s->list = LIST_NONE;
 }
 
-/* Free but unpurged memory we keep for reuse: enough that a program cycling through large
- * blocks does not fault its pages in again each time, small enough that RSS follows live data. */
+/* Give dirty free runs back to the OS. A run is purged once it has stayed unused for
+ * PURGE_DELAY: memory a program frees and soon allocates again (a server's request buffers, a
+ * cycle of large blocks) keeps its pages instead of faulting them in anew, while memory it
+ * stopped using goes back within a fraction of a second of its next allocator slow path. Past
+ * four times the budget, young runs go too. all = true (malloc_trim) purges everything. */
+#define PURGE_DELAY_NS ((uint64_t)250 * 1000 * 1000)
+
+static uint64_t last_purge_check;
+
+/* Free but unpurged memory kept for reuse, beyond which aged runs are purged. */
 static uint64_t dirty_limit(void) { return ((uint64_t)32 << 20) + heap.mapped / 4; }
 
 static inline unsigned run_bin(uint32_t n) { return n < 64 ? n : 64; }
@@ -116,7 +124,10 @@ static void run_insert(uint32_t ci, uint32_t n, uint8_t flags)
         t->nchunks = n - 1;
     }
     span_list_push(&heap.free_runs[run_bin(n)], ci, clean ? LIST_CLEAN : LIST_DIRTY);
-    if (!clean) heap.dirty_bytes += (uint64_t)n << CHUNK_SHIFT;
+    if (!clean) {
+        heap.dirty_bytes += (uint64_t)n << CHUNK_SHIFT;
+        s->dirty_since = now_ns();
+    }
 }
 
 static void run_remove(uint32_t ci)
@@ -132,6 +143,7 @@ static void run_remove(uint32_t ci)
 uint32_t heap_run_alloc(uint32_t n, bool *zeroed)
 {
     if (n == 0 || n > heap.nchunks_max) return NONE32;
+    if (!heap.defer_purge) heap_purge_if_needed();
     if (opt.max_heap && heap.mapped + ((uint64_t)n << CHUNK_SHIFT) > opt.max_heap) return NONE32;
     uint32_t ci = NONE32;
     for (unsigned b = run_bin(n); b <= 64 && ci == NONE32; b++) {
@@ -207,36 +219,46 @@ void heap_run_free(uint32_t ci)
     if (!heap.defer_purge) heap_purge_if_needed();
 }
 
+/* Over budget: purge what has aged, at most every PURGE_DELAY/4 unless far over budget. */
 void heap_purge_if_needed(void)
 {
-    if (heap.dirty_bytes > dirty_limit()) heap_purge(false);
+    if (heap.dirty_bytes <= dirty_limit()) return;
+    if (heap.dirty_bytes <= 4 * dirty_limit() && now_ns() - last_purge_check < PURGE_DELAY_NS / 4)
+        return;
+    heap_purge(false);
 }
 
-/* Give dirty free runs back to the OS. all = false purges the largest first until half the
- * dirty budget is left, so that a churning program keeps some warm chunks. */
+
 void heap_purge(bool all)
 {
     if (opt.purge == PURGE_NONE) return;
+    uint64_t now = now_ns();
+    last_purge_check = now;
     uint64_t keep = all ? 0 : dirty_limit() / 2;
-    for (int b = 64; b >= 1 && heap.dirty_bytes > keep; b--) {
-        uint32_t r = heap.free_runs[b];
-        while (r != NONE32 && heap.dirty_bytes > keep) {
-            struct span *s = span_at(r);
-            uint32_t next = s->next;
-            if (!(s->flags & SF_CLEAN)) {
-                size_t len = (size_t)s->nchunks << CHUNK_SHIFT;
-                int advice = opt.purge == PURGE_FREE ? MADV_FREE : MADV_DONTNEED;
-                int e = errno;
-                if (madvise((void *)chunk_addr(r), len, advice) == 0) {
-                    heap.dirty_bytes -= len;
-                    heap.purged += len;
-                    /* MADV_FREE pages may keep their old contents until the kernel reclaims them. */
-                    s->flags |= SF_CLEAN | (advice == MADV_DONTNEED ? SF_ZEROED : 0);
-                    s->list = LIST_CLEAN;
+    for (int pass = 0; pass < 2 && heap.dirty_bytes > keep; pass++) {
+        /* pass 0: only runs older than the delay; pass 1 (over twice the budget): any run */
+        if (pass == 1 && !all && heap.dirty_bytes <= 4 * dirty_limit()) break;
+        for (int b = 64; b >= 1 && heap.dirty_bytes > keep; b--) {
+            uint32_t r = heap.free_runs[b];
+            while (r != NONE32 && heap.dirty_bytes > keep) {
+                struct span *s = span_at(r);
+                uint32_t next = s->next;
+                bool old = all || pass == 1 || now - s->dirty_since >= PURGE_DELAY_NS;
+                if (!(s->flags & SF_CLEAN) && old) {
+                    size_t len = (size_t)s->nchunks << CHUNK_SHIFT;
+                    int advice = opt.purge == PURGE_FREE ? MADV_FREE : MADV_DONTNEED;
+                    int e = errno;
+                    if (madvise((void *)chunk_addr(r), len, advice) == 0) {
+                        heap.dirty_bytes -= len;
+                        heap.purged += len;
+                        /* MADV_FREE pages may keep their contents until the kernel reclaims them. */
+                        s->flags |= SF_CLEAN | (advice == MADV_DONTNEED ? SF_ZEROED : 0);
+                        s->list = LIST_CLEAN;
+                    }
+                    errno = e;
                 }
-                errno = e;
+                r = next;
             }
-            r = next;
         }
     }
 }

@@ -16,6 +16,16 @@ const uint32_t class_size[NCLASSES] = {
     10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
 };
 
+/* size_class() for sizes up to 1024, indexed by (size + 15) / 16: one load instead of a bit scan
+ * on the malloc fast path. Checked against the formula for every size by test_sizeclass. */
+const uint8_t class_of_small[65] = {
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11,
+    11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
+    15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
+    19,
+};
+
 uint32_t reciprocal(uint32_t stride)
 {
     return (uint32_t)((((uint64_t)1 << 32) / stride) + 1);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -196,6 +197,38 @@ static void empty_spans_go_back(void **state)
     free(p);
 }
 
+/* RSS follows live data: freed chunks that stay unused go back to the OS at the next slow path
+ * after the purge delay, and malloc_trim-style purges return everything at once. */
+static long rss_kib(void)
+{
+    char buf[128] = { 0 };
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f && fgets(buf, sizeof buf, f)) sscanf(buf, "%ld %ld", &pages, &resident);
+    if (f) fclose(f);
+    return resident * 4;
+}
+
+static void freed_memory_goes_back_to_the_os(void **state)
+{
+    enum { N = 256 };
+    void *p[N];
+    for (int i = 0; i < N; i++) { p[i] = cg_malloc(1 << 20); memset(p[i], 1, 1 << 20); }
+    long full = rss_kib();
+    uint64_t purged = heap.purged;
+    for (int i = 0; i < N; i++) cg_free(p[i]);
+    usleep(400 * 1000);
+    cg_free(cg_malloc(1 << 20));          /* a slow path after the delay */
+    assert_true(heap.purged - purged >= (uint64_t)150 << 20);
+    assert_true(rss_kib() < full - 150 * 1024);
+    if (opt.purge == PURGE_DONTNEED) {
+        heap_lock();
+        heap_purge(true);
+        heap_unlock();
+        assert_int_equal(heap.dirty_bytes, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +242,7 @@ int main(void)
         cmocka_unit_test(cross_thread_frees_come_back),
         cmocka_unit_test(many_threads_and_exit_give_caches_back),
         cmocka_unit_test(empty_spans_go_back),
+        cmocka_unit_test(freed_memory_goes_back_to_the_os),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

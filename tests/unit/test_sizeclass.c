@@ -16,6 +16,16 @@ static void every_size_gets_smallest_fitting_class(void **state)
     }
 }
 
+/* The table agrees with the rule it encodes: the smallest class that fits. */
+static void small_table_matches_classes(void **state)
+{
+    for (size_t n = 0; n <= 1024; n++) {
+        unsigned c = 0;
+        while (class_size[c] < (n ? n : 1)) c++;
+        assert_int_equal(size_class(n), c);
+    }
+}
+
 static void classes_are_increasing_and_granular(void **state)
 {
     for (unsigned c = 0; c < NCLASSES; c++) {
@@ -52,6 +62,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_size_gets_smallest_fitting_class),
+        cmocka_unit_test(small_table_matches_classes),
         cmocka_unit_test(classes_are_increasing_and_granular),
         cmocka_unit_test(reciprocal_divides_exactly),
         cmocka_unit_test(aligned_classes_are_aligned),
