@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "scanner.h"
 
 #define TABLE_BITS 21                         /* 2M slots, 8 MiB reserved */
 #define TABLE_SLOTS ((uint32_t)1 << TABLE_BITS)
@@ -40,7 +41,6 @@ static _Atomic int lock_pid;          /* 0 free, else the holder's pid */
 static _Atomic int inited;            /* 0 no, 1 being set up, 2 ready, -1 failed */
 static _Atomic uint64_t dropped;      /* puts that could not be stored */
 
-HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);    /* roots.c (not yet in scanner.h) */
 
 /* Hashes in records could look like heap pointers: the depot is never a root. */
 static void *map_noreserve(size_t len)
@@ -129,9 +129,20 @@ uint32_t depot_put(const uintptr_t *pcs, unsigned n)
     }
     if (n > DEPOT_MAX_DEPTH) n = DEPOT_MAX_DEPTH;
     uint64_t h = hash_frames(pcs, n);
+    /* Most allocations repeat the thread's previous stack (a loop around one call site): a
+     * per-thread memo of the last (hash, depth) -> id skips the table walk and the frame
+     * comparison. Trusting a 64-bit hash here can at worst misattribute a report line. */
+    static __thread uint64_t memo_hash;
+    static __thread uint32_t memo_depth, memo_id;
+    if (memo_id && memo_hash == h && memo_depth == n) return memo_id;
     uint32_t slot;
     uint32_t id = probe(h, pcs, n, &slot);
-    if (likely(id)) return id;
+    if (likely(id)) {
+        memo_hash = h;
+        memo_depth = n;
+        memo_id = id;
+        return id;
+    }
     lock();
     id = probe(h, pcs, n, &slot);      /* someone may have inserted it meanwhile */
     if (!id) {
