@@ -303,6 +303,12 @@ static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
 {
     struct span *s = span_at(b->span);
     uint64_t *a = alloc_words(b->span);
+    /* Before a word no one has used yet (fresh pages), take back what other threads freed in
+     * this span: reusing touched memory first keeps a producer/consumer pair's RSS down. */
+    if (from > s->hwm && atomic_load_explicit(&s->remote_count, memory_order_relaxed)) {
+        span_fold_remote(b->span);
+        from = 0;
+    }
     for (unsigned w = from; w < span_words(s); w++) {
         uint64_t free = ~a[w] & word_valid(s, w);
         if (!free) continue;
@@ -311,6 +317,7 @@ static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
         b->allocw = &a[w];
         b->word = w;
         b->base = chunk_addr(b->span) + (uintptr_t)w * 64 * s->stride + heap.hdr;
+        if (w > s->hwm || !(s->flags & SF_HWM)) { s->hwm = w; s->flags |= SF_HWM; }
         s->used += n;
         tc->alloc_bytes += (uint64_t)n * s->size;
         return true;

@@ -49,7 +49,7 @@ _Static_assert(BM_WORDS == 64, "lifo_slot.bit >> 12 is the chunk: 6 bits of word
 
 enum span_kind { SPAN_UNUSED = 0, SPAN_SMALL, SPAN_LARGE, SPAN_CONT, SPAN_FREE, SPAN_FREE_TAIL };
 enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPHAN, LIST_DIRTY, LIST_CLEAN };
-enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2 };
+enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4 };
 
 struct tcache;
 
@@ -65,7 +65,10 @@ struct span {
     uint32_t recip;        /* SMALL: ceil(2^32 / stride); slot = (off * recip) >> 32 */
     uint32_t nblocks;      /* SMALL: slots in the span */
     uint32_t used;         /* SMALL: allocated + reserved in the owner's bin */
-    uint32_t offset;       /* LARGE: user pointer - span start */
+    union {
+        uint32_t offset;   /* LARGE: user pointer - span start */
+        uint32_t hwm;      /* SMALL: highest bitmap word ever handed out (valid with SF_HWM) */
+    };
     _Atomic uint32_t remote_count; /* SMALL: nonzero when remote frees may wait to be folded */
     uint64_t size;         /* LARGE: usable size; SMALL: class size */
     struct tcache *owner;  /* SMALL: owning thread cache, NULL when orphaned */
@@ -223,6 +226,7 @@ HIDDEN void policy_fork_child(void);                 /* from now on COWGC_FORK_G
 /* leak.c: allocation stacks and leak reports */
 HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */
 HIDDEN void leak_init(void);                         /* start-up, after options and heap */
+HIDDEN void leak_late_init(void);                    /* from the constructor: may load libunwind */
 HIDDEN void leak_on_alloc(void *p);                  /* p was just handed out: record its stack */
 HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);  /* sweep, world stopped */
 HIDDEN void leak_at_exit(void);                      /* detect report / reclaimed report */

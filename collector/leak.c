@@ -35,18 +35,57 @@
 #include "collector.h"
 #include "scanner.h"
 
-#if __has_include(<libunwind.h>)
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
-static const bool have_libunwind = true;
-#else
-static const bool have_libunwind = false;
-#endif
+#include <dlfcn.h>
+
+/* libunwind is loaded with dlopen when stacks are first needed, so a program that never asks
+ * for leak reports does not carry it (nor its liblzma) in memory. Until cowgc's constructor has
+ * run (libc fully up), nothing is loaded and captures record no stack. */
+static struct {
+    int (*getcontext)(unw_context_t *);
+    int (*init_local)(unw_cursor_t *, unw_context_t *);
+    int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+    int (*step)(unw_cursor_t *);
+    int (*get_save_loc)(unw_cursor_t *, int, unw_save_loc_t *);
+    int (*backtrace)(void **, int);
+} unw;
+static _Atomic int unw_state;     /* 0 not tried, 1 loading, 2 loaded, -1 unavailable */
+static bool unw_allowed;          /* set by leak_late_init() from the constructor */
+
+static bool unw_load(void)
+{
+    int st = atomic_load_explicit(&unw_state, memory_order_acquire);
+    if (likely(st == 2)) return true;
+    if (st != 0 || !unw_allowed) return false;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&unw_state, &expect, 1)) return false;
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+        unw.getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
+        unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
+        unw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+        unw.step = (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step");
+        unw.get_save_loc = (int (*)(unw_cursor_t *, int, unw_save_loc_t *))dlsym(h, "_ULx86_64_get_save_loc");
+        unw.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+    }
+    bool ok = h && unw.getcontext && unw.init_local && unw.get_reg && unw.step && unw.get_save_loc &&
+              unw.backtrace;
+    if (!ok) log_line("cannot load libunwind.so.8 (Debian package libunwind8): allocation stacks "
+                      "cannot be captured; reports will have no stacks");
+    atomic_store_explicit(&unw_state, ok ? 2 : -1, memory_order_release);
+    return ok;
+}
+
+void leak_late_init(void)
+{
+    unw_allowed = true;
+    if (leak_capture) unw_load();
+}
 
 bool leak_capture;
 
 extern void *__libc_stack_end;
-HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);    /* roots.c (not yet in scanner.h) */
 extern const ElfW(Ehdr) __ehdr_start HIDDEN;
 
 /* ---- our own code: frames in [self_lo, self_hi) are cowgc's and never reported ---- */
@@ -228,24 +267,24 @@ static void layout_add(uintptr_t ra, intptr_t delta, intptr_t rbp_off)
     spin_unlock(&layout_lock);
 }
 
-#if __has_include(<libunwind.h>)
 /* Learn the layouts of our frames on the current stack from their DWARF CFI. */
 static __attribute__((noinline)) bool learn_layouts(void)
 {
     unw_context_t uc;
     unw_cursor_t c;
-    if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0) return false;
+    if (!unw_load()) return false;
+    if (unw.getcontext(&uc) != 0 || unw.init_local(&c, &uc) != 0) return false;
     unw_word_t ip, sp, nsp;
     bool any = false;
     for (int i = 0; i < 32; i++) {
-        if (unw_get_reg(&c, UNW_REG_IP, &ip) || unw_get_reg(&c, UNW_REG_SP, &sp)) break;
+        if (unw.get_reg(&c, UNW_REG_IP, &ip) || unw.get_reg(&c, UNW_REG_SP, &sp)) break;
         bool mine = i > 0 && in_self(ip);      /* frame 0's ip is not a return address */
         if (i > 0 && !mine) break;
-        if (unw_step(&c) <= 0 || unw_get_reg(&c, UNW_REG_SP, &nsp)) break;
+        if (unw.step(&c) <= 0 || unw.get_reg(&c, UNW_REG_SP, &nsp)) break;
         if (!mine) continue;
         unw_save_loc_t loc;
         intptr_t rbp_off = 0;
-        if (unw_get_save_loc(&c, UNW_X86_64_RBP, &loc) == 0 && loc.type == UNW_SLT_MEMORY &&
+        if (unw.get_save_loc(&c, UNW_X86_64_RBP, &loc) == 0 && loc.type == UNW_SLT_MEMORY &&
             loc.u.addr >= sp && loc.u.addr < nsp)
             rbp_off = (intptr_t)loc.u.addr - (intptr_t)nsp;
         layout_add(ip, (intptr_t)(nsp - sp), rbp_off);
@@ -257,17 +296,14 @@ static __attribute__((noinline)) bool learn_layouts(void)
 static unsigned unwind_libunwind(uintptr_t *pcs, unsigned max)
 {
     void *buf[DEPOT_MAX_DEPTH + 16];
-    int n = unw_backtrace(buf, (int)(max + 16 < DEPOT_MAX_DEPTH + 16 ? max + 16 : DEPOT_MAX_DEPTH + 16));
+    if (!unw_load()) return 0;
+    int n = unw.backtrace(buf, (int)(max + 16 < DEPOT_MAX_DEPTH + 16 ? max + 16 : DEPOT_MAX_DEPTH + 16));
     int i = 0;
     while (i < n && in_self((uintptr_t)buf[i])) i++;
     unsigned k = 0;
     for (; i < n && k < max; i++) pcs[k++] = (uintptr_t)buf[i];
     return k;
 }
-#else
-static bool learn_layouts(void) { return false; }
-static unsigned unwind_libunwind(uintptr_t *pcs, unsigned max) { return 0; }
-#endif
 
 /* Frame-pointer walk. Our frames are stepped with learned layouts; from the first frame outside
  * cowgc on, the rbp chain is followed while it stays inside this thread's stack and grows. */
@@ -364,8 +400,6 @@ void leak_init(void)
         return;
     }
     leak_capture = opt.stack_depth > 0;
-    if (leak_capture && !have_libunwind)
-        log_line("built without libunwind: allocation stacks cannot be captured (both unwinders need it)");
 }
 
 /* ---- detect: classify the unreachable blocks ---- */

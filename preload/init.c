@@ -59,6 +59,7 @@ __attribute__((constructor(101))) static void cowgc_ctor(void)
     cowgc_ensure_init();
     /* The main thread gets its cache now so its exit hooks are registered early. */
     tcache_get();
+    leak_late_init();
 }
 
 __attribute__((destructor(101))) static void cowgc_dtor(void)
