@@ -30,11 +30,10 @@
 #include <unistd.h>
 
 #include "preload.h"
+#include "../scanner/scanner.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Shared with stw.c (TODO: move to preload.h). */
-HIDDEN void stw_handler_check(int sig);
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);

@@ -30,8 +30,6 @@
 #include "scanner.h"
 #include "../collector/collector.h"
 
-/* Shared with stw.c (TODO: move to scanner.h). */
-
 #define WORD sizeof(uintptr_t)
 #define PAGE 4096ul
 #define MAX_SEGS 4096

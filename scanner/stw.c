@@ -37,8 +37,6 @@
 #include "scanner.h"
 #include "../collector/collector.h"
 
-/* Shared with signals.c, roots.c, arch_x86_64.c (TODO: move to scanner.h / preload.h). */
-
 #define MAX_THREADS 65536
 #define NREGS (sizeof(((struct stopped_thread *)0)->regs) / sizeof(uintptr_t))
 #define STOP_TIMEOUT_NS 2000000000ull       /* give up on a stop after 2 s */

@@ -19,7 +19,6 @@
 #include "scanner.h"
 #include "collector.h"
 
-HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* TODO: scanner.h */
 
 #define MAXR 65536
 struct rec { uintptr_t lo, hi; enum root_kind kind; };
