@@ -80,19 +80,24 @@ static char *g_interior;
 static __thread void *t_keep;
 static void **region;
 
-static NOINLINE void global_keep(void) { g_keep = malloc(80); g_keep[0] = malloc(80); }
-static NOINLINE void interior_keep(void) { g_interior = (char *)malloc(200) + 100; }
-static NOINLINE void tls_keep(void) { t_keep = malloc(112); }
+/* The reachable blocks are initialised, as real programs do: malloc does not clear memory, and
+ * stale words left in an uninitialised but reachable block could point at a leaked block and
+ * (conservatively, correctly) keep it alive, which would make the expected groups depend on
+ * the heap layout. */
+#define zmalloc(n) memset(malloc(n), 0, (n))   /* a macro: no frame of its own in any unwinder */
+static NOINLINE void global_keep(void) { g_keep = zmalloc(80); g_keep[0] = zmalloc(80); }
+static NOINLINE void interior_keep(void) { g_interior = (char *)zmalloc(200) + 100; }
+static NOINLINE void tls_keep(void) { t_keep = zmalloc(112); }
 static NOINLINE void mmap_keep(void)
 {
     region = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    region[4321] = malloc(176);
+    region[4321] = zmalloc(176);
 }
 
 /* A thread that never returns: one block lives only on its stack, one only in r15. */
 static volatile int parked;
-static NOINLINE void *stack_keep(void) { return malloc(144); }
-static NOINLINE uintptr_t register_keep(void) { return (uintptr_t)malloc(240) ^ 0x5a5a5a5a5a5a5a5aull; }
+static NOINLINE void *stack_keep(void) { return zmalloc(144); }
+static NOINLINE uintptr_t register_keep(void) { return (uintptr_t)zmalloc(240) ^ 0x5a5a5a5a5a5a5a5aull; }
 static void *parked_thread(void *arg)
 {
     void *volatile on_stack = stack_keep();
