@@ -572,7 +572,11 @@ static void free_slow(void *p, uintptr_t off, const char *who)
         if ((uintptr_t)p != chunk_addr(h) + s->offset) why = "pointer into the middle of a block";
         else if (!(alloc_words(h)[0] & 1)) why = "double free";
         else if (heap.free_ignore) why = "";
-        else { alloc_words(h)[0] = 0; large_free_locked(h); }
+        else {
+            alloc_words(h)[0] = 0;
+            if (heap.frozen_bm) frozen_clear(h, 0);
+            large_free_locked(h);
+        }
     } else if (s->kind == SPAN_SMALL) {
         why = "pointer into the middle of a block";
     } else {
@@ -638,6 +642,7 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
         free_bad(who, p, "double free (already freed by another thread)");
         return;
     }
+    if (unlikely(heap.frozen_bm)) frozen_clear(ci, (uint32_t)(w * 64 + __builtin_ctzll(bit)));
     /* Flags, not counters: a load first keeps the span's and the owner's lines shared while
      * they are already set. The folder clears remote_count before it exchanges the words, so
      * a bit set after the exchange finds the flag clear and sets it again. */
@@ -689,6 +694,7 @@ static inline void free_block(void *p, const char *who)
         return;
     }
     *a = v & ~bit;
+    if (unlikely(heap.frozen_bm)) frozen_clear(ci, idx);
     tc->nfree++;
     struct bin *b = &tc->bins[s->cls];
     uint32_t n = b->nlifo;

@@ -122,6 +122,8 @@ struct heap {
     struct span *descs;
     uint64_t *alloc_bm, *mark_bm, *remote_bm;
     uint64_t *page_bm;     /* inline mode: heap pages the collector wrote this collection */
+    uint64_t *frozen_bm;   /* COWGC_FORK_FREEZE in a forked child: blocks inherited, untraced */
+    uint32_t frozen_top;   /* chunks that existed at the fork */
     size_t meta_bytes;     /* bytes reserved for descs + bitmaps (for roots exclusion) */
     uintptr_t meta_lo, meta_hi;
     int mark;              /* opt.mark, copied: the layout never changes after start-up */
@@ -222,6 +224,22 @@ HIDDEN void gc_mark_drain(void);
 HIDDEN void gc_sweep(bool reclaim);
 HIDDEN uint64_t policy_threshold(uint64_t baseline);  /* bytes of growth before the next one */
 HIDDEN void policy_fork_child(void);                 /* from now on COWGC_FORK_GROWTH applies */
+
+/* freeze.c: COWGC_FORK_FREEZE */
+HIDDEN void freeze_fork_child(void);
+HIDDEN void freeze_fork_parent(void);
+static inline bool frozen_test(uint32_t ci, uint32_t idx)
+{
+    return ci < heap.frozen_top &&
+           (heap.frozen_bm[(size_t)ci * BM_WORDS + (idx >> 6)] & (1ull << (idx & 63)));
+}
+/* A freed block is no longer inherited data: its slot may be reused for the child's own. */
+static inline void frozen_clear(uint32_t ci, uint32_t idx)
+{
+    if (ci < heap.frozen_top)
+        __atomic_fetch_and(&heap.frozen_bm[(size_t)ci * BM_WORDS + (idx >> 6)], ~(1ull << (idx & 63)),
+                           __ATOMIC_RELAXED);
+}
 
 /* leak.c: allocation stacks and leak reports */
 HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */

@@ -59,12 +59,15 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
     /* Arrays of pointers to one object (interned strings, type objects, a shared sentinel) are
      * common: a word equal to the last block pointer seen needs no second look. */
     uintptr_t last = 0;
+    const bool freeze = heap.frozen_bm != NULL;
     for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
         struct lookup lk;
         uintptr_t v = *(const uintptr_t *)p;
         if (v == last) continue;
         if (likely(!ptr_test_in(v, limit, &lk))) continue;
         last = v;
+        /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
+        if (unlikely(freeze) && frozen_test(lk.ci, lk.idx)) continue;
         const struct span *s = span_at(lk.ci);
         if (!inline_marks) {
             uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);
@@ -171,6 +174,13 @@ void gc_mark_all(void)
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     roots_scan(root_range);
+    if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
+        /* Without pagemap the written pages are unknown: trace the whole heap, now and later. */
+        log_line("COWGC_FORK_FREEZE: /proc/self/pagemap unreadable; tracing the whole heap");
+        heap.frozen_bm = NULL;
+        gc_mark_all();
+        return;
+    }
     gc_mark_drain();
     mark_recover();
 }

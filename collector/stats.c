@@ -35,6 +35,7 @@ void stats_fill(struct cowgc_stats *st)
         heap.peak_in_use = st->in_use_bytes;
     st->mapped_bytes = heap.mapped;
     st->purged_bytes = heap.purged;
+    st->inherited_roots_bytes = gcstats.roots_bytes[ROOT_INHERITED];
 }
 
 #define MS(ns) ((unsigned long long)((ns) / 1000000)), ((unsigned)(((ns) / 1000) % 1000))
@@ -56,10 +57,11 @@ void stats_print(int fd)
              (unsigned long long)st.reclaimed_blocks, KB(st.reclaimed_bytes),
              (unsigned long long)st.live_blocks, KB(st.live_bytes),
              (unsigned long long)st.unreachable_blocks, KB(st.unreachable_bytes));
-    log_line("stats: roots scanned by the last collection: stacks %llu KiB, registers %llu B, data %llu KiB, tls %llu KiB, mappings %llu KiB, user %llu KiB",
+    log_line("stats: roots scanned by the last collection: stacks %llu KiB, registers %llu B, data %llu KiB, tls %llu KiB, mappings %llu KiB, user %llu KiB, inherited (written) %llu KiB",
              KB(gcstats.roots_bytes[ROOT_STACK]), (unsigned long long)gcstats.roots_bytes[ROOT_REGS],
              KB(gcstats.roots_bytes[ROOT_DATA]), KB(gcstats.roots_bytes[ROOT_TLS]),
-             KB(gcstats.roots_bytes[ROOT_MAPPING]), KB(gcstats.roots_bytes[ROOT_USER]));
+             KB(gcstats.roots_bytes[ROOT_MAPPING]), KB(gcstats.roots_bytes[ROOT_USER]),
+             KB(gcstats.roots_bytes[ROOT_INHERITED]));
     log_line("stats: heap pages written by the collector %llu, mark stack overflows %llu",
              (unsigned long long)st.heap_pages_written, (unsigned long long)gcstats.mark_overflows);
     (void)fd;

@@ -51,6 +51,8 @@ static void sweep_small(uint32_t ci, bool reclaim)
         uint64_t alloc = a[w];
         if (!alloc) continue;
         uint64_t marks = word_marks(ci, s, w, alloc) & alloc;
+        if (unlikely(heap.frozen_bm) && ci < heap.frozen_top)
+            marks |= heap.frozen_bm[(size_t)ci * BM_WORDS + w] & alloc;
         uint64_t gone = alloc & ~marks;
         live += (uint32_t)__builtin_popcountll(marks);
         if (!gone) continue;
@@ -87,7 +89,7 @@ static void sweep_large(uint32_t ci, bool reclaim)
     struct span *s = span_at(ci);
     if (!(alloc_words(ci)[0] & 1)) return;
     uintptr_t user = chunk_addr(ci) + s->offset;
-    bool marked = block_is_marked(ci, 0, user);
+    bool marked = block_is_marked(ci, 0, user) || (heap.frozen_bm && frozen_test(ci, 0));
     if (heap.mark == MARK_INLINE && marked) *(uint64_t *)(user - INLINE_HDR) = 0;
     if (marked) {
         gcstats.live_blocks++;

@@ -30,6 +30,8 @@ struct cowgc_stats {
     uint64_t in_use_bytes;         /* bytes in allocated blocks now */
     uint64_t mapped_bytes;         /* heap bytes backed by spans now */
     uint64_t purged_bytes;         /* heap bytes returned to the OS so far */
+    uint64_t inherited_roots_bytes;/* COWGC_FORK_FREEZE: inherited bytes scanned as roots by the
+                                      last collection (0 when the process is not frozen) */
 };
 
 /* Run a full collection now (in COWGC_MODE=off it does nothing). */

@@ -35,6 +35,7 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
+    freeze_fork_parent();
     heap_unlock();
 }
 
@@ -42,6 +43,7 @@ static void fork_child(void)
 {
     pthread_mutex_init(&heap.lock, NULL);
     alloc_fork_child();
+    freeze_fork_child();
     stw_fork_child();
     gc_fork_child();
 }

@@ -67,6 +67,8 @@ const struct option_def option_table[] = {
       "growth allowed between collections, as a multiple of the bytes in use after the last one" },
     { "FORK_GROWTH", OPT_RATIO, "0.25", NULL, 10, 100000, F(fork_growth_permille),
       "GROWTH in a forked child: its garbage is private memory, paid once per worker" },
+    { "FORK_FREEZE", OPT_BOOL, "0", NULL, 0, 0, F(fork_freeze),
+      "a forked child treats inherited blocks as live and does not trace them (like gc.freeze)" },
     { "MAX_HEAP", OPT_SIZE, "0", NULL, 0, 64 * TiB, F(max_heap),
       "largest heap in bytes; 0 = no limit" },
     { "RESERVE", OPT_SIZE, "64G", NULL, 256 * MiB, 64 * TiB, F(reserve),

@@ -48,6 +48,7 @@ struct options {
     uint64_t min_trigger;  /* COWGC_MIN_TRIGGER, bytes */
     uint32_t growth_permille; /* COWGC_GROWTH x 1000 */
     uint32_t fork_growth_permille; /* COWGC_FORK_GROWTH x 1000, used after fork() in the child */
+    bool fork_freeze;      /* COWGC_FORK_FREEZE */
     uint64_t max_heap;     /* COWGC_MAX_HEAP, bytes, 0 = no limit */
     uint64_t reserve;      /* COWGC_RESERVE, bytes of address space for the heap */
     int signal;            /* COWGC_SIGNAL, the stop-the-world signal */

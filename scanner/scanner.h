@@ -25,6 +25,7 @@ enum root_kind {
     ROOT_TLS,       /* static TLS blocks not inside another root */
     ROOT_MAPPING,   /* other writable mappings (COWGC_ROOTS=all) */
     ROOT_USER,      /* cowgc_add_roots() */
+    ROOT_INHERITED, /* COWGC_FORK_FREEZE: frozen blocks on pages this child wrote */
     ROOT_KINDS
 };
 
@@ -54,6 +55,7 @@ HIDDEN void roots_scan(root_fn fn);             /* world stopped: every root ran
 HIDDEN int roots_add(uintptr_t lo, uintptr_t hi);    /* cowgc_add_roots: 0, or -1 when full */
 HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* a cowgc-owned mapping: never a root */
 HIDDEN bool roots_scan_failed(void);   /* the last roots_scan could not read the maps: do not sweep */
+HIDDEN bool freeze_scan_roots(root_fn fn);  /* collector/freeze.c: false if pagemap is unreadable */
 HIDDEN void roots_remove(uintptr_t lo);
 
 /* arch_x86_64.c: the only architecture-specific code. */
