@@ -113,6 +113,7 @@ void gc_mark_drain(void)
 
 bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user)
 {
+    if (heap.frozen_bm && frozen_test(ci, idx)) return true;   /* COWGC_FORK_FREEZE: live */
     if (heap.mark == MARK_INLINE) return *(const uint64_t *)(user - INLINE_HDR) & 1;
     return mark_words(ci)[idx >> 6] & (1ull << (idx & 63));
 }

@@ -415,6 +415,8 @@ static inline bool ind_test(uint32_t ci, uint32_t idx)
 static uint64_t word_unmarked(uint32_t ci, const struct span *s, unsigned w)
 {
     uint64_t alloc = alloc_words(ci)[w];
+    if (heap.frozen_bm && ci < heap.frozen_top)      /* inherited under COWGC_FORK_FREEZE: live */
+        alloc &= ~heap.frozen_bm[(size_t)ci * BM_WORDS + w];
     if (!alloc) return 0;
     if (heap.mark == MARK_OUTOFLINE) return alloc & ~mark_words(ci)[w];
     uint64_t out = 0;

@@ -89,7 +89,7 @@ static void sweep_large(uint32_t ci, bool reclaim)
     struct span *s = span_at(ci);
     if (!(alloc_words(ci)[0] & 1)) return;
     uintptr_t user = chunk_addr(ci) + s->offset;
-    bool marked = block_is_marked(ci, 0, user) || (heap.frozen_bm && frozen_test(ci, 0));
+    bool marked = block_is_marked(ci, 0, user);   /* frozen blocks count as marked */
     if (heap.mark == MARK_INLINE && marked) *(uint64_t *)(user - INLINE_HDR) = 0;
     if (marked) {
         gcstats.live_blocks++;
