@@ -41,6 +41,7 @@ void cowgc_init_slow(void)
         abort();
     }
     markstack_init();
+    if (opt.roots == ROOTS_SEGMENTS) roots_note_startup();
     leak_init();
     cowgc_ready = 1;
     if (opt.verbose) options_print(log_fd());

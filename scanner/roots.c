@@ -373,6 +373,42 @@ static bool parse_maps(size_t len)
     return true;
 }
 
+/* Anonymous writable mappings that existed before cowgc's start-up: ld.so's early allocations
+ * (the initial link maps, which chain to the link maps of every object dlopen'd later, and
+ * those live in our heap), the initial TLS, and the like. COWGC_ROOTS=segments scans them too;
+ * without them every dlopen'd object's loader bookkeeping would look unreachable. */
+#define MAX_STARTUP_ANON 64
+static struct range startup_anon[MAX_STARTUP_ANON];
+static size_t n_startup_anon;
+
+HIDDEN void roots_note_startup(void)
+{
+    long len = read_maps();
+    if (len < 0 || !parse_maps((size_t)len)) return;
+    for (size_t i = 0; i < nmaps && n_startup_anon < MAX_STARTUP_ANON; i++) {
+        const struct mapping *m = &maps[i];
+        if ((m->flags & (M_R | M_W)) != (M_R | M_W) || (m->flags & (M_FILE | M_SHARED | M_NOSCAN)))
+            continue;
+        if (maps_buf[m->path] != '\n') continue;                 /* named: [stack], [heap], ... */
+        if (m->lo < heap.base + heap.size && m->hi > heap.base) continue;
+        if (m->lo < heap.meta_hi && m->hi > heap.meta_lo) continue;
+        startup_anon[n_startup_anon].lo = m->lo;
+        startup_anon[n_startup_anon].hi = m->hi;
+        n_startup_anon++;
+    }
+}
+
+static bool startup_overlap(const struct mapping *m, uintptr_t *lo, uintptr_t *hi)
+{
+    for (size_t k = 0; k < n_startup_anon; k++)
+        if (startup_anon[k].lo < m->hi && startup_anon[k].hi > m->lo) {
+            *lo = startup_anon[k].lo > m->lo ? startup_anon[k].lo : m->lo;
+            *hi = startup_anon[k].hi < m->hi ? startup_anon[k].hi : m->hi;
+            return true;
+        }
+    return false;
+}
+
 /* The index of the first mapping ending above a (nmaps if none). */
 static size_t first_mapping_after(uintptr_t a)
 {
@@ -662,7 +698,7 @@ HIDDEN void roots_scan(root_fn fn)
         }
         if ((m->flags & (M_R | M_W)) != (M_R | M_W) || (m->flags & M_NOSCAN))
             continue;
-        uintptr_t hi = m->hi;
+        uintptr_t hi = m->hi, slo, shi;
         bool file = m->flags & M_FILE;
         if (all) {
             if (file)
@@ -681,6 +717,8 @@ HIDDEN void roots_scan(root_fn fn)
                 emit_clipped(fn, b->lo, b->hi, ROOT_DATA);
                 i++;
             }
+        } else if (startup_overlap(m, &slo, &shi)) {
+            emit_clipped(fn, slo, shi, ROOT_DATA);
         } else if (idle_thread_stack(i)) {
             /* A stack no stopped thread runs on: a thread that exited but was not joined
              * yet, or one glibc keeps in its stack cache. Its TCB still holds the DTV,

@@ -51,6 +51,7 @@ HIDDEN uintptr_t stw_thread_tp(size_t i);       /* fs base of stw_threads()[i], 
 
 /* roots.c */
 HIDDEN void roots_snapshot_segments(void);      /* before stopping: dl_iterate_phdr into a buffer */
+HIDDEN void roots_note_startup(void);           /* at start-up: ld.so's anonymous mappings (segments mode) */
 HIDDEN void roots_scan(root_fn fn);             /* world stopped: every root range, by kind */
 HIDDEN int roots_add(uintptr_t lo, uintptr_t hi);    /* cowgc_add_roots: 0, or -1 when full */
 HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* a cowgc-owned mapping: never a root */
