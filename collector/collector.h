@@ -1,6 +1,6 @@
 /* collector.h -- the heap, its side metadata, and the collector that marks and sweeps it.
  *
- * Layout (see collector/README.md for the why):
+ * Layout (collector/README.md says why):
  *   heap    one reserved range [heap_base, heap_base + heap_size) cut into 64 KiB chunks.
  *           A span is a run of chunks: SMALL spans (one chunk) hold blocks of one size class,
  *           LARGE spans hold one block. Heap pages hold user bytes only -- except in
