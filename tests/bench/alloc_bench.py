@@ -142,16 +142,7 @@ def main():
             verdict.append("time within 1.2x of mimalloc on geomean: %s (%s)" % (
                 "yes" if g is not None and g <= 1.2 else "NO", bl.fmt(g, ".2f")))
         out.append("Targets: " + "; ".join(verdict) + "\n")
-    if notes:
-        out.append("".join("note: %s\n" % n for n in notes))
-    if failures:
-        out.append("Failed runs:\n" + "".join("  %s\n" % f for f in failures))
-    text = "\n".join(out)
-    sys.stdout.write(text)
-    if a.output:
-        with open(a.output, "w") as f:
-            f.write(text)
-    return 0
+    return bl.finish(out, notes, failures, a.output)
 
 
 if __name__ == "__main__":

@@ -196,3 +196,17 @@ def describe_failure(label, r):
     tail = (r.stderr.strip().splitlines() or [""])[-8:]
     return "%s: %s (wall %.2fs)\n    stderr: %s" % (
         label, r.status, r.wall or 0, "\n            ".join(tail))
+
+
+def finish(out, notes, failures, output):
+    """Print the report (tables, notes, failed runs) and write it to output if given."""
+    if notes:
+        out.append("".join("note: %s\n" % n for n in notes))
+    if failures:
+        out.append("Failed runs:\n" + "".join("  %s\n" % f for f in failures))
+    text = "\n".join(out)
+    sys.stdout.write(text)
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+    return 0

@@ -195,16 +195,7 @@ def main():
                    "collections / mark time\n" % next(
                        (bl.fmt(float(r.result["prog_live_bytes"]) / 1e6, ".1f")
                         for rs in runs.values() for r, _ in rs if "prog_live_bytes" in r.result), "?"))
-    if notes:
-        out.append("".join("note: %s\n" % n for n in notes))
-    if failures:
-        out.append("Failed runs:\n" + "".join("  %s\n" % f for f in failures))
-    text = "\n".join(out)
-    sys.stdout.write(text)
-    if a.output:
-        with open(a.output, "w") as f:
-            f.write(text)
-    return 0
+    return bl.finish(out, notes, failures, a.output)
 
 
 if __name__ == "__main__":
