@@ -553,7 +553,9 @@ void *cg_calloc(size_t n, size_t size)
 
 static void bad_free(const char *what, const void *p, const char *detail)
 {
-    report_error("%s(%p): %s; ignored", what, p, detail);
+    char site[320] = "";
+    leak_site_of((uintptr_t)p, site, sizeof site);
+    report_error("%s(%p): %s%s; ignored", what, p, detail, site);
 }
 
 /* Slow free: large blocks, foreign pointers, double frees. */

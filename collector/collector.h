@@ -248,6 +248,7 @@ HIDDEN void leak_late_init(void);                    /* from the constructor: ma
 HIDDEN void leak_on_alloc(void *p);                  /* p was just handed out: record its stack */
 HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);  /* sweep, world stopped */
 HIDDEN void leak_at_exit(void);                      /* detect report / reclaimed report */
+HIDDEN size_t leak_site_of(uintptr_t p, char *buf, size_t n);  /* "; allocated at ..." or "" */
 HIDDEN void leak_report(bool at_exit);               /* detect mode: stop, mark, classify, print */
 HIDDEN uint32_t leak_stack_id(uint32_t ci, uint32_t idx);   /* the block's stack, 0 = none */
 HIDDEN void leak_set_self_text(uintptr_t lo, uintptr_t hi); /* tests: frames in [lo,hi) are skipped */

@@ -840,6 +840,50 @@ static void print_groups(struct group *g, size_t n, bool reclaim_report)
     nmodules = 0;
 }
 
+/* For error messages about a bad free: "; allocated at func+0xoff (module+0xoff)" for the slot
+ * p falls in, when allocation stacks are recorded. The slot keeps its id after a free, so a
+ * double free names the allocation that was freed twice. Writes nothing when unknown. */
+size_t leak_site_of(uintptr_t p, char *buf, size_t n)
+{
+    if (!leak_capture || !n || p - heap.base >= heap.size) return 0;
+    uint32_t c = chunk_of(p);
+    if (c >= atomic_load(&heap.top)) return 0;
+    uint32_t ci = span_head(c);
+    const struct span *s = span_at(ci);
+    uint32_t idx;
+    if (s->kind == SPAN_SMALL) {
+        idx = (uint32_t)((((uint64_t)(p - chunk_addr(ci))) * s->recip) >> 32);
+        if (idx >= s->nblocks) return 0;
+    } else if (s->kind == SPAN_LARGE && ci + s->nchunks > c) {
+        idx = 0;
+    } else {
+        return 0;
+    }
+    const uintptr_t *pcs;
+    uint32_t id = leak_stack_id(ci, idx);
+    if (!id || !depot_get(id, &pcs)) return 0;
+    /* The module table is the report's: take its lock, and leave the table empty again. */
+    pthread_mutex_lock(&report_mu);
+    if (!modules) modules = map_noreserve(MODULES * sizeof *modules);
+    size_t len = 0;
+    if (modules) {
+        nmodules = 0;
+        struct sym sy;
+        symbolise(pcs[0], &sy);
+        if (sy.func)
+            len = fmt(buf, n, "; allocated at %s+0x%lx (%s+0x%lx)", sy.func, (unsigned long)sy.func_off,
+                      sy.module ? sy.module : "?", (unsigned long)sy.module_off);
+        else
+            len = fmt(buf, n, "; allocated at %p (%s+0x%lx)", (void *)pcs[0], sy.module ? sy.module : "?",
+                      (unsigned long)sy.module_off);
+        for (unsigned i = 0; i < nmodules; i++)
+            if (modules[i].map) munmap((void *)modules[i].map, modules[i].maplen);
+        nmodules = 0;
+    }
+    pthread_mutex_unlock(&report_mu);
+    return len;
+}
+
 /* Groups from a tally array of ntallies entries (2 kinds per id, or 1 for reclaimed). */
 static size_t collect_groups(const struct tally *t, size_t nids, unsigned kinds, int kind0,
                              struct group **gout)
