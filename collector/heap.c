@@ -36,7 +36,8 @@ int heap_init(void)
     for (; want >= ((size_t)256 << 20); want /= 2)
         if ((raw = map_noreserve(want + CHUNK_SIZE)) != NULL) break;
     if (!raw) return -1;
-    if (want != (opt.reserve & ~(CHUNK_SIZE - 1)))
+    /* Said only on request: under a tight RLIMIT_AS every process of a pipeline would say it. */
+    if (want != (opt.reserve & ~(CHUNK_SIZE - 1)) && opt.verbose)
         log_line("COWGC_RESERVE: only %zu MiB of address space could be reserved", want >> 20);
     uintptr_t base = ((uintptr_t)raw + CHUNK_SIZE - 1) & ~(uintptr_t)(CHUNK_SIZE - 1);
     /* Give back the unaligned slop on both sides. */

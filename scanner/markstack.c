@@ -16,6 +16,7 @@
 #include "scanner.h"
 
 #define MARKSTACK_ENTRIES ((size_t)4 << 20)   /* 4M ranges = 64 MiB of address space */
+static size_t mapped_entries;
 
 struct markstack markstack = { NULL, 0, 0, false };
 #define stack_base markstack.base
@@ -26,22 +27,31 @@ HIDDEN void markstack_init(void)
 {
     if (stack_base)
         return;
-    void *p = mmap(NULL, MARKSTACK_ENTRIES * sizeof(struct mark_item), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Under a tight RLIMIT_AS take what there is: a small stack overflows more often, which
+     * costs rescans but never loses a block. */
+    void *p = MAP_FAILED;
+    size_t n = MARKSTACK_ENTRIES;
+    for (; n >= 4096; n /= 4) {
+        p = mmap(NULL, n * sizeof(struct mark_item), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED) break;
+    }
     if (p == MAP_FAILED) {
-        /* Without a stack every push overflows: the collector still works by rescanning. */
-        log_line("markstack: cannot map %zu bytes; marking will rely on overflow rescans",
-                 MARKSTACK_ENTRIES * sizeof(struct mark_item));
+        log_line("markstack: cannot map even %zu bytes; marking will rely on overflow rescans",
+                 (size_t)4096 * sizeof(struct mark_item));
         return;
     }
+    if (n < MARKSTACK_ENTRIES && opt.verbose)
+        log_line("markstack: %zu entries (address space is limited)", n);
     stack_base = p;
-    markstack.cap = MARKSTACK_ENTRIES;
+    mapped_entries = n;
+    markstack.cap = n;
 }
 
 /* Tests shrink the stack to exercise overflow recovery. */
 HIDDEN void markstack_set_capacity(size_t n)
 {
-    markstack.cap = n < MARKSTACK_ENTRIES ? n : MARKSTACK_ENTRIES;
+    markstack.cap = n < mapped_entries ? n : mapped_entries;
 }
 
 HIDDEN bool markstack_overflowed(void)
@@ -64,5 +74,5 @@ HIDDEN uintptr_t markstack_lo(void) { return (uintptr_t)stack_base; }
 
 HIDDEN uintptr_t markstack_hi(void)
 {
-    return stack_base ? (uintptr_t)(stack_base + MARKSTACK_ENTRIES) : 0;
+    return stack_base ? (uintptr_t)(stack_base + mapped_entries) : 0;
 }
