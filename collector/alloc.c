@@ -1,8 +1,9 @@
 /* alloc.c -- the malloc family on top of spans: per-thread bins, remote frees, large blocks.
  *
  * Invariants (besides collector.h's I1-I6):
- *  - span.used == allocated slots + slots reserved in the owner's bin mask; a SMALL span with
- *    used == 0 that is nobody's current span can be given back.
+ *  - span.used == allocated slots + slots reserved in the owner's bin mask + slots in the
+ *    owner's bin LIFO; a SMALL span with used == 0 that is nobody's current span can be given
+ *    back (a span with LIFO slots never has used == 0, so the LIFO never points into a freed span).
  *  - A bin's mask holds only slots whose alloc bit is clear; the alloc bit is set when the slot
  *    is handed out, so the alloc bitmap is exact at every stop and double frees are visible.
  *  - Remote bits are a subset of alloc bits until folded (free checks the alloc bit first).
@@ -138,6 +139,7 @@ static void bin_flush(struct tcache *tc, struct bin *b)
 {
     for (uint32_t i = 0; i < b->nlifo; i++) {
         struct span *s = span_at((uint32_t)(b->lifo[i].bit >> 12));   /* word / BM_WORDS */
+        cg_assert(s->kind == SPAN_SMALL && s->used > 0);
         s->used--;
         tc->free_bytes += s->size;
     }

@@ -524,22 +524,22 @@ static int apply(struct options *o, const struct option_def *d, const char *valu
         *(uint64_t *)field = x;
         return 0;
     }
-    case OPT_INT: {
-        int64_t x;
-        if (parse_int(v, &x))
-            return reject(why, n, d, value, "is not valid");
-        if (x < d->min || x > d->max)
-            return reject(why, n, d, value, "is out of range");
-        *(int *)field = (int)x;
-        return 0;
-    }
+    case OPT_INT:
     case OPT_RATIO: {
-        uint32_t x;
-        if (parse_ratio(v, &x))
+        /* Both fit an int64 for the bounds check; the field is an int or a uint32 permille. */
+        int64_t x;
+        uint32_t permille;
+        int bad = d->type == OPT_INT ? parse_int(v, &x) : parse_ratio(v, &permille);
+        if (bad)
             return reject(why, n, d, value, "is not valid");
+        if (d->type == OPT_RATIO)
+            x = permille;
         if (x < d->min || x > d->max)
             return reject(why, n, d, value, "is out of range");
-        *(uint32_t *)field = x;
+        if (d->type == OPT_INT)
+            *(int *)field = (int)x;
+        else
+            *(uint32_t *)field = permille;
         return 0;
     }
     case OPT_PATH:
