@@ -1,19 +1,71 @@
-/* hooks.c -- thread exit and fork: a thread's cache goes back when it exits; fork leaves a consistent heap.
+/* hooks.c -- thread start, exit and fork: a thread's stack is known, its cache goes back when it exits; fork leaves a consistent heap.
  *
  * Invariants:
+ *  - Every thread started through pthread_create records its stack bounds in
+ *    hooks_thread_stack before running the program's start routine, so the scanner can tell
+ *    a thread's own stack (dead below sp) from any other memory its sp may lie in.
  *  - fork() happens with heap_lock held by the forking thread (prepare handler), so no other
  *    thread is inside a locked slow path or a collection; the child rebuilds everything that a
  *    busy section of a vanished thread could have left half-done (alloc_fork_child).
  *  - The exit destructor runs at most once per cache; frees after it go through remote frees
  *    and mallocs through the fallback cache.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "collector.h"
 #include "scanner.h"
 
+#define EXPORT __attribute__((visibility("default")))
+
+__thread struct thread_stack hooks_thread_stack __attribute__((tls_model("initial-exec")));
+
 static pthread_key_t exit_key;
+
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static _Atomic(create_fn) real_create;
+
+struct start { void *(*fn)(void *); void *arg; };
+
+static void *start_thread(void *p)
+{
+    struct start s = *(struct start *)p;
+    free(p);
+    pthread_attr_t a;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        void *lo;
+        size_t size;
+        if (pthread_attr_getstack(&a, &lo, &size) == 0) {
+            hooks_thread_stack.lo = (uintptr_t)lo;
+            hooks_thread_stack.hi = (uintptr_t)lo + size;
+        }
+        pthread_attr_destroy(&a);
+    }
+    return s.fn(s.arg);
+}
+
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    create_fn real = atomic_load_explicit(&real_create, memory_order_acquire);
+    if (!real) {
+        real = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+        if (!real)
+            return EAGAIN;
+        atomic_store_explicit(&real_create, real, memory_order_release);
+    }
+    struct start *s = opt.mode == MODE_OFF ? NULL : malloc(sizeof *s);
+    if (!s)
+        return real(t, attr, fn, arg);      /* the scanner then treats its stack as unknown */
+    s->fn = fn;
+    s->arg = arg;
+    int rc = real(t, attr, start_thread, s);
+    if (rc)
+        free(s);
+    return rc;
+}
+
 static bool have_key;
 
 static void thread_exit(void *tc)

@@ -117,6 +117,11 @@ static inline void cowgc_ensure_init(void) { if (unlikely(!cowgc_ready)) cowgc_i
 /* hooks.c: thread exit and fork */
 HIDDEN void hooks_init(void);
 HIDDEN void hooks_thread_started(void *tc);   /* registers the exit destructor */
+/* The stack a thread was created with, as pthread_getattr_np reports it; {0, 0} when unknown
+ * (the main thread, threads libc starts itself). Initial-exec TLS, so the scanner can read
+ * another thread's copy at the same offset from that thread's thread pointer. */
+struct thread_stack { uintptr_t lo, hi; };
+HIDDEN extern __thread struct thread_stack hooks_thread_stack __attribute__((tls_model("initial-exec")));
 
 /* signals.c: the stop-the-world signal stays deliverable whatever the program does with masks. */
 #include <signal.h>

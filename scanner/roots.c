@@ -11,8 +11,24 @@
  *  - The snapshot is double-buffered and published with one atomic store, and the range
  *    tables (user roots, exclusions) mark an entry in flux with hi == 1, so a thread stopped
  *    in the middle of an update never shows the scanner a torn range.
- *  - A stack is scanned from sp - ARCH_RED_ZONE to the end of the mapping holding sp: below
- *    sp is dead, the top of a glibc thread stack holds its static TLS and TCB.
+ *  - Only a thread's own stack is clipped at its stack pointer: the [stack] mapping of the
+ *    main thread, or a glibc thread stack (guard page below, the thread's TCB at its top).
+ *    Below sp is dead there. Any other mapping a thread's sp lies in (a coroutine pool, a
+ *    sigaltstack in .bss, a guard-less stack merged with its neighbours) is scanned whole,
+ *    and so is the home stack of a thread whose sp is elsewhere: its suspended frames live.
+ *  - The data segments of loaded objects (the snapshot) are scanned whatever their current
+ *    protection or our privileges: ld.so mapped them from a file at least that long, so no
+ *    page of them can SIGBUS. Other private file mappings are scanned only up to the end of
+ *    their file, found by probing with process_vm_readv (no privilege needed), which fails
+ *    with EFAULT where a read would raise SIGBUS.
+ *  - Read-only memory can hold roots too (a pointer table made read-only after filling it):
+ *    readable anonymous mappings and readable parts of data segments are scanned, rw or not.
+ *    Read-only file mappings outside data segments are file contents, never scanned.
+ *  - Shared mappings are scanned page by page, never skipped by the pagemap shortcut: a page
+ *    of shared memory written by another process or before a fork has no entry in our page
+ *    tables, and swapped shmem does not show as swapped in pagemap.
+ *  - /proc is read with raw system calls: libc's open/read/close are cancellation points,
+ *    and a collection must never be cancelled halfway (it holds heap_lock).
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -25,6 +41,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "scanner.h"
@@ -36,10 +53,17 @@
 #define MAX_OWN_SEGS 16
 #define MAX_USER_ROOTS 1024
 #define MAX_EXCLUDED 64
+#define MAX_STACK_THREADS 256    /* own stacks of threads running elsewhere, tracked per scan */
 #define TCB_BYTES 2304          /* glibc's struct pthread on x86-64, above the thread pointer */
 #define MAPS_BUF_MIN (1ul << 20)
 
 struct range { uintptr_t lo, hi; };
+
+/* Raw system calls: never cancellation points, and errno-setting like libc's. */
+static int sys_open(const char *path) { return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC); }
+static long sys_read(int fd, void *buf, size_t n) { return syscall(SYS_read, fd, buf, n); }
+static long sys_pread(int fd, void *buf, size_t n, off_t off) { return syscall(SYS_pread64, fd, buf, n, off); }
+static void sys_close(int fd) { syscall(SYS_close, fd); }
 
 /* ---- range tables that a stopped thread can never leave torn ---- */
 
@@ -219,8 +243,10 @@ enum {
     M_R = 1, M_W = 2, M_SHARED = 4,
     M_FILE = 8,         /* backed by a real file: may SIGBUS past its end */
     M_NOSCAN = 16,      /* never a root: [vvar], devices, shared file mappings */
+    M_X = 32,           /* executable: code, never a root */
+    M_STACK = 64,       /* some thread's sp lies in it: scanned whole, minus dead stack */
 };
-struct mapping { uintptr_t lo, hi; uintptr_t stack_lo; uint32_t flags; uint32_t path; };
+struct mapping { uintptr_t lo, hi; uint32_t flags; uint32_t path; };
 
 static char *maps_buf;
 static size_t maps_cap;
@@ -264,21 +290,21 @@ static long read_maps(void)
         }
         char path[48];
         proc_tid_path(path, "/maps");
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = sys_open(path);
         if (fd < 0)
             return -1;
         size_t total = 0;
         long got;
-        while (total < maps_cap && (got = read(fd, maps_buf + total, maps_cap - total)) != 0) {
+        while (total < maps_cap && (got = sys_read(fd, maps_buf + total, maps_cap - total)) != 0) {
             if (got < 0) {
                 if (errno == EINTR)
                     continue;
-                close(fd);
+                sys_close(fd);
                 return -1;
             }
             total += (size_t)got;
         }
-        close(fd);
+        sys_close(fd);
         if (total == 0)
             return -1;
         if (total < maps_cap)
@@ -314,6 +340,7 @@ static uint32_t classify(const char *perms, const char *path)
     uint32_t f = 0;
     if (perms[0] == 'r') f |= M_R;
     if (perms[1] == 'w') f |= M_W;
+    if (perms[2] == 'x') f |= M_X;
     if (perms[3] == 's') f |= M_SHARED;
     bool anon_shared = *path == '\n' || starts(path, "/dev/zero") || starts(path, "/SYSV") ||
                        starts(path, "[anon_shmem");
@@ -365,7 +392,6 @@ static bool parse_maps(size_t len)
         while (p < eol && *p == ' ') p++;
         m->flags = classify(perms, p);
         m->path = (uint32_t)(p - maps_buf);
-        m->stack_lo = 0;
         if (m->lo < m->hi)
             nmaps++;
         p = eol + 1;
@@ -430,9 +456,23 @@ static size_t mapping_of(uintptr_t a)
     return i < nmaps && maps[i].lo <= a ? i : nmaps;
 }
 
-/* Where a private file mapping stops being backed by its file (beyond: SIGBUS). Uses
- * /proc/<tid>/map_files, which reaches the file even when it was deleted or renamed. */
-static uintptr_t file_backed_end(const struct mapping *m)
+/* Can page `a` of our own memory be read? process_vm_readv on ourselves needs no privilege
+ * (same thread group) and reports EFAULT where a load would raise SIGBUS: a page of a private
+ * file mapping past the end of its file. 1: yes, 0: no, -1: the probe itself is unavailable
+ * (a seccomp filter, an old kernel). */
+static int page_readable(uintptr_t a)
+{
+    char byte;
+    struct iovec local = { &byte, 1 }, remote = { (void *)a, 1 };
+    if (syscall(SYS_process_vm_readv, (long)syscall(SYS_getpid), &local, 1ul, &remote, 1ul, 0ul) == 1)
+        return 1;
+    return errno == EFAULT ? 0 : -1;
+}
+
+/* The same answer from the file's size, through /proc/<tid>/map_files (which reaches the file
+ * even when it was deleted or renamed). Needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: for an
+ * ordinary user it fails with EPERM, and the mapping is not scanned. */
+static uintptr_t file_backed_end_by_stat(const struct mapping *m)
 {
     char path[96];
     proc_tid_path(path, "/map_files/");
@@ -466,9 +506,33 @@ static uintptr_t file_backed_end(const struct mapping *m)
     return valid >= m->hi - m->lo ? m->hi : m->lo + (uintptr_t)valid;
 }
 
+/* Where a private file mapping stops being backed by its file (beyond: SIGBUS). The pages
+ * past the end of the file are a suffix of the mapping, so a binary search over pages finds
+ * the boundary in O(log pages) probes; a fully backed mapping costs one probe. */
+static uintptr_t file_backed_end(const struct mapping *m)
+{
+    int last = page_readable(m->hi - PAGE);
+    if (last < 0)
+        return file_backed_end_by_stat(m);
+    if (last)
+        return m->hi;
+    /* invariant: page lo is readable or lo == the mapping's start; page hi is not */
+    uintptr_t lo = m->lo, hi = m->hi - PAGE;
+    if (!page_readable(lo))
+        return m->lo;
+    while (hi - lo > PAGE) {
+        uintptr_t mid = lo + (((hi - lo) / PAGE) / 2) * PAGE;
+        int r = page_readable(mid);
+        if (r < 0)
+            return file_backed_end_by_stat(m);
+        if (r) lo = mid; else hi = mid;
+    }
+    return hi;
+}
+
 /* ---- exclusion and emission ---- */
 
-static struct range excl[MAX_EXCLUDED + MAX_OWN_SEGS + 8];
+static struct range excl[MAX_EXCLUDED + MAX_OWN_SEGS + 8 + MAX_STACK_THREADS];
 static size_t nexcl;
 
 static void add_excl(uintptr_t lo, uintptr_t hi)
@@ -498,9 +562,10 @@ static void build_exclusions(void)
 }
 
 /* Large mappings are often mostly untouched (reserved arenas, JIT heaps, cached stacks). A page
- * that is neither present nor swapped out (/proc/self/pagemap bits 63 and 62) reads as zeroes,
- * or as file data the program never wrote, so it holds no pointer: such pages are skipped
- * instead of being faulted in one by one. Any read error falls back to scanning everything. */
+ * of a PRIVATE mapping that is neither present nor swapped out (/proc/self/pagemap bits 63
+ * and 62) reads as zeroes, or as file data the program never wrote, so it holds no pointer:
+ * such pages are skipped instead of being faulted in one by one. Never for shared mappings
+ * (see the invariants). Any read error falls back to scanning everything. */
 #define PAGEMAP_MIN ((uintptr_t)1 << 20)
 static int pagemap_fd = -1;
 
@@ -512,7 +577,7 @@ static void emit_resident(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind
     while (page < hi) {
         size_t n = (size_t)((hi - page + 4095) >> 12);
         if (n > 512) n = 512;
-        ssize_t got = pread(pagemap_fd, ent, n * 8, (off_t)((page >> 12) * 8));
+        ssize_t got = sys_pread(pagemap_fd, ent, n * 8, (off_t)((page >> 12) * 8));
         if (got < (ssize_t)(n * 8)) {   /* cannot tell: scan the rest */
             fn(run ? run : (page > lo ? page : lo), hi, kind);
             return;
@@ -526,20 +591,21 @@ static void emit_resident(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind
     if (run) fn(run, hi, kind);
 }
 
-static void emit(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
+/* sparse: the range is private memory, so the pagemap shortcut is allowed. */
+static void emit(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind, bool sparse)
 {
     lo = (lo + WORD - 1) & ~(WORD - 1);
     hi &= ~(WORD - 1);
     if (lo >= hi)
         return;
-    if (kind == ROOT_MAPPING && hi - lo >= PAGEMAP_MIN && pagemap_fd >= 0)
+    if (sparse && hi - lo >= PAGEMAP_MIN && pagemap_fd >= 0)
         emit_resident(fn, lo, hi, kind);
     else
         fn(lo, hi, kind);
 }
 
 /* [lo, hi) minus cowgc's own memory. */
-static void emit_clipped(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
+static void emit_clipped(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind, bool sparse)
 {
     for (size_t i = 0; i < nexcl && lo < hi; i++) {
         if (excl[i].hi <= lo)
@@ -547,11 +613,11 @@ static void emit_clipped(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind 
         if (excl[i].lo >= hi)
             break;
         if (excl[i].lo > lo)
-            emit(fn, lo, excl[i].lo, kind);
+            emit(fn, lo, excl[i].lo, kind, sparse);
         lo = excl[i].hi;
     }
     if (lo < hi)
-        emit(fn, lo, hi, kind);
+        emit(fn, lo, hi, kind, sparse);
 }
 
 /* The index of the first snapshot segment ending above a. */
@@ -569,20 +635,28 @@ static size_t first_segment_after(const struct snapshot *s, uintptr_t a)
 }
 
 /* [lo, hi) split into the parts inside snapshot segments (ROOT_DATA) and the rest, which is
- * emitted as `other` (or dropped if other == ROOT_KINDS). */
+ * emitted as `other` up to other_hi (or dropped if other == ROOT_KINDS). Segment parts are
+ * never bounded by other_hi: ld.so mapped them from a file that covers them. */
 static void emit_by_segments(root_fn fn, const struct snapshot *s, uintptr_t lo, uintptr_t hi,
-                             enum root_kind other)
+                             enum root_kind other, uintptr_t other_hi, bool sparse)
 {
     for (size_t i = first_segment_after(s, lo); s && i < s->n && lo < hi && s->seg[i].lo < hi; i++) {
         if (s->seg[i].lo > lo && other != ROOT_KINDS)
-            emit_clipped(fn, lo, s->seg[i].lo, other);
+            emit_clipped(fn, lo, s->seg[i].lo < other_hi ? s->seg[i].lo : other_hi, other, sparse);
         uintptr_t dlo = s->seg[i].lo > lo ? s->seg[i].lo : lo;
         uintptr_t dhi = s->seg[i].hi < hi ? s->seg[i].hi : hi;
-        emit_clipped(fn, dlo, dhi, ROOT_DATA);
+        emit_clipped(fn, dlo, dhi, ROOT_DATA, sparse);
         lo = dhi;
     }
     if (lo < hi && other != ROOT_KINDS)
-        emit_clipped(fn, lo, hi, other);
+        emit_clipped(fn, lo, hi < other_hi ? hi : other_hi, other, sparse);
+}
+
+/* Is [lo, hi) wholly inside one (merged) snapshot segment? */
+static bool inside_segment(const struct snapshot *s, uintptr_t lo, uintptr_t hi)
+{
+    size_t i = first_segment_after(s, lo);
+    return s && i < s->n && s->seg[i].lo <= lo && s->seg[i].hi >= hi;
 }
 
 static bool overlaps_segment(const struct snapshot *s, uintptr_t lo, uintptr_t hi)
@@ -603,7 +677,7 @@ static void emit_heap_stack(root_fn fn, uintptr_t sp)
     }
     const struct span *s = span_at(span_head(l.ci));
     uintptr_t lo = sp - ARCH_RED_ZONE > l.user ? sp - ARCH_RED_ZONE : l.user;
-    emit(fn, lo, l.user + s->size, ROOT_STACK);
+    emit(fn, lo, l.user + s->size, ROOT_STACK, false);
 }
 
 static bool in_heap(uintptr_t a) { return heap.size && a - heap.base < heap.size; }
@@ -616,33 +690,64 @@ static void emit_tls(root_fn fn, uintptr_t tp)
     if (!tp || lo > tp)
         return;
     /* A glibc thread's TLS and TCB sit at the top of its stack mapping, above its sp: the
-     * stack scan covers them, and the static-size window would reach below sp, into dead
-     * stack whose stale words only cause false retention. */
+     * stack scan covers them. Elsewhere the window minus the exclusions (dead stack below an
+     * sp included) is scanned. */
     size_t home = mapping_of(tp);
-    if (home < nmaps && maps[home].stack_lo && maps[home].stack_lo <= tp)
+    if (home < nmaps && (maps[home].flags & M_STACK))
         return;
     for (size_t i = first_mapping_after(lo); i < nmaps && maps[i].lo < hi; i++) {
         const struct mapping *m = &maps[i];
         if (m->hi <= lo || !(m->flags & M_R) || (m->flags & M_NOSCAN))
             continue;
+        if (m->flags & M_STACK)
+            continue;                               /* scanned as a stack */
         uintptr_t a = m->lo > lo ? m->lo : lo, b = m->hi < hi ? m->hi : hi;
-        if (m->stack_lo && m->stack_lo < b)
-            b = m->stack_lo > a ? m->stack_lo : a;  /* the rest is scanned as stack */
-        emit_clipped(fn, a, b, ROOT_TLS);
+        emit_clipped(fn, a, b, ROOT_TLS, false);
     }
 }
 
 /* glibc's thread stacks are one mapping: a PROT_NONE guard at the bottom, then the stack,
  * static TLS and the TCB at the top. Recognised by that shape, so a guard-less stack
  * (guardsize 0), or one whose top merged with a neighbour in /proc/self/maps, is missed. */
-static bool idle_thread_stack(size_t i)
+static bool thread_stack_shape(size_t i)
 {
-    if (i == 0)
+    if (i == 0 || i >= nmaps)
         return false;
     const struct mapping *m = &maps[i], *g = &maps[i - 1];
     return g->hi == m->lo && !(g->flags & (M_R | M_W)) && !(g->flags & M_FILE) &&
            !(m->flags & (M_FILE | M_SHARED | M_NOSCAN)) && maps_buf[m->path] == '\n' &&
-           (m->flags & (M_R | M_W)) == (M_R | M_W) && !m->stack_lo;
+           (m->flags & (M_R | M_W)) == (M_R | M_W);
+}
+
+static bool idle_thread_stack(size_t i)
+{
+    return thread_stack_shape(i) && !(maps[i].flags & M_STACK);
+}
+
+/* Thread t's own stack, whose part below sp is dead; false when it cannot be trusted to be
+ * exactly that. The main thread's is the [stack] mapping; a thread started through our
+ * pthread_create recorded its bounds in its hooks_thread_stack (read at the same offset from
+ * its thread pointer as ours); a thread libc started itself is unknown. */
+static bool own_stack(const struct stopped_thread *th, size_t t, pid_t pid, struct range *out)
+{
+    if (th[t].tid == pid) {
+        for (size_t i = nmaps; i-- > 0;)
+            if (starts(maps_buf + maps[i].path, "[stack]")) {
+                *out = (struct range){ maps[i].lo, maps[i].hi };
+                return true;
+            }
+        return false;
+    }
+    uintptr_t tp = stw_thread_tp(t);
+    if (!tp)
+        return false;
+    const struct thread_stack *ts = (const struct thread_stack *)
+        (tp + ((uintptr_t)&hooks_thread_stack - arch_thread_pointer()));
+    size_t i = mapping_of((uintptr_t)ts);
+    if (i == nmaps || !(maps[i].flags & M_R) || (uintptr_t)(ts + 1) > maps[i].hi)
+        return false;
+    *out = (struct range){ ts->lo, ts->hi };
+    return out->lo < out->hi;
 }
 
 /* ---- the scan ---- */
@@ -656,10 +761,11 @@ HIDDEN void roots_scan(root_fn fn)
     int pub = atomic_load_explicit(&snap_pub, memory_order_acquire);
     const struct snapshot *snap = pub >= 0 ? &snaps[pub] : NULL;
     bool all = opt.roots == ROOTS_ALL;
+    pid_t pid = (pid_t)syscall(SYS_getpid);
 
     long len = read_maps();
     scan_failed = len < 0 || !parse_maps((size_t)len);
-    pagemap_fd = scan_failed ? -1 : open("/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
+    pagemap_fd = scan_failed ? -1 : sys_open("/proc/thread-self/pagemap");
     if (scan_failed) {
         /* Without the maps nothing can be bounded safely; the collector must not sweep. */
         log_line("roots: cannot read /proc/<tid>/maps (errno %d); this collection must not free",
@@ -668,63 +774,91 @@ HIDDEN void roots_scan(root_fn fn)
     }
     build_exclusions();
 
-    /* (a) stacks: mark each mapping with the lowest live address of a stack inside it */
+    /* (a) stacks. Only a thread's own stack is cut at its sp (the dead part joins the
+     * exclusions); every other mapping holding an sp is scanned whole, and so is the own
+     * stack of a thread running elsewhere: its suspended frames are live. */
+    struct range own[MAX_STACK_THREADS];
+    size_t nown = nth < MAX_STACK_THREADS ? nth : MAX_STACK_THREADS;
     for (size_t t = 0; t < nth; t++) {
         uintptr_t sp = th[t].sp;
+        struct range r = { 0, 0 };
+        bool known = own_stack(th, t, pid, &r);
+        if (t < nown)
+            own[t] = known ? r : (struct range){ 0, 0 };
+        if (known && sp >= r.lo && sp < r.hi) {
+            uintptr_t live = sp - ARCH_RED_ZONE;
+            add_excl(r.lo, live > r.lo ? live : r.lo);
+            if (t < nown)
+                own[t].hi = 0;      /* scanned with the mapping holding sp */
+        }
         if (in_heap(sp)) {
             emit_heap_stack(fn, sp);
             continue;
         }
         size_t i = mapping_of(sp);
-        if (i == nmaps)
-            continue;
-        uintptr_t lo = sp - ARCH_RED_ZONE < maps[i].lo ? maps[i].lo : sp - ARCH_RED_ZONE;
-        if (!maps[i].stack_lo || lo < maps[i].stack_lo)
-            maps[i].stack_lo = lo;
+        if (i < nmaps)
+            maps[i].flags |= M_STACK;
     }
+    sort_ranges(excl, nexcl);
+    nexcl = merge_ranges(excl, nexcl);
+    for (size_t t = 0; t < nown; t++)
+        if (own[t].lo < own[t].hi)
+            emit_clipped(fn, own[t].lo, own[t].hi, ROOT_STACK, true);
 
     /* (b) registers: they live in stw's slot table, which is excluded from (c) */
     for (size_t t = 0; t < nth; t++)
         if (th[t].nregs)
-            emit(fn, (uintptr_t)th[t].regs, (uintptr_t)(th[t].regs + th[t].nregs), ROOT_REGS);
+            emit(fn, (uintptr_t)th[t].regs, (uintptr_t)(th[t].regs + th[t].nregs), ROOT_REGS, false);
 
     /* (c)/(d) mappings */
     for (size_t i = 0; i < nmaps; i++) {
         struct mapping *m = &maps[i];
-        if (m->stack_lo) {
-            if (m->flags & M_R)
-                emit_clipped(fn, m->stack_lo, m->hi, ROOT_STACK);
+        if (!(m->flags & M_R) || (m->flags & M_NOSCAN))
+            continue;
+        bool sparse = !(m->flags & M_SHARED);
+        bool file = m->flags & M_FILE;
+        bool anon = !file && maps_buf[m->path] != '/';
+        /* Where a file mapping stops being readable, unless a data segment covers all of it. */
+        uintptr_t fend = file && !inside_segment(snap, m->lo, m->hi) ? file_backed_end(m) : m->hi;
+        if (m->flags & M_STACK) {
+            emit_by_segments(fn, snap, m->lo, m->hi, ROOT_STACK, fend, sparse);
             continue;
         }
-        if ((m->flags & (M_R | M_W)) != (M_R | M_W) || (m->flags & M_NOSCAN))
+        if (!(m->flags & M_W)) {
+            /* Read-only: data segments (RELRO, or .data the program made read-only), and in
+             * ROOTS=all anonymous memory; never code nor file contents. */
+            if (m->flags & M_X)
+                continue;
+            if (all && anon)
+                emit_by_segments(fn, snap, m->lo, m->hi, ROOT_MAPPING, m->hi, sparse);
+            else if (overlaps_segment(snap, m->lo, m->hi))
+                emit_by_segments(fn, snap, m->lo, m->hi, ROOT_KINDS, m->hi, sparse);
             continue;
-        uintptr_t hi = m->hi, slo, shi;
-        bool file = m->flags & M_FILE;
+        }
+        uintptr_t slo, shi;
         if (all) {
-            if (file)
-                hi = file_backed_end(m);
-            emit_by_segments(fn, snap, m->lo, hi, ROOT_MAPPING);
+            emit_by_segments(fn, snap, m->lo, m->hi, ROOT_MAPPING, fend, sparse);
         } else if (overlaps_segment(snap, m->lo, m->hi)) {
-            emit_by_segments(fn, snap, m->lo, hi, ROOT_KINDS);
+            emit_by_segments(fn, snap, m->lo, m->hi, ROOT_KINDS, m->hi, sparse);
         } else if (file) {
             /* Writable file data no snapshot knows: an object dlopen'd after the snapshot.
              * Scan it, and its bss (the anonymous mapping right after it). */
-            emit_clipped(fn, m->lo, file_backed_end(m), ROOT_DATA);
+            emit_clipped(fn, m->lo, fend, ROOT_DATA, sparse);
             struct mapping *b = m + 1;
             if (i + 1 < nmaps && b->lo == m->hi && !(b->flags & (M_FILE | M_NOSCAN | M_SHARED)) &&
-                (b->flags & (M_R | M_W)) == (M_R | M_W) && !b->stack_lo &&
+                (b->flags & (M_R | M_W)) == (M_R | M_W) && !(b->flags & M_STACK) &&
                 !overlaps_segment(snap, b->lo, b->hi) && maps_buf[b->path] == '\n') {
-                emit_clipped(fn, b->lo, b->hi, ROOT_DATA);
+                emit_clipped(fn, b->lo, b->hi, ROOT_DATA, true);
                 i++;
             }
         } else if (startup_overlap(m, &slo, &shi)) {
-            emit_clipped(fn, slo, shi, ROOT_DATA);
+            emit_clipped(fn, slo, shi, ROOT_DATA, sparse);
         } else if (idle_thread_stack(i)) {
             /* A stack no stopped thread runs on: a thread that exited but was not joined
              * yet, or one glibc keeps in its stack cache. Its TCB still holds the DTV,
              * which ld.so allocated with our malloc and will free on reuse or join. */
             uintptr_t lo = m->hi - static_tls_size - TCB_BYTES;
-            emit_clipped(fn, lo > m->lo && lo < m->hi ? lo : m->lo, m->hi, ROOT_TLS);
+            emit_clipped(fn, lo > m->lo && lo < m->hi ? lo : m->lo, m->hi, ROOT_TLS, false);
         }
     }
 
@@ -743,11 +877,11 @@ HIDDEN void roots_scan(root_fn fn)
                 continue;
             uintptr_t a = maps[i].lo > r.lo ? maps[i].lo : r.lo;
             uintptr_t b = maps[i].hi < r.hi ? maps[i].hi : r.hi;
-            emit(fn, a, b, ROOT_USER);
+            emit(fn, a, b, ROOT_USER, false);
         }
     }
     if (pagemap_fd >= 0) {
-        close(pagemap_fd);
+        sys_close(pagemap_fd);
         pagemap_fd = -1;
     }
 }
