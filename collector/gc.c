@@ -49,41 +49,68 @@ static void page_written(uintptr_t addr)
 
 static inline size_t block_size(const struct span *s) { return s->size; }
 
+/* One candidate value: if it points into an allocated block that is not yet marked, mark the
+ * block and push it. inline_marks is a constant at each call site. */
+static inline __attribute__((always_inline)) void
+mark_value(uintptr_t v, uintptr_t limit, bool freeze, const bool inline_marks)
+{
+    struct lookup lk;
+    if (!ptr_test_in(v, limit, &lk)) return;
+    /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
+    if (unlikely(freeze) && frozen_test(lk.ci, lk.idx)) return;
+    const struct span *s = span_at(lk.ci);
+    if (!inline_marks) {
+        uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);
+        uint64_t bit = 1ull << (lk.idx & 63);
+        if (*m & bit) return;
+        *m |= bit;
+    } else {
+        uint64_t *h = (uint64_t *)(lk.user - INLINE_HDR);
+        if (*h & 1) return;
+        *h = 1;
+        page_written((uintptr_t)h);
+    }
+    /* The block is scanned when popped; start fetching its first line now. */
+    __builtin_prefetch((const void *)lk.user);
+    if (!markstack_push(lk.user, lk.user + block_size(s))) gcstats.mark_overflows++;
+}
+
 /* The mark loop, specialised per layout at compile time (inline_marks is a constant at each
- * call site below). Returns nothing: newly marked blocks go on the mark stack. */
+ * call site below). Newly marked blocks go on the mark stack.
+ * Pointers are looked for at every 4-byte offset, not only at 8-byte ones: packed structures
+ * (__attribute__((packed)), #pragma pack) hold pointers at 4-byte offsets, and Ruby keeps the
+ * read buffer of every IO that way (rb_io_t.rbuf.ptr, a PACKED_STRUCT_UNALIGNED member).
+ * The value at p + 4 is assembled from the two aligned words around it, and both candidates
+ * share one range test, so the common case (neither is a heap address) stays one branch. */
 static inline __attribute__((always_inline)) void
 scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
 {
     /* The world is stopped: the heap's extent cannot change during the scan. */
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    const uintptr_t base = heap.base;
     /* Arrays of pointers to one object (interned strings, type objects, a shared sentinel) are
      * common: a word equal to the last block pointer seen needs no second look. */
     uintptr_t last = 0;
     const bool freeze = heap.frozen_bm != NULL;
-    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
-        struct lookup lk;
-        uintptr_t v = *(const uintptr_t *)p;
-        if (v == last) continue;
-        if (likely(!ptr_test_in(v, limit, &lk))) continue;
-        last = v;
-        /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
-        if (unlikely(freeze) && frozen_test(lk.ci, lk.idx)) continue;
-        const struct span *s = span_at(lk.ci);
-        if (!inline_marks) {
-            uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);
-            uint64_t bit = 1ull << (lk.idx & 63);
-            if (*m & bit) continue;
-            *m |= bit;
-        } else {
-            uint64_t *h = (uint64_t *)(lk.user - INLINE_HDR);
-            if (*h & 1) continue;
-            *h = 1;
-            page_written((uintptr_t)h);
+    const uintptr_t *w = (const uintptr_t *)lo, *end = (const uintptr_t *)hi;
+    if (w == end) return;
+    uintptr_t cur = *w;
+    for (; w + 1 < end; w++) {
+        uintptr_t next = w[1];
+        uintptr_t odd = cur >> 32 | next << 32;     /* the 8 bytes at (char *)w + 4 */
+        uintptr_t a = cur - base, b = odd - base;
+        if (likely((a < b ? a : b) >= limit)) {
+            cur = next;
+            continue;
         }
-        /* The block is scanned when popped; start fetching its first line now. */
-        __builtin_prefetch((const void *)lk.user);
-        if (!markstack_push(lk.user, lk.user + block_size(s))) gcstats.mark_overflows++;
+        if (a < limit && cur != last) {
+            last = cur;
+            mark_value(cur, limit, freeze, inline_marks);
+        }
+        if (b < limit) mark_value(odd, limit, freeze, inline_marks);
+        cur = next;
     }
+    if (cur != last) mark_value(cur, limit, freeze, inline_marks);
 }
 
 static void scan_outofline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false); }
@@ -105,7 +132,8 @@ void gc_mark_drain(void)
         if (it.hi - it.lo > PIECE) {
             /* Keep the rest for later so one huge block cannot flood the stack. */
             if (!markstack_push(it.lo + PIECE, it.hi)) gcstats.mark_overflows++;
-            it.hi = it.lo + PIECE;
+            /* One word more, so the 4-byte offset that straddles the cut is seen. */
+            it.hi = it.lo + PIECE + sizeof(uintptr_t);
         }
         gc_mark_range(it.lo, it.hi);
     }

@@ -7,8 +7,9 @@
  *    slices are never reused, so a late writer can only scribble on a dead slice.
  *  - When leak_capture is set, every allocation writes its slot (0 when not sampled), so the id
  *    of an allocated block is never a stale one from the slot's previous occupant.
- *  - Capture never allocates and never takes a lock the allocator holds; a thread re-entering
- *    (a signal handler's malloc, libunwind or pthread_getattr_np calling malloc) records no stack.
+ *  - Capture never allocates and never takes a lock (not even the thread's own, which
+ *    pthread_getattr_np holds while it reallocs); a thread re-entering (a signal handler's malloc,
+ *    libunwind calling malloc) records no stack.
  *  - The fp unwinder reads memory only inside the current thread's stack, between the outermost
  *    cowgc frame and the stack top. Our own frames (no frame pointers) are stepped with layouts
  *    learned once per return address from DWARF (libunwind), then cached.
@@ -85,7 +86,6 @@ void leak_late_init(void)
 
 bool leak_capture;
 
-extern void *__libc_stack_end;
 extern const ElfW(Ehdr) __ehdr_start HIDDEN;
 
 /* ---- our own code: frames in [self_lo, self_hi) are cowgc's and never reported ---- */
@@ -201,34 +201,63 @@ uint32_t leak_stack_id(uint32_t ci, uint32_t idx)
 
 /* ---- the current thread's stack bounds, for the fp unwinder ---- */
 
-static __thread uintptr_t stk_lo, stk_hi;
-static __thread int stk_known;            /* 0 not yet, 1 known, -1 unknown */
-
-static bool stack_bounds(uintptr_t *lo, uintptr_t *hi)
+/* The mapping that holds sp, from /proc/thread-self/maps read with open/read into a stack
+ * buffer. Not pthread_getattr_np: it holds the thread's own lock while it calls realloc, so a
+ * capture inside that realloc waited for itself forever (Ruby calls it at every thread start). */
+static bool mapping_around(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 {
-    if (unlikely(!stk_known)) {
-        stk_known = -1;
-        if (syscall(SYS_gettid) == getpid()) {
-            stk_hi = (uintptr_t)__libc_stack_end;
-            stk_lo = stk_hi - ((uintptr_t)1 << 30);    /* frames lie between sp and the end */
-            stk_known = 1;
-        } else {
-            pthread_attr_t a;                            /* may malloc: we are re-entrancy guarded */
-            void *addr;
-            size_t size;
-            if (pthread_getattr_np(pthread_self(), &a) == 0) {
-                if (pthread_attr_getstack(&a, &addr, &size) == 0) {
-                    stk_lo = (uintptr_t)addr;
-                    stk_hi = (uintptr_t)addr + size;
-                    stk_known = 1;
-                }
-                pthread_attr_destroy(&a);
-            }
+    int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[2048];
+    size_t have = 0;
+    bool found = false, eof = false;
+    while (!found) {
+        if (!eof && have < sizeof buf) {
+            ssize_t got = read(fd, buf + have, sizeof buf - have);
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) eof = true;
+            else have += (size_t)got;
         }
+        char *nl = memchr(buf, '\n', have);
+        if (!nl) {
+            if (eof || have == sizeof buf) break;  /* no more lines, or one longer than buf */
+            continue;
+        }
+        uintptr_t a = 0, b = 0;
+        const char *q = buf;
+        for (; *q != '-'; q++) a = a << 4 | (uintptr_t)(*q <= '9' ? *q - '0' : *q - 'a' + 10);
+        for (q++; *q != ' '; q++) b = b << 4 | (uintptr_t)(*q <= '9' ? *q - '0' : *q - 'a' + 10);
+        if (a <= sp && sp < b) {
+            *lo = a;
+            *hi = b;
+            found = true;
+        }
+        size_t used = (size_t)(nl + 1 - buf);
+        memmove(buf, nl + 1, have - used);
+        have -= used;
     }
-    *lo = stk_lo;
-    *hi = stk_hi;
-    return stk_known == 1;
+    close(fd);
+    return found;
+}
+
+/* A few stacks per thread (its own and the coroutine or fiber stacks it switches to). */
+#define STK_CACHE 4
+static __thread struct { uintptr_t lo, hi; } stk[STK_CACHE];
+static __thread unsigned stk_next;
+
+static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+    for (unsigned i = 0; i < STK_CACHE; i++)
+        if (stk[i].lo <= sp && sp < stk[i].hi) {
+            *lo = stk[i].lo;
+            *hi = stk[i].hi;
+            return true;
+        }
+    if (!mapping_around(sp, lo, hi)) return false;
+    stk[stk_next].lo = *lo;
+    stk[stk_next].hi = *hi;
+    stk_next = (stk_next + 1) % STK_CACHE;
+    return true;
 }
 
 /* ---- unwinders ---- */
@@ -324,7 +353,7 @@ unwind_fp(uintptr_t *pcs, unsigned max)
     unsigned n = 0;
     pcs[n++] = ra;
     uintptr_t lo, hi;
-    if (!stack_bounds(&lo, &hi) || cfa < lo || cfa >= hi) return n;
+    if (!stack_bounds(cfa, &lo, &hi) || cfa < lo || cfa >= hi) return n;
     lo = cfa;
     while (n < max) {
         if (rbp < lo || rbp > hi - 16 || (rbp & 7)) break;
