@@ -23,7 +23,9 @@
  *  I5 A thread modifies its tcache or an owned span only inside tc->busy; the stop signal
  *     handler defers while busy is set, so the stopped world never sees a half-done update.
  *     Nobody waits for heap_lock while busy (the collector holds heap_lock while it stops).
- *  I6 Outside a collection, every inline mark header is zero and mark bitmaps are don't-care.
+ *  I6 Outside a collection, every inline mark header is zero and mark bitmaps are don't-care --
+ *     unless generations are on (heap.sticky_marks): then a set mark on an allocated block
+ *     means "old" (gen.c, G1), and only a full collection clears marks.
  */
 #ifndef COWGC_COLLECTOR_H
 #define COWGC_COLLECTOR_H
@@ -130,6 +132,7 @@ struct heap {
     uint32_t hdr;          /* INLINE_HDR or 0 */
     bool free_ignore;      /* COWGC_FREE=ignore in collect mode: free() is a no-op */
     bool defer_purge;      /* a collection is sweeping: madvise after the world resumes */
+    bool sticky_marks;     /* generations: marks survive sweeping (gen.c G1) */
     pthread_mutex_t lock;
     struct tcache *tcaches;/* registry of all thread caches */
     uint32_t orphans[NCLASSES];       /* SMALL spans without owner */
@@ -272,8 +275,27 @@ struct gc_stats {
     uint64_t roots_bytes[8];                          /* by enum root_kind (scanner.h) */
     uint64_t heap_pages_written;                      /* by the collector, inline headers */
     uint64_t mark_overflows;
+    uint64_t marked_bytes_last;                       /* traced by the last collection */
+    uint64_t cpu_ns;                                  /* collector thread CPU, all collections */
 };
 HIDDEN extern struct gc_stats gcstats;
+
+/* gen.c: generations over the kernel's dirty-page tracking. */
+struct gen_stats {
+    uint64_t minor, full;              /* collections of each kind (generations on) */
+    uint64_t pages_written;            /* heap pages reported written, all collections */
+    uint64_t pages_written_last;       /* by the last minor collection */
+};
+HIDDEN extern struct gen_stats genstats;
+HIDDEN void gen_init(void);                /* after heap_init: pick the tracker */
+HIDDEN bool gen_on(void);
+HIDDEN const char *gen_tracker_name(void);
+HIDDEN void gen_request_full(void);        /* the next collection is full */
+HIDDEN bool gen_next_is_minor(bool forced);
+/* World stopped: each part of an old block on a page written since the last collection. */
+HIDDEN bool gen_scan_written(void (*fn)(uintptr_t lo, uintptr_t hi));
+HIDDEN void gen_after_collection(bool minor, bool ok);   /* world stopped: re-arm */
+HIDDEN void gen_fork_prepare(void), gen_fork_parent(void), gen_fork_child(void);
 HIDDEN void stats_print(int fd);
 HIDDEN void stats_write_json(const char *path);
 HIDDEN uint64_t now_ns(void);

@@ -32,7 +32,12 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void gc_init(void) { gc_enabled = opt.mode != MODE_OFF; }
+void gc_init(void)
+{
+    gc_enabled = opt.mode != MODE_OFF;
+    gen_init();
+    heap.sticky_marks = gen_on();
+}
 bool gc_disabled(void) { return atomic_load(&disable_count) > 0; }
 void gc_disable(void) { atomic_fetch_add(&disable_count, 1); }
 void gc_enable(void) { if (atomic_load(&disable_count) > 0) atomic_fetch_sub(&disable_count, 1); }
@@ -70,6 +75,7 @@ mark_value(uintptr_t v, uintptr_t limit, bool freeze, const bool inline_marks)
         *h = 1;
         page_written((uintptr_t)h);
     }
+    gcstats.marked_bytes_last += block_size(s);
     /* The block is scanned when popped; start fetching its first line now. */
     __builtin_prefetch((const void *)lk.user);
     if (!markstack_push(lk.user, lk.user + block_size(s))) gcstats.mark_overflows++;
@@ -173,10 +179,35 @@ static void mark_recover(void)
     }
 }
 
+/* Inline marks kept between collections (generations): every set header goes back to zero. */
+static void clear_sticky_headers(uint32_t top)
+{
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_SMALL) {
+            const uint64_t *a = alloc_words(ci);
+            for (uint32_t w = 0; w < (s->nblocks + 63) / 64; w++)
+                for (uint64_t bits = a[w]; bits; bits &= bits - 1) {
+                    uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                    uint64_t *h = (uint64_t *)(chunk_addr(ci) + (uintptr_t)i * s->stride);
+                    if (*h) { *h = 0; page_written((uintptr_t)h); }
+                }
+        } else if (s->kind == SPAN_LARGE && (alloc_words(ci)[0] & 1)) {
+            uint64_t *h = (uint64_t *)(chunk_addr(ci) + s->offset - INLINE_HDR);
+            if (*h) { *h = 0; page_written((uintptr_t)h); }
+        }
+    }
+}
+
 static void clear_marks(void)
 {
     uint32_t top = atomic_load(&heap.top);
     if (heap.mark == MARK_INLINE) {
+        if (heap.sticky_marks) {
+            memset(heap.page_bm, 0, ((((size_t)top << CHUNK_SHIFT) >> 12) + 63) / 64 * 8);
+            clear_sticky_headers(top);
+            return;
+        }
         /* I6: headers are already zero; reset the written-pages record for this collection. */
         memset(heap.page_bm, 0, ((((size_t)top << CHUNK_SHIFT) >> 12) + 63) / 64 * 8);
         return;
@@ -196,12 +227,37 @@ static void root_range(uintptr_t lo, uintptr_t hi, enum root_kind kind)
     gc_mark_drain();
 }
 
+/* Old blocks on written pages (a minor collection): their words are roots. */
+static void old_range(uintptr_t lo, uintptr_t hi)
+{
+    gcstats.roots_bytes[ROOT_OLD] += hi - lo;
+    gc_mark_range(lo, hi);
+    gc_mark_drain();
+}
+
+/* A minor collection: marks are kept (the old generation), old blocks are not traced again,
+ * and the old blocks on pages written since the last collection are roots (gen.c, G3).
+ * false: the written pages could not be read, and nothing may be swept on this marking. */
+static bool gc_mark_minor(void)
+{
+    markstack_reset();
+    memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
+    gcstats.marked_bytes_last = 0;
+    if (!gen_scan_written(old_range)) return false;
+    roots_scan(root_range);
+    if (heap.frozen_bm && !freeze_scan_roots(root_range)) return false;
+    gc_mark_drain();
+    mark_recover();
+    return true;
+}
+
 /* Mark everything reachable from the roots. World stopped, heap_lock held. */
 void gc_mark_all(void)
 {
     clear_marks();
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
+    gcstats.marked_bytes_last = 0;
     roots_scan(root_range);
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
         /* Without pagemap the written pages are unknown: trace the whole heap, now and later. */
@@ -224,11 +280,17 @@ void gc_collect(const char *why)
     if (!gc_enabled || gc_disabled()) return;
     int saved_errno = errno;   /* a collection inside malloc must not change the program's errno */
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
+    /* Only the policy's own trigger may be minor or yield to a collection that just ran;
+     * explicit and heap-limit collections promise that everything unreachable is gone. */
+    bool triggered = why && strcmp(why, "trigger") == 0;
     uint64_t seen = __atomic_load_n(&gc_epoch, __ATOMIC_ACQUIRE);
     heap_lock();
     /* Another thread collected while we waited for the lock: the trigger is satisfied. */
-    if (why && why[0] == 't' && seen != gc_epoch) { heap_unlock(); errno = saved_errno; return; }
+    if (triggered && seen != gc_epoch) { heap_unlock(); errno = saved_errno; return; }
     uint64_t t0 = now_ns();
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    bool minor = gen_next_is_minor(!triggered);
     if (stw_stop_all() != 0) {
         gcstats.skipped++;
         heap_unlock();
@@ -236,9 +298,15 @@ void gc_collect(const char *why)
         return;
     }
     tcache_flush_all();
-    gc_mark_all();
+    if (minor && !gc_mark_minor()) {
+        log_line("collection %llu: the written pages could not be read; a full collection instead",
+                 (unsigned long long)gcstats.collections + 1);
+        minor = false;
+    }
+    if (!minor) gc_mark_all();
     uint64_t t1 = now_ns();
-    if (mark_complete()) {
+    bool complete = mark_complete();
+    if (complete) {
         /* madvise of freed spans waits until the world runs again: it is not part of the pause. */
         heap.defer_purge = true;
         gc_sweep(opt.mode == MODE_COLLECT);
@@ -248,6 +316,7 @@ void gc_collect(const char *why)
         log_line("collection %llu: the roots could not be read (/proc/self/maps); nothing reclaimed",
                  (unsigned long long)gcstats.collections + 1);
     }
+    gen_after_collection(minor, complete);
     uint64_t t2 = now_ns();
     baseline = atomic_load(&heap.in_use);
     stw_resume_all();
@@ -259,11 +328,14 @@ void gc_collect(const char *why)
     if (pause > gcstats.pause_max_ns) gcstats.pause_max_ns = pause;
     gcstats.mark_ns += t1 - t0;
     gcstats.sweep_ns += t2 - t1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    gcstats.cpu_ns += (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
     heap_unlock();
     if (opt.verbose)
-        log_line("collection %llu (%s): %llu us, live %llu KiB", (unsigned long long)gcstats.collections,
-                 why ? why : "?", (unsigned long long)(pause / 1000),
-                 (unsigned long long)(gcstats.live_bytes >> 10));
+        log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB", (unsigned long long)gcstats.collections,
+                 why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
+                 (unsigned long long)(gcstats.live_bytes >> 10),
+                 (unsigned long long)(gcstats.marked_bytes_last >> 10));
     errno = saved_errno;
 }
 
@@ -279,7 +351,8 @@ void gc_maybe_collect(struct tcache *tc)
     uint64_t in_use = atomic_load_explicit(&heap.in_use, memory_order_relaxed);
     if (in_use > heap.peak_in_use) heap.peak_in_use = in_use;
     if (!gc_enabled) return;
-    if (in_use > baseline && in_use - baseline > policy_threshold(baseline)) gc_collect("trigger");
+    uint64_t budget = opt.young_trigger && gen_on() ? opt.young_trigger : policy_threshold(baseline);
+    if (in_use > baseline && in_use - baseline > budget) gc_collect("trigger");
 }
 
 uint64_t gc_collections(void) { return gcstats.collections; }

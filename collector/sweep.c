@@ -34,7 +34,7 @@ static uint64_t word_marks(uint32_t ci, const struct span *s, unsigned w, uint64
         uint64_t *h = (uint64_t *)(slot0 + (uintptr_t)b * s->stride);
         if (*h & 1) {
             marks |= 1ull << b;
-            *h = 0;
+            if (!heap.sticky_marks) *h = 0;
         }
     }
     return marks;
@@ -90,7 +90,7 @@ static void sweep_large(uint32_t ci, bool reclaim)
     if (!(alloc_words(ci)[0] & 1)) return;
     uintptr_t user = chunk_addr(ci) + s->offset;
     bool marked = block_is_marked(ci, 0, user);   /* frozen blocks count as marked */
-    if (heap.mark == MARK_INLINE && marked) *(uint64_t *)(user - INLINE_HDR) = 0;
+    if (heap.mark == MARK_INLINE && marked && !heap.sticky_marks) *(uint64_t *)(user - INLINE_HDR) = 0;
     if (marked) {
         gcstats.live_blocks++;
         gcstats.live_bytes += s->size;

@@ -83,10 +83,12 @@ void hooks_thread_started(void *tc)
 static void fork_prepare(void)
 {
     heap_lock();
+    gen_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+    gen_fork_parent();
     freeze_fork_parent();
     heap_unlock();
 }
@@ -96,6 +98,7 @@ static void fork_child(void)
     pthread_mutex_init(&heap.lock, NULL);
     alloc_fork_child();
     freeze_fork_child();
+    gen_fork_child();
     stw_fork_child();
     gc_fork_child();
 }

@@ -32,6 +32,9 @@ enum purge_kind { PURGE_DONTNEED, PURGE_FREE, PURGE_NONE };
 enum roots_kind { ROOTS_ALL, ROOTS_SEGMENTS };
 enum report_format { REPORT_TEXT, REPORT_JSON };
 enum unwind_kind { UNWIND_FP, UNWIND_LIBUNWIND };
+enum gen_mode { GEN_AUTO, GEN_ON, GEN_OFF };
+enum tracker_kind { TRACKER_AUTO, TRACKER_PAGEMAP_SCAN, TRACKER_SOFT_DIRTY };
+#define TRACKER_NONE TRACKER_AUTO   /* gen.c: no tracker in use */
 
 /* The options in force. Paths point into the environment block (never copied). */
 struct options {
@@ -49,6 +52,10 @@ struct options {
     uint32_t growth_permille; /* COWGC_GROWTH x 1000 */
     uint32_t fork_growth_permille; /* COWGC_FORK_GROWTH x 1000, used after fork() in the child */
     bool fork_freeze;      /* COWGC_FORK_FREEZE */
+    int generational;      /* COWGC_GENERATIONAL */
+    int tracker;           /* COWGC_TRACKER */
+    uint64_t young_trigger;/* COWGC_YOUNG_TRIGGER, bytes; 0 = the MIN_TRIGGER/GROWTH rule */
+    uint32_t full_growth_permille; /* COWGC_FULL_GROWTH x 1000 */
     uint64_t max_heap;     /* COWGC_MAX_HEAP, bytes, 0 = no limit */
     uint64_t reserve;      /* COWGC_RESERVE, bytes of address space for the heap */
     int signal;            /* COWGC_SIGNAL, the stop-the-world signal */

@@ -1,0 +1,427 @@
+/* gen.c -- generations: which heap pages were written since the last collection (the kernel's dirty-page tracking is the write barrier), and whether the next collection can be minor.
+ *
+ * Sticky-mark generations (Demers et al.; Ungar's generation scavenging without copying): a
+ * block that survives a collection keeps its mark, so the mark bitmap (or the inline header
+ * bit) *is* the old generation. A minor collection clears no mark: it marks from the roots,
+ * never traces through an old block (already marked), and scans as extra roots only the old
+ * blocks on heap pages written since the last collection. A full collection clears every
+ * mark first, as a non-generational one does.
+ *
+ * Invariants:
+ *  G1 While generations are on, between collections a block with its alloc and mark bits set
+ *     is old: it survived the last collection, or it took the slot of one that was freed
+ *     since (then it is kept until the next full collection: floating garbage, never a lost
+ *     block, because what it points to was written after the last collection, see G3).
+ *  G2 Every heap page written since the last collection, by the program or by the kernel on
+ *     its behalf (read(2) into a buffer), is reported by gen_scan_written() at the next one.
+ *     Reporting and re-arming happen while the world is stopped, so no write slips between.
+ *  G3 So a young block reachable only through old blocks is found: the pointer to it was
+ *     stored after the last collection, which wrote the page of the old block holding it.
+ *  G4 Tracking never writes a heap page. It changes bits in our own page tables only:
+ *     write-protecting a copy-on-write page shared with a parent or sibling does not copy it.
+ *  G5 A forked child inherits no kernel tracking (userfaultfd registrations are dropped at
+ *     fork and soft-dirty bits are the parent's). Until its first collection it counts as
+ *     written every page written in the parent since the parent's last collection (captured
+ *     by the fork prepare handler into inherited_bm) plus every page it holds exclusively
+ *     (pagemap bit 56: a copy-on-write copy it made, or a page its relatives let go of).
+ *
+ * Trackers, best first:
+ *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
+ *                 read and re-armed by one PAGEMAP_SCAN ioctl (Linux 6.7+). The kernel
+ *                 resolves each first write itself: no signal, no thread. UFFD_USER_MODE_ONLY
+ *                 makes it work without privileges.
+ *   soft-dirty    /proc/self/pagemap bit 55, reset by writing 4 to /proc/self/clear_refs
+ *                 (Linux 3.11+, Debian 12's 6.1). It re-protects every page of the process,
+ *                 not only the heap: each first write anywhere costs a fault.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "scanner.h"
+
+/* The PAGEMAP_SCAN interface (linux/fs.h of 6.7+; Debian 12's headers are 6.1). */
+struct pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct page_region { uint64_t start, end, categories; };
+#define PAGEMAP_SCAN_IOCTL _IOWR('f', 16, struct pm_scan_arg)
+#define PM_SCAN_WP_MATCHING (1ull << 0)
+#define PM_SCAN_CHECK_WPASYNC (1ull << 1)
+#define PAGE_IS_WRITTEN (1ull << 1)
+#define UFFD_FEATURE_WP_ASYNC_BIT (1ull << 15)
+#define UFFD_USER_MODE_ONLY_FLAG 1
+
+#define PM_SOFT_DIRTY (1ull << 55)
+#define PM_EXCLUSIVE (1ull << 56)
+#define PAGE 4096ul
+#define VEC_LEN 4096            /* regions per PAGEMAP_SCAN call */
+
+static const char *const tracker_names[] = { "none", "pagemap-scan", "soft-dirty" };
+
+static struct {
+    int tracker;                /* enum tracker_kind */
+    bool on;                    /* generations in use */
+    bool armed;                 /* the tracker has been reset since start-up or fork */
+    bool child_pending;         /* G5: forked, no collection yet */
+    int uffd, pagemap_fd;
+    struct page_region *vec;
+    uint64_t *inherited_bm;     /* G5: one bit per heap page, [0, inherited_pages) */
+    size_t inherited_pages;
+    uint64_t old_at_full;       /* live bytes after the last full collection */
+    bool want_full;
+} g = { .uffd = -1, .pagemap_fd = -1 };
+
+struct gen_stats genstats;
+
+static long sys_pread(int fd, void *buf, size_t n, off_t off) { return syscall(SYS_pread64, fd, buf, n, off); }
+static int sys_open(const char *path, int flags) { return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC); }
+static void sys_close(int fd) { if (fd >= 0) syscall(SYS_close, fd); }
+
+static uintptr_t heap_end(void) { return heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT); }
+
+/* ---- trackers ---- */
+
+static bool uffd_start(void)
+{
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY_FLAG);
+    if (fd < 0)
+        return false;
+    struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC_BIT };
+    struct uffdio_register reg = {
+        .range = { .start = heap.base, .len = heap.size }, .mode = UFFDIO_REGISTER_MODE_WP };
+    if (ioctl(fd, UFFDIO_API, &api) != 0 || ioctl(fd, UFFDIO_REGISTER, &reg) != 0) {
+        sys_close(fd);
+        return false;
+    }
+    g.uffd = fd;
+    return true;
+}
+
+/* Pages of [lo, hi) written since the last arming, each range passed to fn; re-armed when
+ * rearm. false if the kernel refused (then nothing can be trusted). */
+static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_t, uintptr_t))
+{
+    while (lo < hi) {
+        struct pm_scan_arg a = {
+            .size = sizeof a, .start = lo, .end = hi,
+            .flags = PM_SCAN_CHECK_WPASYNC | (rearm ? PM_SCAN_WP_MATCHING : 0),
+            .vec = (uintptr_t)g.vec, .vec_len = VEC_LEN,
+            .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
+        };
+        long n = ioctl(g.pagemap_fd, PAGEMAP_SCAN_IOCTL, &a);
+        if (n < 0)
+            return false;
+        for (long i = 0; i < n; i++) {
+            genstats.pages_written += (g.vec[i].end - g.vec[i].start) / PAGE;
+            if (fn) fn(g.vec[i].start, g.vec[i].end);
+        }
+        if (a.walk_end <= lo)
+            return false;
+        lo = a.walk_end;
+    }
+    return true;
+}
+
+/* Soft-dirty or exclusive pages of [lo, hi) (by pagemap bit `bit`), each range to fn. */
+static bool pagemap_bits(uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(uintptr_t, uintptr_t))
+{
+    uint64_t ent[512];
+    uintptr_t run = 0;
+    for (uintptr_t pg = lo; pg < hi;) {
+        size_t n = (hi - pg) / PAGE;
+        if (n > 512) n = 512;
+        if (sys_pread(g.pagemap_fd, ent, n * 8, (off_t)(pg / PAGE * 8)) != (long)(n * 8))
+            return false;
+        for (size_t k = 0; k < n; k++, pg += PAGE) {
+            bool w = ent[k] & bit;
+            if (w && !run) run = pg;
+            if (!w && run) { genstats.pages_written += (pg - run) / PAGE; fn(run, pg); run = 0; }
+        }
+    }
+    if (run) { genstats.pages_written += (hi - run) / PAGE; fn(run, hi); }
+    return true;
+}
+
+static bool soft_dirty_reset(void)
+{
+    int fd = sys_open("/proc/self/clear_refs", O_WRONLY);
+    if (fd < 0)
+        return false;
+    bool ok = syscall(SYS_write, fd, "4", 1) == 1;
+    sys_close(fd);
+    return ok;
+}
+
+/* Can the tracker work here? Tried once at start-up. */
+static bool tracker_try(int t)
+{
+    if (t == TRACKER_PAGEMAP_SCAN) {
+        if (!uffd_start())
+            return false;
+        /* One scan of the empty heap: a kernel without PAGEMAP_SCAN says EINVAL/ENOTTY. */
+        if (!pms_scan(heap.base, heap.base + CHUNK_SIZE, true, NULL)) {
+            sys_close(g.uffd);
+            g.uffd = -1;
+            return false;
+        }
+        return true;
+    }
+    /* A kernel without CONFIG_MEM_SOFT_DIRTY accepts the reset and never sets the bit, which
+     * would make every page look clean: see the bit go down and come back on a page of ours. */
+    volatile char *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    uint64_t clean = PM_SOFT_DIRTY, dirty = 0;
+    off_t off = (off_t)((uintptr_t)p / PAGE * 8);
+    p[0] = 1;
+    bool ok = soft_dirty_reset() && sys_pread(g.pagemap_fd, &clean, 8, off) == 8;
+    p[0] = 2;
+    ok = ok && sys_pread(g.pagemap_fd, &dirty, 8, off) == 8;
+    munmap((void *)p, PAGE);
+    return ok && !(clean & PM_SOFT_DIRTY) && (dirty & PM_SOFT_DIRTY);
+}
+
+void gen_init(void)
+{
+    genstats = (struct gen_stats){ 0 };
+    if (opt.mode != MODE_COLLECT || opt.generational == GEN_OFF)
+        return;
+    const char *why = NULL;
+    g.pagemap_fd = sys_open("/proc/self/pagemap", O_RDONLY);
+    g.vec = mmap(NULL, VEC_LEN * sizeof *g.vec, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (g.pagemap_fd < 0 || g.vec == MAP_FAILED) {
+        g.vec = NULL;
+        why = "/proc/self/pagemap cannot be opened";
+    } else {
+        roots_exclude((uintptr_t)g.vec, (uintptr_t)(g.vec + VEC_LEN));
+        int first = opt.tracker == TRACKER_SOFT_DIRTY ? TRACKER_SOFT_DIRTY : TRACKER_PAGEMAP_SCAN;
+        if (tracker_try(first))
+            g.tracker = first;
+        else if (opt.tracker == TRACKER_AUTO && tracker_try(TRACKER_SOFT_DIRTY))
+            g.tracker = TRACKER_SOFT_DIRTY;
+        else
+            why = first == TRACKER_PAGEMAP_SCAN
+                ? "no userfaultfd write-protection with PAGEMAP_SCAN (Linux 6.7+) nor soft-dirty bits"
+                : "soft-dirty bits unavailable (/proc/self/clear_refs)";
+    }
+    g.on = g.tracker != TRACKER_NONE;
+    g.armed = false;
+    if (!g.on && (opt.generational == GEN_ON || opt.verbose))
+        log_line("generations off: %s; every collection is full", why);
+    else if (opt.verbose)
+        log_line("generations on: tracker %s", tracker_names[g.tracker]);
+}
+
+bool gen_on(void) { return g.on; }
+const char *gen_tracker_name(void) { return tracker_names[g.tracker]; }
+void gen_request_full(void) { g.want_full = true; }
+
+/* ---- policy ---- */
+
+bool gen_next_is_minor(bool forced)
+{
+    if (!g.on || forced || g.want_full || (!g.armed && !g.child_pending))
+        return false;
+    /* Full once the old generation has grown by FULL_GROWTH since the last full collection. */
+    uint64_t limit = g.old_at_full + g.old_at_full / 1000 * opt.full_growth_permille;
+    return gcstats.live_bytes <= (limit > opt.min_trigger ? limit : opt.min_trigger);
+}
+
+/* ---- the written pages (world stopped) ---- */
+
+static void (*scan_fn)(uintptr_t, uintptr_t);
+
+/* The old blocks on [lo, hi), each overlap handed to scan_fn. */
+static void old_blocks_on(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t end = heap_end();
+    if (hi > end) hi = end;
+    while (lo < hi) {
+        uint32_t ci = (uint32_t)((lo - heap.base) >> CHUNK_SHIFT);
+        uintptr_t chunk_hi = chunk_addr(ci) + CHUNK_SIZE;
+        uintptr_t stop = hi < chunk_hi ? hi : chunk_hi;
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_SMALL) {
+            uint32_t first = (uint32_t)((lo - chunk_addr(ci)) / s->stride);
+            const uint64_t *a = alloc_words(ci);
+            for (uint32_t i = first; i < s->nblocks; i++) {
+                uintptr_t slot = chunk_addr(ci) + (uintptr_t)i * s->stride;
+                if (slot >= stop) break;
+                uintptr_t user = slot + heap.hdr;
+                if (!(a[i >> 6] & (1ull << (i & 63))) || !block_is_marked(ci, i, user)) continue;
+                uintptr_t b = user > lo ? user : lo, e = user + s->size < stop ? user + s->size : stop;
+                if (b < e) scan_fn(b, e);
+            }
+        } else if (s->kind == SPAN_LARGE || s->kind == SPAN_CONT) {
+            uint32_t h = s->kind == SPAN_LARGE ? ci : span_head(ci);
+            const struct span *hs = span_at(h);
+            if (hs->kind == SPAN_LARGE && (alloc_words(h)[0] & 1)) {
+                uintptr_t user = chunk_addr(h) + hs->offset;
+                if (block_is_marked(h, 0, user)) {
+                    uintptr_t b = user > lo ? user : lo, e = user + hs->size < stop ? user + hs->size : stop;
+                    if (b < e) scan_fn(b, e);
+                }
+            }
+        }
+        lo = stop;
+    }
+}
+
+static void mark_inherited_range(uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t pg = lo; pg < hi; pg += PAGE) {
+        size_t i = (pg - heap.base) / PAGE;
+        g.inherited_bm[i >> 6] |= 1ull << (i & 63);
+    }
+}
+
+/* G5: what a child counts as written before its first collection. */
+static bool child_written(void (*fn)(uintptr_t, uintptr_t))
+{
+    for (size_t i = 0; i < g.inherited_pages; i++) {
+        if (!(g.inherited_bm[i >> 6] & (1ull << (i & 63)))) {
+            if (!(i & 63) && !g.inherited_bm[i >> 6]) i += 63;
+            continue;
+        }
+        size_t j = i;
+        while (j < g.inherited_pages && (g.inherited_bm[j >> 6] & (1ull << (j & 63)))) j++;
+        genstats.pages_written += j - i;
+        fn(heap.base + i * PAGE, heap.base + j * PAGE);
+        i = j;
+    }
+    return pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, fn);
+}
+
+/* Re-arm after a collection (full, or a minor that already read the pages). */
+static bool rearm(void)
+{
+    if (g.tracker == TRACKER_PAGEMAP_SCAN) {
+        if (g.uffd < 0 && !uffd_start())
+            return false;
+        return pms_scan(heap.base, heap_end(), true, NULL);
+    }
+    return soft_dirty_reset();
+}
+
+bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
+{
+    scan_fn = fn;
+    uint64_t before = genstats.pages_written;
+    bool ok;
+    if (g.child_pending)
+        ok = child_written(old_blocks_on);
+    else if (g.tracker == TRACKER_PAGEMAP_SCAN)
+        ok = pms_scan(heap.base, heap_end(), false, old_blocks_on);
+    else
+        ok = pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, old_blocks_on);
+    genstats.pages_written_last = genstats.pages_written - before;
+    return ok;
+}
+
+void gen_after_collection(bool minor, bool ok)
+{
+    if (!g.on)
+        return;
+    if (minor) genstats.minor++; else genstats.full++;
+    if (!minor) {
+        g.old_at_full = gcstats.live_bytes;
+        g.want_full = false;
+    }
+    if (g.child_pending) {
+        g.child_pending = false;
+        if (g.inherited_bm) {
+            munmap(g.inherited_bm, (g.inherited_pages + 63) / 64 * 8);
+            g.inherited_bm = NULL;
+        }
+    }
+    g.armed = ok && rearm();
+    if (!g.armed) {
+        log_line("generations: the %s tracker failed (errno %d); collections are full from now on",
+                 tracker_names[g.tracker], errno);
+        g.on = false;
+    }
+}
+
+/* ---- fork ---- */
+
+void gen_fork_prepare(void)
+{
+    if (!g.on)
+        return;
+    /* G5: the pages written since our last collection, for the child. Kept in a fresh
+     * mapping; the parent unmaps its copy in gen_fork_parent. */
+    size_t pages = (heap_end() - heap.base) / PAGE;
+    size_t bytes = ((pages + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    uint64_t *bm = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) : NULL;
+    if (bm == MAP_FAILED) bm = NULL;
+    uint64_t *old = g.inherited_bm;
+    size_t old_pages = g.inherited_pages;
+    g.inherited_bm = bm;
+    g.inherited_pages = bm ? pages : 0;
+    bool ok = bm != NULL;
+    if (ok && g.child_pending) {
+        /* Not collected since our own fork: our inherited set and our exclusive pages. */
+        for (size_t i = 0; i < old_pages && i < pages; i++)
+            if (old[i >> 6] & (1ull << (i & 63))) bm[i >> 6] |= 1ull << (i & 63);
+        ok = pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, mark_inherited_range);
+    } else if (ok && g.armed) {
+        ok = g.tracker == TRACKER_PAGEMAP_SCAN
+            ? pms_scan(heap.base, heap_end(), false, mark_inherited_range)
+            : pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, mark_inherited_range);
+    } else {
+        ok = false;         /* never armed: no old block is known yet */
+    }
+    if (old && old != bm) munmap(old, (old_pages + 63) / 64 * 8);
+    if (!ok) {
+        if (bm) munmap(bm, bytes);
+        g.inherited_bm = NULL;
+        g.inherited_pages = 0;
+    }
+}
+
+void gen_fork_parent(void)
+{
+    if (!g.on || !g.inherited_bm)
+        return;
+    if (g.child_pending)
+        return;             /* still ours: the union of our inherited set and exclusive pages */
+    munmap(g.inherited_bm, (g.inherited_pages + 63) / 64 * 8);
+    g.inherited_bm = NULL;
+    g.inherited_pages = 0;
+}
+
+void gen_fork_child(void)
+{
+    if (!g.on)
+        return;
+    /* The registration did not follow us (no UFFD_FEATURE_EVENT_FORK); a new one is made at
+     * our first collection, so a child that only execs pays nothing. */
+    if (g.uffd >= 0) {
+        sys_close(g.uffd);
+        g.uffd = -1;
+    }
+    /* A pagemap descriptor reads the page tables of the process that opened it. */
+    sys_close(g.pagemap_fd);
+    g.pagemap_fd = sys_open("/proc/self/pagemap", O_RDONLY);
+    if (g.pagemap_fd < 0) {
+        g.on = false;
+        return;
+    }
+    genstats = (struct gen_stats){ 0 };
+    /* Without a record of the parent's written pages, the first collection must be full. */
+    g.child_pending = g.inherited_bm != NULL;
+    if (!g.child_pending)
+        g.want_full = true;
+}
