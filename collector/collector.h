@@ -285,6 +285,7 @@ struct gen_stats {
     uint64_t minor, full;              /* collections of each kind (generations on) */
     uint64_t pages_written;            /* heap pages reported written, all collections */
     uint64_t pages_written_last;       /* by the last minor collection */
+    uint64_t young_marked;             /* bytes traced by minor collections */
 };
 HIDDEN extern struct gen_stats genstats;
 HIDDEN void gen_init(void);                /* after heap_init: pick the tracker */

@@ -333,7 +333,12 @@ void gen_after_collection(bool minor, bool ok)
 {
     if (!g.on)
         return;
-    if (minor) genstats.minor++; else genstats.full++;
+    if (minor) {
+        genstats.minor++;
+        genstats.young_marked += gcstats.marked_bytes_last;
+    } else {
+        genstats.full++;
+    }
     if (!minor) {
         g.old_at_full = gcstats.live_bytes;
         g.want_full = false;

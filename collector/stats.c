@@ -1,6 +1,7 @@
 /* stats.c -- COWGC_STATS: a summary at exit on the log, or the same as JSON; never allocates. */
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -36,6 +37,20 @@ void stats_fill(struct cowgc_stats *st)
     st->mapped_bytes = heap.mapped;
     st->purged_bytes = heap.purged;
     st->inherited_roots_bytes = gcstats.roots_bytes[ROOT_INHERITED];
+    st->minor_collections = genstats.minor;
+    st->full_collections = genstats.full;
+    st->pages_written = genstats.pages_written;
+    st->young_bytes_marked = genstats.young_marked;
+    st->gc_cpu_ns = gcstats.cpu_ns;
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    st->process_cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The collector's share of the process's CPU time, in tenths of a percent. */
+static unsigned share_permille(const struct cowgc_stats *st)
+{
+    return st->process_cpu_ns ? (unsigned)(st->gc_cpu_ns * 1000 / st->process_cpu_ns) : 0;
 }
 
 #define MS(ns) ((unsigned long long)((ns) / 1000000)), ((unsigned)(((ns) / 1000) % 1000))
@@ -64,6 +79,11 @@ void stats_print(int fd)
              KB(gcstats.roots_bytes[ROOT_INHERITED]));
     log_line("stats: heap pages written by the collector %llu, mark stack overflows %llu",
              (unsigned long long)st.heap_pages_written, (unsigned long long)gcstats.mark_overflows);
+    unsigned sh = share_permille(&st);
+    log_line("stats: generations %s: %llu minor, %llu full; heap pages reported written %llu; young bytes traced %llu KiB; collector CPU %llu.%03u ms = %u.%u%% of the process's",
+             gen_on() ? gen_tracker_name() : "off", (unsigned long long)st.minor_collections,
+             (unsigned long long)st.full_collections, (unsigned long long)st.pages_written,
+             KB(st.young_bytes_marked), MS(st.gc_cpu_ns), sh / 10, sh % 10);
     (void)fd;
 }
 
@@ -79,7 +99,9 @@ void stats_write_json(const char *path)
         "\"unreachable_bytes\":%llu,\"live_bytes\":%llu,\"live_blocks\":%llu,\"roots_bytes\":%llu,"
         "\"heap_pages_written\":%llu,\"mallocs\":%llu,\"frees\":%llu,\"in_use_bytes\":%llu,"
         "\"peak_in_use_bytes\":%llu,\"mapped_bytes\":%llu,\"peak_mapped_bytes\":%llu,"
-        "\"purged_bytes\":%llu,\"mark_overflows\":%llu}\n",
+        "\"purged_bytes\":%llu,\"mark_overflows\":%llu,\"generations\":\"%s\",\"minor_collections\":%llu,"
+        "\"full_collections\":%llu,\"pages_written\":%llu,\"young_bytes_marked\":%llu,"
+        "\"gc_cpu_ns\":%llu,\"process_cpu_ns\":%llu,\"gc_cpu_share\":%u.%03u}\n",
         mode_names[opt.mode], mark_names[opt.mark], (int)getpid(),
         (unsigned long long)st.collections, (unsigned long long)gcstats.skipped,
         (unsigned long long)st.pause_total_ns, (unsigned long long)st.pause_max_ns,
@@ -91,7 +113,11 @@ void stats_write_json(const char *path)
         (unsigned long long)st.mallocs, (unsigned long long)st.frees,
         (unsigned long long)st.in_use_bytes, (unsigned long long)heap.peak_in_use,
         (unsigned long long)st.mapped_bytes, (unsigned long long)heap.peak_mapped,
-        (unsigned long long)st.purged_bytes, (unsigned long long)gcstats.mark_overflows);
+        (unsigned long long)st.purged_bytes, (unsigned long long)gcstats.mark_overflows,
+        gen_on() ? gen_tracker_name() : "off", (unsigned long long)st.minor_collections,
+        (unsigned long long)st.full_collections, (unsigned long long)st.pages_written,
+        (unsigned long long)st.young_bytes_marked, (unsigned long long)st.gc_cpu_ns,
+        (unsigned long long)st.process_cpu_ns, share_permille(&st) / 1000, share_permille(&st) % 1000);
     /* "%p" in the path becomes the pid, so the processes of one run do not overwrite each other. */
     char real[4096];
     size_t r = 0;

@@ -32,6 +32,13 @@ struct cowgc_stats {
     uint64_t purged_bytes;         /* heap bytes returned to the OS so far */
     uint64_t inherited_roots_bytes;/* COWGC_FORK_FREEZE: inherited bytes scanned as roots by the
                                       last collection (0 when the process is not frozen) */
+    /* Generations (COWGC_GENERATIONAL): 0 when they are off. */
+    uint64_t minor_collections;    /* collections that traced only young blocks */
+    uint64_t full_collections;
+    uint64_t pages_written;        /* heap pages the tracker reported written, all collections */
+    uint64_t young_bytes_marked;   /* bytes traced by minor collections, all of them */
+    uint64_t gc_cpu_ns;            /* CPU time of the collecting threads inside collections */
+    uint64_t process_cpu_ns;       /* CPU time of the whole process so far */
 };
 
 /* Run a full collection now (in COWGC_MODE=off it does nothing). */
