@@ -5,7 +5,9 @@
  *    is stopped: /proc is read with open/read/getdents64 into mmap'd buffers; no stdio, no
  *    dl_iterate_phdr while the world is stopped (segments are snapshot before stopping).
  *  - Every thread but the caller is either stopped in the stop handler (registers and stack
- *    pointer recorded) or has exited, between stw_stop_all() returning 0 and stw_resume_all().
+ *    pointer recorded), or asleep in a system call with the signal blocked (recorded from
+ *    /proc; stw_world_held() says whether it stayed so), or an io_uring worker (no user
+ *    state), or has exited, between stw_stop_all() returning 0 and stw_resume_all().
  *  - The stop signal is never left blocked by the program (signals.c strips it from masks).
  */
 #ifndef COWGC_SCANNER_H
