@@ -39,6 +39,9 @@ static inline void busy_enter(struct tcache *tc)
 {
     tc->busy = 1;
     atomic_signal_fence(memory_order_seq_cst);
+    /* stw.c counted this thread as stopped while it slept with the signal blocked: it parks
+     * before touching its cache (a no-op when that stop is over). */
+    if (unlikely(tc->stop_pending)) stw_deferred_stop();
 }
 
 static inline void busy_leave(struct tcache *tc)

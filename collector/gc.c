@@ -270,14 +270,27 @@ void gc_mark_all(void)
     mark_recover();
 }
 
-/* Marking without every root seen must not lead to a sweep. */
-static bool mark_complete(void) { return !roots_scan_failed(); }
+/* Marking without every root seen, or while a thread counted as stopped ran, must not lead
+ * to a sweep. */
+static bool mark_complete(void) { return !roots_scan_failed() && stw_world_held(); }
 
 /* ---- one collection ---- */
 
+static void collect(const char *why);
+
+/* No cancellation point inside may act on a pending pthread_cancel: the thread would die
+ * holding heap_lock and its exit hook would wait for it forever. */
 void gc_collect(const char *why)
 {
     if (!gc_enabled || gc_disabled()) return;
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    collect(why);
+    pthread_setcancelstate(old, NULL);
+}
+
+static void collect(const char *why)
+{
     int saved_errno = errno;   /* a collection inside malloc must not change the program's errno */
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
     /* Only the policy's own trigger may be minor or yield to a collection that just ran;
@@ -313,8 +326,9 @@ void gc_collect(const char *why)
         heap.defer_purge = false;
     } else {
         gcstats.skipped++;
-        log_line("collection %llu: the roots could not be read (/proc/self/maps); nothing reclaimed",
-                 (unsigned long long)gcstats.collections + 1);
+        if (roots_scan_failed())   /* else stw.c said why (verbose) */
+            log_line("collection %llu: the roots could not be read (/proc/self/maps); nothing reclaimed",
+                     (unsigned long long)gcstats.collections + 1);
     }
     gen_after_collection(minor, complete);
     uint64_t t2 = now_ns();

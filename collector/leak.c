@@ -961,7 +961,8 @@ static uint64_t detect_report(void)
     for (uint32_t ci = 0; ci < top2; ci++)
         if (span_at(ci)->kind == SPAN_SMALL) span_fold_remote(ci);
     gc_mark_all();
-    bool complete = !roots_scan_failed();
+    bool held = stw_world_held();    /* no thread counted as stopped while asleep ran */
+    bool complete = !roots_scan_failed() && held;
     struct tally_ctx ctx = { t, depot_count() < nids_max ? depot_count() : nids_max };
     if (complete && top2 <= top) {
         for_each_leak(tag_children, NULL);
@@ -973,7 +974,8 @@ static uint64_t detect_report(void)
     munmap(indirect_bm, ind_bytes);
     indirect_bm = NULL;
     if (!complete) {
-        log_line("leak report: the roots could not be read (/proc/self/maps); no report");
+        log_line(held ? "leak report: the roots could not be read (/proc/self/maps); no report"
+                      : "leak report: a thread ran during the scan; no report");
         munmap(t, tally_bytes);
         return 0;
     }

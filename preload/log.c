@@ -7,6 +7,28 @@
  *    `p += fmt(p, end - p, ...)` cannot run past `end` (unlike snprintf's return value).
  *  - Each log line is "cowgc: " + message + "\n" in one write(2); lines longer than
  *    LOG_LINE_MAX end in "...". errno is the same after a log call as before.
+ *  - The log never writes into a file of the program's. A descriptor number is only a name
+ *    the program may reuse (a daemon closes every descriptor, then opens its data file and
+ *    gets the number the log had), so log_fd() checks before every use that the descriptor
+ *    is still the file we opened (fstat: st_dev and st_ino recorded at open):
+ *      COWGC_LOG: opened O_APPEND, moved with F_DUPFD_CLOEXEC to a high number (the lowest
+ *        free one from 3/4 of min(RLIMIT_NOFILE, 1024): programs get the lowest free number,
+ *        so they reach it only with hundreds of files open, and the table keeps its usual
+ *        size). Close-on-exec because an exec'd program under cowgc opens COWGC_LOG again
+ *        from the environment, and one that is not should not inherit a stray descriptor.
+ *        If the descriptor is no longer ours it is reopened by path (made absolute at the
+ *        first open, so a chdir does not move the log); the stale number is never closed,
+ *        it is the program's now.
+ *      stderr (no COWGC_LOG, or it cannot be opened): fd 2 is written while it is what it was
+ *        when the log was first opened (at start-up). If something else has number 2 now, it
+ *        is written only if it looks like an output stream the program pointed stderr at: a
+ *        regular file opened O_APPEND (a log), or a pipe or character device (a tty) opened
+ *        write-only (a capture of stderr). Anything else -- a data file, a socket, a
+ *        read-write pipe or device -- may be the program's data: the line is dropped.
+ *    A descriptor closed and reused by another thread between the check and the write cannot
+ *    be excluded; the window is one system call.
+ *  - Writes are raw write(2) system calls: not a cancellation point, so a log line under
+ *    heap_lock cannot be where a pending pthread_cancel acts.
  *
  * Conversions: %s %c %d %i %u %x %X %p %%, length modifiers hh h l ll z j t, flags '-' and '0',
  * a width (digits or *), and a precision for %s (digits or *).
@@ -15,6 +37,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -241,12 +266,39 @@ size_t fmt(char *buf, size_t n, const char *f, ...)
 
 enum { LOG_CLOSED, LOG_OPENING, LOG_OPEN };
 static int log_state = LOG_CLOSED;
-static int log_file = 2;
+
+struct ident { unsigned long long dev, ino; bool valid; };
+
+/* COWGC_LOG: its descriptor and identity, written only by whoever moves log_seq from even to
+ * odd (a sequence lock that readers never wait on: an odd or moved count means "busy"). */
+static unsigned log_seq;
+static int log_file = -1;
+static struct ident log_id;
+static char log_path[4096];         /* absolute; empty: the log is stderr */
+static struct ident err_id;         /* fd 2 when the log was opened */
+
+static int sys_fstat_ident(int fd, struct ident *id)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {        /* not a cancellation point; does not allocate */
+        id->valid = false;
+        return -1;
+    }
+    id->dev = (unsigned long long)st.st_dev;
+    id->ino = (unsigned long long)st.st_ino;
+    id->valid = true;
+    return (int)(st.st_mode & S_IFMT);
+}
+
+static bool same(const struct ident *a, const struct ident *b)
+{
+    return a->valid && b->valid && a->dev == b->dev && a->ino == b->ino;
+}
 
 void log_write_all(int fd, const char *buf, size_t len)
 {
-    while (len) {
-        ssize_t w = write(fd, buf, len);
+    while (len && fd >= 0) {
+        ssize_t w = (ssize_t)syscall(SYS_write, fd, buf, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -256,23 +308,74 @@ void log_write_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* Opens COWGC_LOG the first time it is called; later calls (and racing ones) return at once.
- * Until it is open, the log is stderr. */
+/* The lowest free descriptor from 3/4 of min(RLIMIT_NOFILE, 1024), or fd if that fails. */
+static int move_high(int fd)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return fd;
+    long cap = rl.rlim_cur < 1024 ? (long)rl.rlim_cur : 1024, floor = cap / 4 * 3;
+    if (floor <= fd)
+        return fd;
+    long high = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+    if (high < 0)
+        return fd;
+    syscall(SYS_close, fd);
+    return (int)high;
+}
+
+/* Open log_path, high and close-on-exec; -1 with errno if it cannot be. */
+static int open_log(struct ident *id)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, log_path,
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0)
+        return -1;
+    fd = move_high(fd);
+    sys_fstat_ident(fd, id);
+    return fd;
+}
+
+/* COWGC_LOG as given, or prefixed with the working directory so a chdir does not move it.
+ * false if it does not fit. */
+static bool set_path(const char *p)
+{
+    size_t n = strlen(p), k = 0;
+    if (p[0] != '/') {
+        if (syscall(SYS_getcwd, log_path, sizeof log_path) <= 0)
+            return false;
+        k = strlen(log_path);
+        if (k && log_path[k - 1] != '/')
+            log_path[k++] = '/';
+    }
+    if (k + n + 1 > sizeof log_path) {
+        log_path[0] = '\0';
+        return false;
+    }
+    memcpy(log_path + k, p, n + 1);
+    return true;
+}
+
+/* Opens COWGC_LOG the first time it is called and notes what fd 2 is; later calls (and racing
+ * ones) return at once. Until it is open, the log is stderr. */
 void log_open(void)
 {
     int expected = LOG_CLOSED;
     if (!__atomic_compare_exchange_n(&log_state, &expected, LOG_OPENING, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return;
-    int saved = errno, failed = 0, fd = 2;
+    int saved = errno, failed = 0;
+    sys_fstat_ident(2, &err_id);
     if (opt.log_path) {
-        fd = open(opt.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-        if (fd < 0) {
+        int fd = -1;
+        if (!set_path(opt.log_path))
+            failed = ENAMETOOLONG;
+        else if ((fd = open_log(&log_id)) < 0)
             failed = errno;
-            fd = 2;
-        }
+        if (fd < 0)
+            log_path[0] = '\0';
+        log_file = fd;
     }
-    __atomic_store_n(&log_file, fd, __ATOMIC_RELAXED);
     __atomic_store_n(&log_state, LOG_OPEN, __ATOMIC_RELEASE);
     if (failed) {
         const char *name = strerrorname_np(failed);
@@ -282,6 +385,53 @@ void log_open(void)
     errno = saved;
 }
 
+/* fd 2, if it may be written (see the invariants), else -1. */
+static int stderr_fd(void)
+{
+    struct ident now;
+    int type = sys_fstat_ident(2, &now);
+    if (type < 0)
+        return -1;
+    if (same(&now, &err_id))
+        return 2;
+    long fl = syscall(SYS_fcntl, 2, F_GETFL);
+    if (fl < 0)
+        return -1;
+    if (type == S_IFREG)
+        return fl & O_APPEND ? 2 : -1;
+    if (type == S_IFIFO || type == S_IFCHR)
+        return (fl & O_ACCMODE) == O_WRONLY ? 2 : -1;
+    return -1;
+}
+
+/* COWGC_LOG's descriptor after checking it is still ours, reopened if it is not; -1 if it
+ * cannot be reopened (stderr then), -2 while another call reopens it (the line is dropped:
+ * it may be a signal handler that interrupted that very call). */
+static int log_file_checked(void)
+{
+    unsigned seq = __atomic_load_n(&log_seq, __ATOMIC_ACQUIRE);
+    if (seq & 1)
+        return -2;
+    int fd = __atomic_load_n(&log_file, __ATOMIC_RELAXED);
+    struct ident id = log_id, now;
+    if (__atomic_load_n(&log_seq, __ATOMIC_ACQUIRE) != seq)
+        return -2;
+    if (fd >= 0 && sys_fstat_ident(fd, &now) >= 0 && same(&now, &id))
+        return fd;
+    /* Closed, or its number now names a file of the program's: open the log again. */
+    if (!__atomic_compare_exchange_n(&log_seq, &seq, seq + 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return -2;
+    struct ident fresh = { 0, 0, false };
+    int nfd = open_log(&fresh);
+    if (nfd >= 0) {
+        log_id = fresh;
+        __atomic_store_n(&log_file, nfd, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&log_seq, seq + 2, __ATOMIC_RELEASE);
+    return nfd;
+}
+
 int log_fd(void)
 {
     int state = __atomic_load_n(&log_state, __ATOMIC_ACQUIRE);
@@ -289,7 +439,13 @@ int log_fd(void)
         log_open();
         state = __atomic_load_n(&log_state, __ATOMIC_ACQUIRE);
     }
-    return state == LOG_OPEN ? __atomic_load_n(&log_file, __ATOMIC_RELAXED) : 2;
+    int saved = errno, fd = -1;
+    if (state == LOG_OPEN && log_path[0])
+        fd = log_file_checked();
+    if (fd == -1)
+        fd = state == LOG_OPEN ? stderr_fd() : 2;   /* still opening: start-up, fd 2 is as is */
+    errno = saved;
+    return fd < 0 ? -1 : fd;
 }
 
 static void log_v(const char *f, va_list ap)

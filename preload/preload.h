@@ -106,7 +106,7 @@ HIDDEN size_t fmt_v(char *buf, size_t n, const char *fmt, va_list ap);
 HIDDEN size_t fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 HIDDEN void log_open(void);                                 /* opens COWGC_LOG, once */
 HIDDEN void log_write_all(int fd, const char *buf, size_t len);  /* retries EINTR and short writes */
-HIDDEN int log_fd(void);
+HIDDEN int log_fd(void);    /* the log's descriptor, checked to be still ours; -1: nowhere */
 /* "cowgc: " + message + "\n" in one write(2) to the log; preserves errno. */
 HIDDEN void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A misuse by the program (bad free, ...): log it, abort if COWGC_ABORT_ON_ERROR. */

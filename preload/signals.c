@@ -6,6 +6,15 @@
  *    (sigprocmask, pthread_sigmask, sigsuspend, ppoll, pselect, epoll_pwait, handler masks,
  *    pthread_attr_setsigmask_np). Masks reported back (oldset) are the kernel's, i.e. honest:
  *    the signal shows as unblocked.
+ *  - No interposed call consumes `guard_sig`: it is removed from the sets of sigwait,
+ *    sigwaitinfo, sigtimedwait and signalfd, so a program that waits for every signal never
+ *    dequeues a stop request (which would leave the stopper waiting) and never sees it.
+ *    The price: a program that waits for that very signal itself no longer gets it (it is
+ *    told once on the log; COWGC_SIGNAL picks another).
+ *  - Stripping lets a stop interrupt those waits: sigwaitinfo/sigtimedwait would return EINTR
+ *    where the program, having blocked everything, expects none. An EINTR during which this
+ *    thread answered a stop request (stw_requests_seen() moved) is retried, with the time
+ *    left for sigtimedwait. (A program handler that ran in the same call loses its EINTR.)
  *  - Once stw.c has taken the signal over (signals_take_over), the kernel's action for it is
  *    ours for good: the program's sigaction/signal/sigset calls on it are recorded here
  *    (and reported back in oldact) instead of installed; stw.c forwards deliveries that were
@@ -14,6 +23,8 @@
  *  - dlsym runs only from signals_init or the first interposed call, never inside a signal
  *    handler, never under heap_lock. The recorded handler is read in the signal handler with
  *    atomics only.
+ *  - SIG_SETMASK in a thread that has glibc's internal signals (32, 33) blocked -- only its
+ *    helper threads do -- leaves them blocked (setmask_keeping_internal).
  * Raw rt_sigprocmask/rt_sigaction syscalls and glibc-internal calls bypass all this; stw.c's
  * bounded wait turns such a thread into a skipped collection, not a hang.
  */
@@ -26,7 +37,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -47,6 +60,8 @@ static struct {
     int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
     int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
     int (*attr_setsigmask)(pthread_attr_t *, const sigset_t *);
+    int (*sigtimedwait)(const sigset_t *, siginfo_t *, const struct timespec *);
+    int (*signalfd)(int, const sigset_t *, int);
     signal_fn signal, bsd_signal, sysv_signal, sigset;
     int (*sighold)(int), (*sigignore)(int), (*siginterrupt)(int, int);
 } real;
@@ -84,6 +99,8 @@ static void resolve_all(void)
     real.pselect = resolve("pselect");
     real.epoll_pwait = resolve("epoll_pwait");
     real.attr_setsigmask = resolve("pthread_attr_setsigmask_np");
+    real.sigtimedwait = resolve("sigtimedwait");
+    real.signalfd = resolve("signalfd");
     real.signal = (signal_fn)resolve("signal");
     real.bsd_signal = (signal_fn)resolve("bsd_signal");
     real.sysv_signal = (signal_fn)resolve("sysv_signal");
@@ -123,12 +140,42 @@ static int mask_syscall(int how, const sigset_t *set, sigset_t *old)
     return (int)syscall(SYS_rt_sigprocmask, how, set, old, _NSIG / 8);
 }
 
+/* glibc's SIG_SETMASK always unblocks its two internal signals (SIGCANCEL = SIGTIMER and
+ * SIGSETXID, 32 and 33). Its helper threads (timer_create SIGEV_THREAD, mq_notify) block them
+ * with internal calls, and code of ours running there -- malloc, libunwind's save/restore of
+ * the mask in detect mode -- would unblock SIGTIMER, whose next expiry then kills the process.
+ * A thread that has them blocked keeps them blocked: the set is installed with the raw call.
+ * Returns -1 (not handled) when they are not blocked, which is every program thread. */
+static int setmask_keeping_internal(const sigset_t *set, sigset_t *old)
+{
+    /* Bit operations on the kernel's word: glibc's sigaddset refuses these two signals. */
+    const unsigned long internal = 3ul << 31;      /* signals 32 and 33 */
+    sigset_t cur, want;
+    if (mask_syscall(SIG_BLOCK, NULL, &cur) != 0 || !(cur.__val[0] & internal))
+        return -1;
+    want = *set;
+    want.__val[0] |= cur.__val[0] & internal;
+    want.__val[0] &= ~((1ul << (SIGKILL - 1)) | (1ul << (SIGSTOP - 1)));
+    if (mask_syscall(SIG_SETMASK, &want, old) != 0)
+        return errno ? errno : EINVAL;
+    return 0;
+}
+
 EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     sigset_t copy;
     resolve_all();
     if (how != SIG_UNBLOCK)
         set = strip(set, &copy);
+    if (how == SIG_SETMASK && set && guard_sig) {
+        int r = setmask_keeping_internal(set, old);
+        if (r >= 0) {
+            if (r == 0)
+                return 0;
+            errno = r;
+            return -1;
+        }
+    }
     return real.sigprocmask ? real.sigprocmask(how, set, old) : mask_syscall(how, set, old);
 }
 
@@ -138,6 +185,11 @@ EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     resolve_all();
     if (how != SIG_UNBLOCK)
         set = strip(set, &copy);
+    if (how == SIG_SETMASK && set && guard_sig) {
+        int r = setmask_keeping_internal(set, old);
+        if (r >= 0)
+            return r;
+    }
     if (real.pthread_sigmask)
         return real.pthread_sigmask(how, set, old);
     return mask_syscall(how, set, old) ? errno : 0;
@@ -178,6 +230,103 @@ EXPORT int pthread_attr_setsigmask_np(pthread_attr_t *attr, const sigset_t *mask
     sigset_t copy;
     resolve_all();
     return real.attr_setsigmask ? real.attr_setsigmask(attr, strip(mask, &copy)) : ENOSYS;
+}
+
+/* ---- waiting for signals: never dequeue ours ---- */
+
+/* Once per process: a set that names our signal among few others was written for it. */
+static void note_wait_for_guard(const sigset_t *set)
+{
+    static int told;
+    int g = guard_sig, n = 0;
+    for (int s = 1; s < 32; s++)
+        n += sigismember(set, s) == 1;
+    if (n < 16 && !__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+        log_line("the program waits for signal %d, which cowgc uses to stop threads: it will "
+                 "not receive it (set COWGC_SIGNAL to a signal it does not use)", g);
+}
+
+static const sigset_t *strip_wait(const sigset_t *set, sigset_t *copy)
+{
+    const sigset_t *s = strip(set, copy);
+    if (s != set)
+        note_wait_for_guard(set);
+    return s;
+}
+
+static uint64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* sigtimedwait on the stripped set; an EINTR that only a stop request caused is retried. */
+static int wait_stripped(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+{
+    sigset_t copy;
+    resolve_all();
+    if (!real.sigtimedwait)
+        return nosys();
+    set = strip_wait(set, &copy);
+    if (!guard_sig)
+        return real.sigtimedwait(set, info, timeout);
+    uint64_t deadline = 0;
+    if (timeout) {
+        if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000)
+            return real.sigtimedwait(set, info, timeout);   /* EINVAL, from libc */
+        uint64_t ns = (uint64_t)timeout->tv_sec * 1000000000ull + (uint64_t)timeout->tv_nsec;
+        deadline = mono_now() + ns;
+        if (deadline < ns)
+            timeout = NULL, deadline = 0;   /* too far to matter */
+    }
+    struct timespec left, *tp = timeout ? &left : NULL;
+    for (;;) {
+        if (timeout) {
+            uint64_t now = mono_now(), rest = now < deadline ? deadline - now : 0;
+            left.tv_sec = (time_t)(rest / 1000000000ull);
+            left.tv_nsec = (long)(rest % 1000000000ull);
+        }
+        uint32_t seen = stw_requests_seen();
+        int r = real.sigtimedwait(set, info, tp);
+        if (r >= 0 || errno != EINTR || stw_requests_seen() == seen)
+            return r;
+        if (timeout && mono_now() >= deadline) {
+            errno = EAGAIN;     /* what the timeout would have said */
+            return -1;
+        }
+    }
+}
+
+EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+{
+    return wait_stripped(set, info, timeout);
+}
+
+EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+    return wait_stripped(set, info, NULL);
+}
+
+EXPORT int sigwait(const sigset_t *set, int *sig)
+{
+    siginfo_t si;
+    int r;
+    do
+        r = wait_stripped(set, &si, NULL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    *sig = r;
+    return 0;
+}
+
+/* The descriptor must never report our signal: it is not in its mask. */
+EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+    sigset_t copy;
+    resolve_all();
+    return real.signalfd ? real.signalfd(fd, strip_wait(mask, &copy), flags) : nosys();
 }
 
 /* ---- actions ---- */

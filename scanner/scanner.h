@@ -5,7 +5,9 @@
  *    is stopped: /proc is read with open/read/getdents64 into mmap'd buffers; no stdio, no
  *    dl_iterate_phdr while the world is stopped (segments are snapshot before stopping).
  *  - Every thread but the caller is either stopped in the stop handler (registers and stack
- *    pointer recorded) or has exited, between stw_stop_all() returning 0 and stw_resume_all().
+ *    pointer recorded), or asleep in a system call with the signal blocked (recorded from
+ *    /proc; stw_world_held() says whether it stayed so), or an io_uring worker (no user
+ *    state), or has exited, between stw_stop_all() returning 0 and stw_resume_all().
  *  - The stop signal is never left blocked by the program (signals.c strips it from masks).
  */
 #ifndef COWGC_SCANNER_H
@@ -49,6 +51,8 @@ HIDDEN bool stw_is_stop_signal(int sig);
 HIDDEN void stw_deferred_stop(void);            /* called when a busy section ends with stop_pending */
 HIDDEN void stw_handler_check(int sig);         /* reinstall our handler if a raw call replaced it */
 HIDDEN uintptr_t stw_thread_tp(size_t i);       /* fs base of stw_threads()[i], 0 if unknown */
+HIDDEN bool stw_world_held(void);   /* world stopped: no thread counted as stopped ran; else do not free */
+HIDDEN uint32_t stw_requests_seen(void);        /* stop requests this thread answered (signals.c) */
 
 /* roots.c */
 HIDDEN void roots_snapshot_segments(void);      /* before stopping: dl_iterate_phdr into a buffer */

@@ -250,6 +250,7 @@ static int capture(void (*fn)(void *), void *arg, int *all_cowgc)
     int fd = mkstemp(path);
     if (fd < 0) { perror("mkstemp"); return -1; }
     unlink(path);
+    fcntl(fd, F_SETFL, O_APPEND);   /* a log file: cowgc writes to no other file put on fd 2 */
     fflush(stderr);
     int saved = dup(2);
     dup2(fd, 2);

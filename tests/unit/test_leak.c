@@ -125,6 +125,7 @@ static void run_report(void)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     unlink(path);
+    fcntl(fd, F_SETFL, O_APPEND);   /* a log file: cowgc writes to no other file on fd 2 */
     int saved = dup(log_fd());
     dup2(fd, log_fd());
     leak_report(false);

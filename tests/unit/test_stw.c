@@ -1,4 +1,4 @@
-/* test_stw.c -- stopping the world: blocked, spinning, signal-masking, busy and short-lived threads, 200 times over. */
+/* test_stw.c -- stopping the world: blocked, spinning, signal-masking, busy and short-lived threads, 200 times over; threads that block the signal behind our back. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -375,25 +376,139 @@ static void program_handler_is_recorded_and_forwarded(void **state)
     assert_false(sigismember(&old_set, opt.signal));    /* honest: still unblocked */
 }
 
-/* ---- a thread that blocks the signal behind our back cannot hang us ---- */
+/* ---- threads that block the signal behind our back (raw rt_sigprocmask) ---- */
 
-static atomic_int raw_phase;
-static void *raw_blocker(void *arg)
+static void raw_block_all(void)
+{
+    sigset_t all;
+    sigfillset(&all);
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, _NSIG / 8);
+}
+
+/* Asleep in read() with the signal blocked: counted as stopped from /proc/<tid>/syscall. If
+ * it wakes during the stop it parks on its next allocation, and stw_world_held() says so. */
+static atomic_int sleeper_phase;
+static _Atomic pid_t sleeper_tid;
+static uintptr_t sleeper_lo, sleeper_hi;
+static int sleeper_pipe[2];
+static struct tcache *sleeper_tc;
+
+static void *raw_blocked_sleeper(void *arg)
+{
+    struct worker me;
+    cg_free(cg_malloc(32));                 /* a thread cache: it parks through it */
+    sleeper_tc = tls_tc;
+    note_stack(&me);
+    sleeper_lo = me.stack_lo;
+    sleeper_hi = me.stack_hi;
+    raw_block_all();
+    atomic_store(&sleeper_tid, me.tid);
+    atomic_store(&sleeper_phase, 1);
+    char c;
+    if (read(sleeper_pipe[0], &c, 1) != 1)
+        return arg;
+    atomic_store(&sleeper_phase, 2);
+    void *p = cg_malloc(32);    /* the fast path; must park before it touches its cache */
+    atomic_store(&sleeper_phase, 3);
+    cg_free(p);
+    return arg;
+}
+
+/* Wait until tid sleeps in a system call (its /proc syscall line starts with a number). */
+static void wait_in_syscall(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    for (int i = 0; i < 5000; i++) {
+        FILE *f = fopen(path, "r");
+        bool in = f && fgets(buf, sizeof buf, f) && buf[0] >= '0' && buf[0] <= '9';
+        if (f)
+            fclose(f);
+        if (in)
+            return;
+        sleep_ms(1);
+    }
+}
+
+static void blocked_sleeper_counts_as_stopped_and_parks_if_woken(void **state)
+{
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = prog_handler;
+    sigaction(opt.signal, &act, NULL);
+    atomic_store(&prog_hits, 0);
+    assert_int_equal(pipe(sleeper_pipe), 0);
+    pthread_t t;
+    atomic_store(&sleeper_phase, 0);
+    assert_int_equal(pthread_create(&t, NULL, raw_blocked_sleeper, NULL), 0);
+    while (atomic_load(&sleeper_phase) != 1)
+        sched_yield();
+    wait_in_syscall(atomic_load(&sleeper_tid));
+
+    heap_lock();
+    int rc = stw_stop_all();
+    const struct stopped_thread *th;
+    size_t n = rc == 0 ? stw_threads(&th) : 0;
+    const struct stopped_thread *r = n ? find(th, n, sleeper_tid) : NULL;
+    bool sp_ok = r && r->sp >= sleeper_lo && r->sp < sleeper_hi;
+    bool held_asleep = rc == 0 && stw_world_held();
+    uint64_t nmalloc = sleeper_tc->nmalloc;
+    /* Wake it: it runs until its allocation, and parks there. */
+    int wrote = (int)write(sleeper_pipe[1], "x", 1);
+    int phase = 0;
+    for (int i = 0; i < 200 && (phase = atomic_load(&sleeper_phase)) < 2; i++)
+        sleep_ms(1);
+    sleep_ms(30);
+    phase = atomic_load(&sleeper_phase);
+    bool held_woken = rc == 0 && stw_world_held();
+    bool cache_untouched = sleeper_tc->nmalloc == nmalloc;
+    if (rc == 0)
+        stw_resume_all();
+    heap_unlock();
+
+    assert_int_equal(rc, 0);
+    assert_non_null(r);
+    assert_true(cache_untouched);           /* parked on entry, not after the update */
+    assert_true(sp_ok);
+    assert_true(held_asleep);
+    assert_int_equal(wrote, 1);
+    assert_int_equal(phase, 2);             /* woke, and parked in the allocator */
+    assert_false(held_woken);               /* so this collection must not free */
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&sleeper_phase), 3);
+    assert_int_equal(atomic_load(&prog_hits), 0);   /* the queued request never reached it */
+    close(sleeper_pipe[0]);
+    close(sleeper_pipe[1]);
+
+    heap_lock();
+    rc = stw_stop_all();                    /* and the next stop works */
+    if (rc == 0)
+        stw_resume_all();
+    heap_unlock();
+    assert_int_equal(rc, 0);
+    signal(opt.signal, SIG_DFL);
+}
+
+/* Running with the signal blocked: every stop gives up at once instead of after 2 s. */
+static atomic_int runner_phase;
+
+static void *raw_blocked_runner(void *arg)
 {
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, opt.signal);
-    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &s, NULL, _NSIG / 8);
-    atomic_store(&raw_phase, 1);
-    while (atomic_load(&raw_phase) == 1)
-        sleep_ms(1);
+    raw_block_all();
+    atomic_store(&runner_phase, 1);
+    volatile uint64_t spins = 0;
+    while (atomic_load_explicit(&runner_phase, memory_order_relaxed) == 1)
+        spins++;
     /* Unblocking delivers the stale request: it must be dropped, not forwarded. */
     syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &s, NULL, _NSIG / 8);
-    atomic_store(&raw_phase, 3);
+    atomic_store(&runner_phase, 3);
     return arg;
 }
 
-static void unstoppable_thread_times_out_and_world_resumes(void **state)
+static void blocked_runner_makes_stops_give_up_early(void **state)
 {
     struct sigaction act;
     memset(&act, 0, sizeof act);
@@ -402,19 +517,26 @@ static void unstoppable_thread_times_out_and_world_resumes(void **state)
     atomic_store(&prog_hits, 0);
 
     pthread_t t;
-    atomic_store(&raw_phase, 0);
-    assert_int_equal(pthread_create(&t, NULL, raw_blocker, NULL), 0);
-    while (atomic_load(&raw_phase) != 1)
+    atomic_store(&runner_phase, 0);
+    assert_int_equal(pthread_create(&t, NULL, raw_blocked_runner, NULL), 0);
+    while (atomic_load(&runner_phase) != 1)
         sched_yield();
-    uint64_t t0 = mono_ms();
-    heap_lock();
-    int failed = stw_stop_all();
-    heap_unlock();
-    assert_int_equal(failed, -1);
-    uint64_t took = mono_ms() - t0;
-    assert_true(took >= 1900 && took < 4000);
-    atomic_store(&raw_phase, 2);
+    /* Ten attempts in a budget that the old 2 s timeout would have let hold five. */
+    int attempts = 0, failed = 0;
+    uint64_t end = mono_ms() + 10000;
+    while (attempts < 10 && mono_ms() < end) {
+        heap_lock();
+        int rc = stw_stop_all();
+        if (rc == 0)
+            stw_resume_all();
+        heap_unlock();
+        attempts++;
+        failed += rc != 0;
+    }
+    atomic_store(&runner_phase, 2);
     pthread_join(t, NULL);
+    assert_int_equal(attempts, 10);
+    assert_int_equal(failed, 10);
     assert_int_equal(atomic_load(&prog_hits), 0);
 
     heap_lock();
@@ -433,7 +555,8 @@ int main(void)
         cmocka_unit_test(hundreds_of_threads),
         cmocka_unit_test(busy_thread_stops_when_its_section_ends),
         cmocka_unit_test(program_handler_is_recorded_and_forwarded),
-        cmocka_unit_test(unstoppable_thread_times_out_and_world_resumes),
+        cmocka_unit_test(blocked_sleeper_counts_as_stopped_and_parks_if_woken),
+        cmocka_unit_test(blocked_runner_makes_stops_give_up_early),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
