@@ -206,14 +206,15 @@ uint32_t leak_stack_id(uint32_t ci, uint32_t idx)
  * capture inside that realloc waited for itself forever (Ruby calls it at every thread start). */
 static bool mapping_around(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 {
-    int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+    /* Raw system calls: this runs inside malloc, which must never be a cancellation point. */
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     char buf[2048];
     size_t have = 0;
     bool found = false, eof = false;
     while (!found) {
         if (!eof && have < sizeof buf) {
-            ssize_t got = read(fd, buf + have, sizeof buf - have);
+            ssize_t got = syscall(SYS_read, fd, buf + have, sizeof buf - have);
             if (got < 0 && errno == EINTR) continue;
             if (got <= 0) eof = true;
             else have += (size_t)got;
@@ -236,7 +237,7 @@ static bool mapping_around(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
         memmove(buf, nl + 1, have - used);
         have -= used;
     }
-    close(fd);
+    syscall(SYS_close, fd);
     return found;
 }
 
