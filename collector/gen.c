@@ -127,7 +127,9 @@ static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_
         }
         if (a.walk_end <= lo)
             return false;
-        lo = a.walk_end;
+        /* A full vector may end the walk inside the last region it reported: go on after
+         * that region, or its pages would be reported twice. */
+        lo = n > 0 && g.vec[n - 1].end > a.walk_end ? g.vec[n - 1].end : a.walk_end;
     }
     return true;
 }
