@@ -171,12 +171,13 @@ def timed_by_config(rates):
     for r in rates:
         a = agg.setdefault(r["config"], {"rps": defaultdict(list), "ok": 0, "secs": 0.0, "cpu": 0.0,
                                          "gc": 0.0, "pcpu": 0.0, "cow": False, "gcs": 0, "minor": 0,
-                                         "full": 0, "pmax": None, "runs": 0})
+                                         "full": 0, "pmax": None, "runs": 0, "flt": 0.0})
         a["runs"] += 1
         a["rps"][int(num(r["requests"]))].append(num(r["req_per_s"]))
         a["ok"] += int(num(r.get("ok")))
         a["secs"] += num(r.get("seconds"))
         a["cpu"] += num(r.get("worker_cpu_s"))
+        a["flt"] += num(r.get("minflt_per_req")) * num(r.get("ok"))
         if r.get("gc_cpu_s") not in (None, ""):
             a["cow"] = True
             a["gc"] += num(r["gc_cpu_s"])
@@ -191,6 +192,7 @@ def timed_by_config(rates):
         a["rps_med"] = OrderedDict((n, statistics.median(v)) for n, v in sorted(a["rps"].items()))
         a["rps_all"] = a["ok"] / a["secs"] if a["secs"] else 0.0
         a["cpu_ms_req"] = 1000.0 * a["cpu"] / a["ok"] if a["ok"] else None
+        a["flt_req"] = a["flt"] / a["ok"] if a["ok"] and a["flt"] else None
         # the collector's share of the workers' CPU: cowgc's own clocks (both from one process)
         a["gc_pct"] = 100.0 * a["gc"] / a["pcpu"] if a["cow"] and a["pcpu"] else None
     return agg
@@ -251,7 +253,7 @@ def print_table(cols, heads, rows):
 def summary(out, workers, masters, rates, fb, at):
     cols = ["config", "requests", "workers", "worker_uss_mib", "worker_peak_uss_mib", "worker_shared_mib", "worker_rss_mib",
             "master_heap_mib", "heap_shared_pct", "anon_shared_pct", "req_per_s", "req_per_s_all",
-            "cpu_ms_per_req", "gc_cpu_pct", "collections", "minor_full", "pause_max_ms"]
+            "cpu_ms_per_req", "faults_per_req", "gc_cpu_pct", "collections", "minor_full", "pause_max_ms"]
     rows = []
     timed = timed_by_config(rates)
     ns = sorted({int(num(r["requests"])) for r in rates})
@@ -287,6 +289,7 @@ def summary(out, workers, masters, rates, fb, at):
             row["req_per_s"] = "/".join(f"{t['rps_med'][k]:.0f}" if k in t["rps_med"] else "-" for k in ns)
             row["req_per_s_all"] = f"{t['rps_all']:.0f}"
             row["cpu_ms_per_req"] = f1(t["cpu_ms_req"], ".3f")
+            row["faults_per_req"] = f1(t["flt_req"], ".1f")
             row["gc_cpu_pct"] = f1(t["gc_pct"])
             if t["cow"]:
                 row["collections"] = str(t["gcs"])
@@ -305,13 +308,15 @@ def summary(out, workers, masters, rates, fb, at):
              "worker_shared_mib": "shared MiB/wkr", "worker_rss_mib": "RSS MiB/wkr",
              "master_heap_mib": "parent heap MiB", "heap_shared_pct": "heap still shared %",
              "anon_shared_pct": "anon shared %", "req_per_s": "req/s (" + nlabel + ")",
-             "req_per_s_all": "req/s all", "cpu_ms_per_req": "wkr CPU ms/req",
+             "req_per_s_all": "req/s all", "cpu_ms_per_req": "wkr CPU ms/req", "faults_per_req": "faults/req",
              "gc_cpu_pct": "GC % wkr CPU", "collections": "GCs (timed)", "minor_full": "minor/full",
              "pause_max_ms": "max pause ms"}
     if rows:
         print("Memory: per-worker means after the last burst of the memory run. Throughput, CPU and")
         print("collections: all timed runs (fresh servers), summed over their workers; req/s per run")
-        print("size is the median over rounds. GC % wkr CPU = collector CPU / workers' CPU (cowgc's clocks).")
+        print("size is the median over rounds. GC % wkr CPU = collector CPU / workers' CPU (the collector's")
+        print("own clocks); faults/req = the workers' minor page faults per request (fresh pages, COW copies,")
+        print("the tracker's write faults).")
         print_table(cols, heads, rows)
     logs = gc_logs(out)
     if logs:

@@ -18,7 +18,9 @@ served, cowgc collections since the fork, longest pause -- since process start, 
 one the parent had while building its heap) and --collect first asks each worker for a full
 collection (/collect).
 
---cpu adds, per process: cpu_s (user+system seconds since it started, /proc/PID/stat) and, from
+--cpu adds, per process: cpu_s (user+system seconds since it started, /proc/PID/stat), minflt
+(its minor page faults: first touches of fresh pages, copy-on-write copies, and the write
+faults of a dirty-page tracker all count here) and, from
 /stats under cowgc, gc_cpu_ms (CPU the collector spent in this process's own collections),
 process_cpu_ms (the process's CPU by cowgc's own clock), gc_cpu_pct (their ratio, %), minor and
 full collections, heap pages the tracker reported written, young KiB traced by minors.
@@ -151,26 +153,27 @@ def http_get(port, path, timeout=120):
 COLS = ["label", "requests", "role", "pid", "served", "rss", "pss", "uss", "shared", "private_dirty",
         "anon_rss", "anon_uss", "anon_shared", "heap_rss", "heap_pss", "heap_uss", "heap_shared",
         "heap_private_dirty", "heap_shared_pct", "anon_shared_pct", "collections", "pause_max_ms"]
-CPU_COLS = ["cpu_s", "gc_cpu_ms", "process_cpu_ms", "gc_cpu_pct", "minor", "full", "pages_written",
+CPU_COLS = ["cpu_s", "minflt", "gc_cpu_ms", "process_cpu_ms", "gc_cpu_pct", "minor", "full", "pages_written",
             "young_kib"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid):
-    """user + system CPU seconds of pid, all its threads, from /proc/PID/stat."""
+def cpu_and_faults(pid):
+    """(user + system CPU seconds, minor page faults) of pid, all its threads, /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
         st = f.read()
     fields = st[st.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[7])
 
 
 def cpu_fields(pid, s):
     """The --cpu columns of one process; s = its /stats answer (may be empty)."""
     r = {}
     try:
-        r["cpu_s"] = round(cpu_seconds(pid), 3)
+        cpu, flt = cpu_and_faults(pid)
+        r["cpu_s"], r["minflt"] = round(cpu, 3), flt
     except (OSError, ValueError, IndexError):
-        r["cpu_s"] = ""
+        r["cpu_s"] = r["minflt"] = ""
     if "gc_cpu_ns" in s:
         r["gc_cpu_ms"] = round(s["gc_cpu_ns"] / 1e6, 3)
         r["process_cpu_ms"] = round(s["process_cpu_ns"] / 1e6, 3)
