@@ -53,6 +53,14 @@ def mem_by_config(rows):
     return workers, masters
 
 
+PALETTE = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2", "#e51e10", "#000000",
+           "#8b4513", "#ff69b4", "#708090", "#2e8b57"]
+
+
+def color(i):
+    return PALETTE[i % len(PALETTE)]
+
+
 def write_plots(out, workers, rates):
     pdir = os.path.join(out, "plots")
     os.makedirs(pdir, exist_ok=True)
@@ -78,8 +86,8 @@ def write_plots(out, workers, rates):
                         if w["pid"] == pid:
                             f.write(f"{req} {num(w['uss'])/1024:.2f} {num(w['shared'])/1024:.2f} "
                                     f"{num(w['heap_shared_pct'])}\n")
-            plots.append(f'"{dat}" using 1:2 with linespoints pt 7 ps 0.5 lc {i+1} title "worker {i} private"')
-            plots.append(f'"{dat}" using 1:3 with lines dt 2 lc {i+1} title "worker {i} shared"')
+            plots.append(f'"{dat}" using 1:2 with linespoints pt 7 ps 0.5 lc rgb "{color(i)}" title "worker {i} private"')
+            plots.append(f'"{dat}" using 1:3 with lines dt 2 lc rgb "{color(i)}" title "worker {i} shared"')
         if plots:
             gp += [f'set output "{os.path.join(out, "mem_" + cfg + ".png")}"',
                    f'set title "{cfg}: per-worker private (USS) and shared memory"',
@@ -98,11 +106,33 @@ def write_plots(out, workers, rates):
                     f.write(f"{req} {sum(num(w['uss']) for w in ws)/n/1024:.2f} "
                             f"{sum(num(w['shared']) for w in ws)/n/1024:.2f} "
                             f"{sum(num(w['heap_shared_pct']) for w in ws)/n:.2f}\n")
-            plots.append(f'"{dat}" using 1:{col} with linespoints pt 7 ps 0.5 lc {i+1} title "{cfg}"')
+            plots.append(f'"{dat}" using 1:{col} with linespoints pt 7 ps 0.5 lc rgb "{color(i)}" title "{cfg}"')
         if plots:
             gp += [f'set output "{os.path.join(out, fname)}"', f'set title "{title}"',
                    'set ylabel "%s"' % ("%" if col == 4 else "MiB"), 'set yrange [0:*]',
                    "plot " + ", \\\n  ".join(plots)]
+    # The collector's share of the workers' CPU so far, after each burst of the memory run
+    # (Figure 6): the start-up collections of each worker against the steady state.
+    plots = []
+    for i, (cfg, byreq) in enumerate(workers.items()):
+        pts = []
+        for req, ws in byreq.items():
+            gc = sum(num(w.get("gc_cpu_ms")) for w in ws)
+            pc = sum(num(w.get("process_cpu_ms")) for w in ws)
+            if pc > 0:
+                pts.append((req, 100.0 * gc / pc))
+        if not pts:
+            continue
+        dat = os.path.join(pdir, f"gcshare_{cfg}.dat")
+        with open(dat, "w") as f:
+            f.write("# requests gc_pct_of_worker_cpu_so_far\n")
+            for req, v in pts:
+                f.write(f"{req} {v:.2f}\n")
+        plots.append(f'"{dat}" using 1:2 with linespoints pt 7 ps 0.5 lc rgb "{color(i)}" title "{cfg}"')
+    if plots:
+        gp += [f'set output "{os.path.join(out, "fig6_gc_share.png")}"',
+               'set title "collector share of the workers\' CPU since they forked (memory run)"',
+               'set ylabel "%"', 'set yrange [0:100]', "plot " + ", \\\n  ".join(plots)]
     # Requests/s vs request count (Figure 3), the median over rounds.
     timed = timed_by_config(rates)
     plots = []
@@ -112,7 +142,7 @@ def write_plots(out, workers, rates):
             f.write("# requests req_per_s\n")
             for n, v in t["rps_med"].items():
                 f.write(f"{n} {v}\n")
-        plots.append(f'"{dat}" using 1:2 with linespoints pt 7 lc {i+1} title "{cfg}"')
+        plots.append(f'"{dat}" using 1:2 with linespoints pt 7 lc rgb "{color(i)}" title "{cfg}"')
     if plots:
         gp += [f'set output "{os.path.join(out, "fig3_rps.png")}"', 'set title "throughput"',
                'set xlabel "requests in the run"', 'set ylabel "requests/s"', 'set yrange [0:*]',
@@ -122,10 +152,11 @@ def write_plots(out, workers, rates):
     if timed:
         dat = os.path.join(pdir, "cpu.dat")
         with open(dat, "w") as f:
-            f.write("# config gc_pct_of_worker_cpu worker_cpu_ms_per_req req_per_s\n")
+            f.write("# config gc_pct_of_worker_cpu worker_cpu_ms_per_req req_per_s gc_label\n")
             for cfg, t in timed.items():
-                f.write(f'"{cfg}" {t["gc_pct"] if t["gc_pct"] is not None else 0:.2f} '
-                        f'{t["cpu_ms_req"] or 0:.4f} {t["rps_all"]:.1f}\n')
+                g = t["gc_pct"]
+                f.write(f'"{cfg}" {g if g is not None else 0:.2f} '
+                        f'{t["cpu_ms_req"] or 0:.4f} {t["rps_all"]:.1f} "{f1(g) if g is not None else "no GC"}"\n')
         gp += [f'set output "{os.path.join(out, "fig5_gc_cpu.png")}"',
                'set terminal %s size 1200,650 noenhanced' % ("pngcairo" if gnuplot_has_cairo() else "png"),
                'set multiplot layout 1,3 title "collector share of worker CPU, worker CPU per request, '
@@ -133,7 +164,7 @@ def write_plots(out, workers, rates):
                'unset key', 'set style data histograms', 'set style fill solid 0.7 border -1',
                'set boxwidth 0.8', 'set xtics rotate by -45 scale 0', 'unset xlabel', 'set yrange [0:*]',
                'set title "GC % of worker CPU"', 'set ylabel "%"',
-               f'plot "{dat}" using 2:xtic(1) lc 1, "" using 0:2:(sprintf("%.1f", $2)) with labels offset 0,0.7',
+               f'plot "{dat}" using 2:xtic(1) lc 1, "" using 0:2:5 with labels offset 0,0.7',
                'set title "worker CPU ms per request"', 'set ylabel "ms"',
                f'plot "{dat}" using 3:xtic(1) lc 2, "" using 0:3:(sprintf("%.3f", $3)) with labels offset 0,0.7',
                'set title "requests/s"', 'set ylabel "requests/s"',
@@ -253,7 +284,7 @@ def print_table(cols, heads, rows):
 def summary(out, workers, masters, rates, fb, at):
     cols = ["config", "requests", "workers", "worker_uss_mib", "worker_peak_uss_mib", "worker_shared_mib", "worker_rss_mib",
             "master_heap_mib", "heap_shared_pct", "anon_shared_pct", "req_per_s", "req_per_s_all",
-            "cpu_ms_per_req", "faults_per_req", "gc_cpu_pct", "collections", "minor_full", "pause_max_ms"]
+            "cpu_ms_per_req", "faults_per_req", "gc_cpu_pct", "gc_cpu_pct_late", "collections", "minor_full", "pause_max_ms"]
     rows = []
     timed = timed_by_config(rates)
     ns = sorted({int(num(r["requests"])) for r in rates})
@@ -282,6 +313,17 @@ def summary(out, workers, masters, rates, fb, at):
                 ("heap_shared_pct", f"{sum(num(w['heap_shared_pct']) for w in ws)/n:.1f}"),
                 ("anon_shared_pct", f"{sum(num(w['anon_shared_pct']) for w in ws)/n:.1f}"),
             ])
+            # the collector's share over the second half of the memory run (same workers): the
+            # steady state, without each worker's first collections
+            reqs = sorted(q for q in byreq if q <= req)
+            mid = {w["pid"]: w for w in byreq[reqs[len(reqs) // 2]]}
+            dgc = dpc = 0.0
+            for w in ws:
+                if w["pid"] in mid:
+                    dgc += num(w.get("gc_cpu_ms")) - num(mid[w["pid"]].get("gc_cpu_ms"))
+                    dpc += num(w.get("process_cpu_ms")) - num(mid[w["pid"]].get("process_cpu_ms"))
+            if dpc > 0:
+                row["gc_cpu_pct_late"] = f"{100.0 * dgc / dpc:.1f}"
             pauses = [num(w["pause_max_ms"], None) for w in ws]
             if None not in pauses:
                 row["pause_max_ms"] = f"{max(pauses):.1f}"
@@ -309,14 +351,15 @@ def summary(out, workers, masters, rates, fb, at):
              "master_heap_mib": "parent heap MiB", "heap_shared_pct": "heap still shared %",
              "anon_shared_pct": "anon shared %", "req_per_s": "req/s (" + nlabel + ")",
              "req_per_s_all": "req/s all", "cpu_ms_per_req": "wkr CPU ms/req", "faults_per_req": "faults/req",
-             "gc_cpu_pct": "GC % wkr CPU", "collections": "GCs (timed)", "minor_full": "minor/full",
+             "gc_cpu_pct": "GC % wkr CPU", "gc_cpu_pct_late": "GC % 2nd half", "collections": "GCs (timed)", "minor_full": "minor/full",
              "pause_max_ms": "max pause ms"}
     if rows:
         print("Memory: per-worker means after the last burst of the memory run. Throughput, CPU and")
         print("collections: all timed runs (fresh servers), summed over their workers; req/s per run")
         print("size is the median over rounds. GC % wkr CPU = collector CPU / workers' CPU (the collector's")
         print("own clocks); faults/req = the workers' minor page faults per request (fresh pages, COW copies,")
-        print("the tracker's write faults).")
+        print("the tracker's write faults). GC % 2nd half: the same share over the second half of the memory")
+        print("run (the steady state: each worker's first collections left out).")
         print_table(cols, heads, rows)
     logs = gc_logs(out)
     if logs:
