@@ -156,20 +156,21 @@ def write_plots(out, workers, rates):
             for cfg, t in timed.items():
                 g = t["gc_pct"]
                 f.write(f'"{cfg}" {g if g is not None else 0:.2f} '
-                        f'{t["cpu_ms_req"] or 0:.4f} {t["rps_all"]:.1f} "{f1(g) if g is not None else "no GC"}"\n')
+                        f'{t["cpu_ms_req"] or 0:.4f} {t["rps_all"]:.1f} "{f1(g) if g is not None else "-"}"\n')
         gp += [f'set output "{os.path.join(out, "fig5_gc_cpu.png")}"',
-               'set terminal %s size 1200,650 noenhanced' % ("pngcairo" if gnuplot_has_cairo() else "png"),
-               'set multiplot layout 1,3 title "collector share of worker CPU, worker CPU per request, '
+               'set terminal %s size 1100,1200 noenhanced' % ("pngcairo" if gnuplot_has_cairo() else "png"),
+               'set multiplot layout 3,1 title "collector share of worker CPU, worker CPU per request, '
                'requests/s (all timed runs)"',
                'unset key', 'set style data histograms', 'set style fill solid 0.7 border -1',
-               'set boxwidth 0.8', 'set xtics rotate by -45 scale 0', 'unset xlabel', 'set yrange [0:*]',
+               'set boxwidth 0.8', 'set xtics rotate by -20 scale 0', 'unset xlabel', 'set yrange [0:*]',
+               'set offsets 0, 0, graph 0.12, 0',
                'set title "GC % of worker CPU"', 'set ylabel "%"',
                f'plot "{dat}" using 2:xtic(1) lc 1, "" using 0:2:5 with labels offset 0,0.7',
                'set title "worker CPU ms per request"', 'set ylabel "ms"',
                f'plot "{dat}" using 3:xtic(1) lc 2, "" using 0:3:(sprintf("%.3f", $3)) with labels offset 0,0.7',
                'set title "requests/s"', 'set ylabel "requests/s"',
                f'plot "{dat}" using 4:xtic(1) lc 3, "" using 0:4:(sprintf("%.0f", $4)) with labels offset 0,0.7',
-               'unset multiplot', 'set xtics norotate', 'unset style',
+               'unset multiplot', 'set xtics norotate', 'unset style', 'set offsets 0, 0, 0, 0',
                'set terminal %s size 1000,650 noenhanced' % ("pngcairo" if gnuplot_has_cairo() else "png")]
     script = os.path.join(out, "plots.gp")
     with open(script, "w") as f:
