@@ -17,6 +17,9 @@
  * three graphs WITHOUT freeing it (the collector must reclaim it); --free frees it instead
  * (for runs without a collector).
  *
+ * --collect-before-fork runs one full collection in the parent after the build: every block
+ * it keeps is then marked (old, for cowgc's generations) before the workers inherit it.
+ *
  * URLs: /        small HTML page with the worker pid
  *       /stats   {"pid":..,"requests":..,"cowgc":0|1, <struct cowgc_stats fields>,
  *                "collections_at_fork":..}; the cowgc fields only if dlsym(RTLD_DEFAULT,
@@ -28,6 +31,14 @@
  *
  * Stdout lines at start (for scripts): "heap_probe=0x..." (a block the parent allocated:
  * the heap mapping is the one containing it), "port=N", "master pid=P", "ready workers=W".
+ *
+ * -DUSE_BOEHM builds the same server on Boehm GC instead (prefork_boehm): GC_MALLOC (strings
+ * GC_MALLOC_ATOMIC), nothing freed. /stats then carries "boehm":1 and the same names for
+ * Boehm's figures, counted by a collection-event callback from this process's fork on:
+ * collections, pause_total_ns/pause_max_ns (GC_EVENT_START..END, wall), gc_cpu_ns (the
+ * collecting thread's CPU over that interval: all of the marking when Boehm runs with one
+ * marker, GC_MARKERS=1; its lazy sweeping inside later allocations is not counted),
+ * process_cpu_ns.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -55,6 +66,16 @@
 
 #include "cowgc.h"   /* struct cowgc_stats only; the functions are looked up with dlsym */
 
+#ifdef USE_BOEHM
+#  define GC_THREADS 1        /* pthread_create goes through Boehm: the control thread is seen */
+#  include <gc/gc.h>
+#  define RAW_ALLOC(n) GC_MALLOC(n)
+#  define RAW_ALLOC_ATOMIC(n) GC_MALLOC_ATOMIC(n)
+#else
+#  define RAW_ALLOC(n) malloc(n)
+#  define RAW_ALLOC_ATOMIC(n) malloc(n)
+#endif
+
 /* ---- the object graph ------------------------------------------------------------------ */
 
 struct list {            /* like a PyPy list: a header and an items array */
@@ -81,11 +102,12 @@ static struct {
     int request_strings;
     bool do_free;
     bool quiet;
-} cfg = { 1.0, 4, 0, 200, 100, false, false };
+    bool collect_before_fork;
+} cfg = { 1.0, 4, 0, 200, 100, false, false, false };
 
 static void *xmalloc(size_t n)
 {
-    void *p = malloc(n);
+    void *p = RAW_ALLOC(n);
     if (!p) {
         fprintf(stderr, "prefork: out of memory (%zu bytes)\n", n);
         exit(2);
@@ -95,7 +117,11 @@ static void *xmalloc(size_t n)
 
 static char *new_string(size_t seed)
 {
-    char *s = xmalloc(24);
+    char *s = RAW_ALLOC_ATOMIC(24);
+    if (!s) {
+        fprintf(stderr, "prefork: out of memory (24 bytes)\n");
+        exit(2);
+    }
     snprintf(s, 24, "s-%021zu", seed);     /* 23 characters + NUL */
     return s;
 }
@@ -192,18 +218,47 @@ static void handle_work(void)
 typedef void (*collect_fn)(void);
 typedef int (*stats_fn)(struct cowgc_stats *, size_t);
 
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#ifdef USE_BOEHM
+static struct { uint64_t collections, pause_total, pause_max, cpu, t0, c0; } bw;
+
+static void GC_CALLBACK on_gc_event(GC_EventType e)
+{
+    if (e == GC_EVENT_START) {
+        bw.t0 = clock_ns(CLOCK_MONOTONIC);
+        bw.c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    } else if (e == GC_EVENT_END && bw.t0) {
+        uint64_t d = clock_ns(CLOCK_MONOTONIC) - bw.t0;
+        bw.cpu += clock_ns(CLOCK_THREAD_CPUTIME_ID) - bw.c0;
+        bw.pause_total += d;
+        if (d > bw.pause_max)
+            bw.pause_max = d;
+        bw.collections++;
+        bw.t0 = 0;
+    }
+}
+
+static void boehm_collect(void) { GC_gcollect(); }
+#endif
+
 static size_t stats_json(char *buf, size_t n, bool collect)
 {
     collect_fn cf = (collect_fn)dlsym(RTLD_DEFAULT, "cowgc_collect");
     stats_fn sf = (stats_fn)dlsym(RTLD_DEFAULT, "cowgc_get_stats");
+#ifdef USE_BOEHM
+    cf = boehm_collect;
+#endif
     uint64_t t0 = 0, t1 = 0;
     if (collect && cf) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        t0 = clock_ns(CLOCK_MONOTONIC);
         cf();
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t1 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        t1 = clock_ns(CLOCK_MONOTONIC);
     }
     size_t len = (size_t)snprintf(buf, n, "{\"pid\":%d,\"requests\":%lu,\"cowgc\":%d",
                                   (int)getpid(), atomic_load(&nrequests), sf ? 1 : 0);
@@ -218,11 +273,20 @@ static size_t stats_json(char *buf, size_t n, bool collect)
         F(collections); F(pause_total_ns); F(pause_max_ns); F(mark_ns); F(sweep_ns);
         F(reclaimed_blocks); F(reclaimed_bytes); F(unreachable_blocks); F(unreachable_bytes);
         F(live_bytes); F(live_blocks); F(roots_bytes); F(heap_pages_written); F(mallocs);
-        F(frees); F(in_use_bytes); F(mapped_bytes); F(purged_bytes);
+        F(frees); F(in_use_bytes); F(mapped_bytes); F(purged_bytes); F(minor_collections);
+        F(full_collections); F(pages_written); F(young_bytes_marked); F(gc_cpu_ns);
+        F(process_cpu_ns);
 #undef F
         len += (size_t)snprintf(buf + len, n - len, ",\"collections_at_fork\":%llu",
                                 (unsigned long long)collections_at_fork);
     }
+#ifdef USE_BOEHM
+    len += (size_t)snprintf(buf + len, n - len, ",\"boehm\":1,\"collections\":%llu,\"pause_total_ns\":%llu,"
+                            "\"pause_max_ns\":%llu,\"gc_cpu_ns\":%llu,\"process_cpu_ns\":%llu,\"heap_size\":%zu",
+                            (unsigned long long)bw.collections, (unsigned long long)bw.pause_total,
+                            (unsigned long long)bw.pause_max, (unsigned long long)bw.cpu,
+                            (unsigned long long)clock_ns(CLOCK_PROCESS_CPUTIME_ID), GC_get_heap_size());
+#endif
     len += (size_t)snprintf(buf + len, n - len, "}\n");
     return len;
 }
@@ -385,6 +449,9 @@ static void worker_main(int index, int lfd)
         sf(&st, sizeof st);
         collections_at_fork = st.collections;
     }
+#ifdef USE_BOEHM
+    memset(&bw, 0, sizeof bw);                /* this worker's own collections from here */
+#endif
     int cfd = listen_on(0);
     printf("worker index=%d pid=%d ctl_port=%d\n", index, (int)getpid(), port_of(cfd));
     fflush(stdout);
@@ -412,7 +479,9 @@ static void usage(void)
         "  --scale F         static heap size factor (default 1 = ~53 MB)\n"
         "  --request-size L  lists in each request's graph (default 200 = ~160 KB)\n"
         "  --request-strings N  fresh strings per request (default 100)\n"
-        "  --free            free dropped request graphs (runs without a collector)\n");
+        "  --free            free dropped request graphs (runs without a collector)\n"
+        "  --collect-before-fork  call cowgc_collect() (Boehm: GC_gcollect) once the heap is\n"
+        "                    built, before forking (like Python's gc.collect() before gc.freeze())\n");
     exit(2);
 }
 
@@ -422,6 +491,7 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--free")) cfg.do_free = true;
+        else if (!strcmp(a, "--collect-before-fork")) cfg.collect_before_fork = true;
         else if (!strcmp(a, "--port") && v) { cfg.port = atoi(v); i++; }
         else if (!strcmp(a, "--workers") && v) { cfg.workers = atoi(v); i++; }
         else if (!strcmp(a, "--scale") && v) { cfg.scale = atof(v); i++; }
@@ -433,12 +503,27 @@ int main(int argc, char **argv)
         cfg.request_strings < 0)
         usage();
     setvbuf(stdout, NULL, _IOLBF, 0);
+#ifdef USE_BOEHM
+    GC_set_handle_fork(1);
+    GC_INIT();
+    GC_set_on_collection_event(on_gc_event);
+#endif
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     build_statics();
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("built_in_ms=%.1f\n", (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    if (cfg.collect_before_fork) {
+        collect_fn cf = (collect_fn)dlsym(RTLD_DEFAULT, "cowgc_collect");
+#ifdef USE_BOEHM
+        cf = boehm_collect;
+#endif
+        uint64_t c0 = clock_ns(CLOCK_MONOTONIC);
+        if (cf)
+            cf();
+        printf("collected_before_fork=%d ms=%.1f\n", cf != NULL, (double)(clock_ns(CLOCK_MONOTONIC) - c0) / 1e6);
+    }
     printf("heap_probe=%p\n", (void *)statics[0]->lists[0]->items);
 
     int lfd = listen_on(cfg.port);

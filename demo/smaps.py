@@ -18,6 +18,13 @@ served, cowgc collections since the fork, longest pause -- since process start, 
 one the parent had while building its heap) and --collect first asks each worker for a full
 collection (/collect).
 
+--cpu adds, per process: cpu_s (user+system seconds since it started, /proc/PID/stat), minflt
+(its minor page faults: first touches of fresh pages, copy-on-write copies, and the write
+faults of a dirty-page tracker all count here) and, from
+/stats under cowgc, gc_cpu_ms (CPU the collector spent in this process's own collections),
+process_cpu_ms (the process's CPU by cowgc's own clock), gc_cpu_pct (their ratio, %), minor and
+full collections, heap pages the tracker reported written, young KiB traced by minors.
+
 Output: --format table (default), csv or json. Python 3 standard library only.
 """
 import argparse
@@ -146,6 +153,36 @@ def http_get(port, path, timeout=120):
 COLS = ["label", "requests", "role", "pid", "served", "rss", "pss", "uss", "shared", "private_dirty",
         "anon_rss", "anon_uss", "anon_shared", "heap_rss", "heap_pss", "heap_uss", "heap_shared",
         "heap_private_dirty", "heap_shared_pct", "anon_shared_pct", "collections", "pause_max_ms"]
+CPU_COLS = ["cpu_s", "minflt", "gc_cpu_ms", "process_cpu_ms", "gc_cpu_pct", "minor", "full", "pages_written",
+            "young_kib"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_and_faults(pid):
+    """(user + system CPU seconds, minor page faults) of pid, all its threads, /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[7])
+
+
+def cpu_fields(pid, s):
+    """The --cpu columns of one process; s = its /stats answer (may be empty)."""
+    r = {}
+    try:
+        cpu, flt = cpu_and_faults(pid)
+        r["cpu_s"], r["minflt"] = round(cpu, 3), flt
+    except (OSError, ValueError, IndexError):
+        r["cpu_s"] = r["minflt"] = ""
+    if "gc_cpu_ns" in s:
+        r["gc_cpu_ms"] = round(s["gc_cpu_ns"] / 1e6, 3)
+        r["process_cpu_ms"] = round(s["process_cpu_ns"] / 1e6, 3)
+        r["gc_cpu_pct"] = round(100.0 * s["gc_cpu_ns"] / s["process_cpu_ns"], 2) if s["process_cpu_ns"] else ""
+        r["minor"] = s.get("minor_collections", "")
+        r["full"] = s.get("full_collections", "")
+        r["pages_written"] = s.get("pages_written", "")
+        r["young_kib"] = s["young_bytes_marked"] // 1024 if "young_bytes_marked" in s else ""
+    return r
 
 
 def collect_rows(args):
@@ -199,6 +236,8 @@ def collect_rows(args):
         r["collections"] = s["collections"] - s.get("collections_at_fork", 0) if "collections" in s else ""
         r["pause_max_ms"] = round(s["pause_max_ns"] / 1e6, 3) if "pause_max_ns" in s else ""
         r["stats"] = s
+        if args.cpu:
+            r.update(cpu_fields(p, s))
         rows.append(r)
     base = next((r for r in rows if r["role"] == "master"), None)
     for r in rows:
@@ -223,6 +262,7 @@ def main():
     ap.add_argument("--stats", action="store_true", help="fetch /stats from each worker")
     ap.add_argument("--collect", action="store_true", help="GET /collect on each worker first")
     ap.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    ap.add_argument("--cpu", action="store_true", help="add CPU and collector-CPU columns (see above)")
     ap.add_argument("--no-header", action="store_true")
     ap.add_argument("--label", default="")
     ap.add_argument("--requests", default="")
@@ -232,10 +272,11 @@ def main():
         json.dump(rows, sys.stdout, indent=1)
         print()
     elif args.format == "csv":
+        cols = COLS + (CPU_COLS if args.cpu else [])
         if not args.no_header:
-            print(",".join(COLS))
+            print(",".join(cols))
         for r in rows:
-            print(",".join(str(r.get(c, "")) for c in COLS))
+            print(",".join(str(r.get(c, "")) for c in cols))
     else:
         cols = [("role", "role", 7), ("pid", "pid", 8), ("served", "served", 7),
                 ("rss", "RSS MiB", 9), ("pss", "PSS MiB", 9), ("uss", "USS MiB", 9),

@@ -35,6 +35,7 @@ class Run:
         self.wall = None        # seconds
         self.maxrss_kb = None
         self.cpu = None         # user + system seconds of the program (all its threads)
+        self.minflt = None      # the program's minor page faults
         self.status = None      # "ok", "exit N", "signal NAME", "timeout", "errors N"
         self.stdout = ""
         self.stderr = ""
@@ -92,6 +93,7 @@ def run_once(rsswrap, argv, settings, timeout):
             r.maxrss_kb = int(w["maxrss_kb"])
             r.wall = float(w["wall_s"])
             r.cpu = float(w["utime_s"]) + float(w["stime_s"])
+            r.minflt = int(w["minflt"]) if "minflt" in w else None
             code, sig = int(w["exit"]), int(w["signal"])
         else:
             lines.append(line)

@@ -8,10 +8,20 @@
  *   -DEXPLICIT_FREE  plain malloc with explicit free of every dead tree: a reference line
  *                    for ordinary allocators (glibc, ...).
  *   -DUSE_BOEHM      Boehm GC (libgc): GC_MALLOC / GC_MALLOC_ATOMIC, GC_INIT; statistics from
- *                    GC_set_on_collection_event and GC_get_gc_no.
+ *                    GC_set_on_collection_event and GC_get_gc_no. GCBENCH_INCREMENTAL=1 in the
+ *                    environment calls GC_enable_incremental() (Boehm's generational and
+ *                    incremental mode) and reports whether it took and how Boehm finds
+ *                    written pages (GC_incremental_protection_needs: soft-dirty bits need no
+ *                    protection, mprotect-based tracking protects the pointer heap).
  *
  *   gcbench [STRETCH_DEPTH [LONG_LIVED_DEPTH [ARRAY_SIZE [MIN_DEPTH [MAX_DEPTH]]]]]
  *   defaults: 18 16 500000 4 16 (the classic parameters)
+ *
+ * Every collector's pauses are also observed from the program's side, the same way for all:
+ * the clock is read every 256 allocations, and the longest gap between two readings is the
+ * longest stall (stall_max_ms: a collection's pause as the program feels it, including the
+ * increments of an incremental collector that run inside allocation calls, plus the ~256
+ * allocations' own work, a few microseconds).
  *
  * Output: human-readable lines, then one "RESULT key=value ..." line for the runner.
  * "prog_live_bytes" is the heap the program keeps reachable throughout (long-lived tree +
@@ -52,6 +62,10 @@ static int kMinTreeDepth = 4, kMaxTreeDepth = 16;
 
 static Node volatile sink;    /* keeps the optimizer from dropping dead trees */
 
+/* The stall probe (see the top comment). */
+static unsigned probe_count;
+static double probe_last, stall_max;
+
 static double now_sec(void)
 {
     struct timespec ts;
@@ -60,8 +74,18 @@ static double now_sec(void)
 }
 
 
+static void probe(void)
+{
+    double t = now_sec();
+    if (probe_last > 0 && t - probe_last > stall_max)
+        stall_max = t - probe_last;
+    probe_last = t;
+}
+
 static Node new_node(Node l, Node r)
 {
+    if (++probe_count % 256 == 0)
+        probe();
     Node n = ALLOC(sizeof(Node0));
     if (!n) {
         fprintf(stderr, "gcbench: out of memory\n");
@@ -163,8 +187,16 @@ static void GC_CALLBACK on_event(GC_EventType e)
     }
 }
 
+static int incremental;
+static unsigned long gc_no_at_start;
+
 static void stats_init(void)
 {
+    const char *inc = getenv("GCBENCH_INCREMENTAL");
+    if (inc && *inc && strcmp(inc, "0") != 0)
+        GC_enable_incremental();
+    incremental = GC_is_incremental_mode();
+    gc_no_at_start = GC_get_gc_no();
     GC_set_on_collection_event(on_event);
     GC_start_performance_measurement();
     have_stats = 1;
@@ -181,9 +213,23 @@ static void stats_final(void)
         pause_total_ns = stw_total;
         pause_max_ns = stw_max;
     }
+    /* Incremental cycles finish without GC_EVENT_END: count completed collections instead. */
+    if (!gcs)
+        gcs = GC_get_gc_no() - gc_no_at_start;
+    int prot = GC_incremental_protection_needs();
     printf("boehm: GC_get_gc_no=%lu events=%llu stw_events=%d full_gc_total_time=%lums heap=%zu "
-           "markers=%d\n", (unsigned long)GC_get_gc_no(), (unsigned long long)gcs, saw_stw,
-           (unsigned long)GC_get_full_gc_total_time(), GC_get_heap_size(), GC_get_parallel() + 1);
+           "markers=%d incremental=%d protection_needs=%d (%s)\n", (unsigned long)GC_get_gc_no(),
+           (unsigned long long)gcs, saw_stw, (unsigned long)GC_get_full_gc_total_time(),
+           GC_get_heap_size(), GC_get_parallel() + 1, incremental, prot,
+           !incremental ? "not incremental" : prot == GC_PROTECTS_NONE ? "dirty bits without protection: soft-dirty"
+           : "mprotect: write faults on the pointer heap");
+}
+static const char *extra_result(void)
+{
+    static char buf[64];
+    snprintf(buf, sizeof buf, "incremental=%d protection_needs=%d", incremental,
+             GC_incremental_protection_needs());
+    return buf;
 }
 #else
 typedef int (*get_stats_fn)(struct cowgc_stats *, size_t);
@@ -231,9 +277,29 @@ static const char *phase_live(void)
     return buf;
 }
 
+static uint64_t minor, full, pages_written, gc_cpu_ns;
+
+static const char *extra_result(void)
+{
+    static char buf[160];
+    snprintf(buf, sizeof buf, "minor=%llu full=%llu pages_written=%llu gc_cpu_ms=%.3f",
+             (unsigned long long)minor, (unsigned long long)full,
+             (unsigned long long)pages_written, gc_cpu_ns / 1e6);
+    return buf;
+}
+
 static void stats_final(void)
 {
     stats_sample();
+    if (have_stats) {
+        struct cowgc_stats st;
+        memset(&st, 0, sizeof st);
+        get_stats(&st, sizeof st);
+        minor = st.minor_collections;
+        full = st.full_collections;
+        pages_written = st.pages_written;
+        gc_cpu_ns = st.gc_cpu_ns;
+    }
     if (have_stats)
         printf("cowgc: collections=%llu live_bytes(last)=%llu\n", (unsigned long long)gcs,
                (unsigned long long)last_live);
@@ -326,10 +392,10 @@ int main(int argc, char **argv)
     printf("completed in %.0f ms%s\n", secs * 1e3, ok ? "" : " -- LONG-LIVED DATA CORRUPTED");
     printf("RESULT variant=%s ok=%d secs=%.6f stats=%d collections=%llu pause_total_ms=%.3f "
            "pause_max_ms=%.3f mark_ms=%.3f sweep_ms=%.3f prog_live_bytes=%.0f "
-           "coll_live_bytes=%llu mark_mbps_prog=%.1f mark_mbps_coll=%.1f\n",
+           "coll_live_bytes=%llu mark_mbps_prog=%.1f mark_mbps_coll=%.1f stall_max_ms=%.3f %s\n",
            VARIANT, ok, secs, have_stats, (unsigned long long)gcs, pause_total_ns / 1e6,
            pause_max_ns / 1e6, mark_ns / 1e6, sweep_ns / 1e6, prog_live,
-           (unsigned long long)last_live, mbps_prog, mbps_coll);
+           (unsigned long long)last_live, mbps_prog, mbps_coll, stall_max * 1e3, extra_result());
     free_tree(long_lived);
 #ifdef EXPLICIT_FREE
     free(array);

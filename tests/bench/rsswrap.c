@@ -8,7 +8,8 @@
  * ~1 MiB. The -e settings (e.g. LD_PRELOAD) are applied to the program only, not to the wrapper.
  *
  * After the program ends, one line goes to stderr:
- *   RSSWRAP maxrss_kb=N wall_s=S utime_s=U stime_s=T exit=E signal=G
+ *   RSSWRAP maxrss_kb=N wall_s=S utime_s=U stime_s=T minflt=F exit=E signal=G
+ *   (minflt: the program's minor page faults, from the same rusage)
  * and the wrapper exits with the program's status (128+G when it died of a signal).
  */
 #ifndef _GNU_SOURCE
@@ -70,9 +71,9 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    fprintf(stderr, "RSSWRAP maxrss_kb=%ld wall_s=%.6f utime_s=%.6f stime_s=%.6f exit=%d signal=%d\n",
+    fprintf(stderr, "RSSWRAP maxrss_kb=%ld wall_s=%.6f utime_s=%.6f stime_s=%.6f minflt=%ld exit=%d signal=%d\n",
             ru.ru_maxrss, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9,
             ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6,
-            ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6, code, sig);
+            ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6, ru.ru_minflt, code, sig);
     return sig ? 128 + sig : code;
 }
