@@ -79,6 +79,8 @@ static struct {
     size_t inherited_pages;
     uint64_t old_at_full;       /* live bytes after the last full collection */
     bool want_full;
+    bool rearmed_by_scan;       /* this minor's PAGEMAP_SCAN already re-protected the pages */
+    uint64_t inherited_live;    /* live bytes when we were forked: shared, not ours */
 } g = { .uffd = -1, .pagemap_fd = -1 };
 
 struct gen_stats genstats;
@@ -121,9 +123,9 @@ static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_
         long n = ioctl(g.pagemap_fd, PAGEMAP_SCAN_IOCTL, &a);
         if (n < 0)
             return false;
-        for (long i = 0; i < n; i++) {
+        for (long i = 0; i < n && fn; i++) {
             genstats.pages_written += (g.vec[i].end - g.vec[i].start) / PAGE;
-            if (fn) fn(g.vec[i].start, g.vec[i].end);
+            fn(g.vec[i].start, g.vec[i].end);
         }
         if (a.walk_end <= lo)
             return false;
@@ -214,8 +216,8 @@ void gen_init(void)
             g.tracker = TRACKER_SOFT_DIRTY;
         else
             why = first == TRACKER_PAGEMAP_SCAN
-                ? "no userfaultfd write-protection with PAGEMAP_SCAN (Linux 6.7+) nor soft-dirty bits"
-                : "soft-dirty bits unavailable (/proc/self/clear_refs)";
+                ? "no userfaultfd write-protection with PAGEMAP_SCAN (Linux 6.7+) nor working soft-dirty bits"
+                : "soft-dirty bits unavailable (the kernel never sets them: CONFIG_MEM_SOFT_DIRTY is off, or /proc/self/clear_refs is closed)";
     }
     g.on = g.tracker != TRACKER_NONE;
     g.armed = false;
@@ -235,9 +237,16 @@ bool gen_next_is_minor(bool forced)
 {
     if (!g.on || forced || g.want_full || (!g.armed && !g.child_pending))
         return false;
-    /* Full once the old generation has grown by FULL_GROWTH since the last full collection. */
-    uint64_t limit = g.old_at_full + g.old_at_full / 1000 * opt.full_growth_permille;
-    return gcstats.live_bytes <= (limit > opt.min_trigger ? limit : opt.min_trigger);
+    /* Full once the old generation has grown by FULL_GROWTH since the last full collection.
+     * A forked child's inherited data is shared and costs it nothing; what it promotes is
+     * private, so its budget is FORK_GROWTH of what it inherited, as for young garbage. */
+    uint64_t base = g.old_at_full, permille = opt.full_growth_permille;
+    if (g.inherited_live > base) {
+        base = g.inherited_live;
+        permille = opt.fork_growth_permille;
+    }
+    uint64_t grow = base / 1000 * permille;
+    return gcstats.live_bytes <= base + (grow > opt.min_trigger ? grow : opt.min_trigger);
 }
 
 /* ---- the written pages (world stopped) ---- */
@@ -256,14 +265,22 @@ static void old_blocks_on(uintptr_t lo, uintptr_t hi)
         const struct span *s = span_at(ci);
         if (s->kind == SPAN_SMALL) {
             uint32_t first = (uint32_t)((lo - chunk_addr(ci)) / s->stride);
-            const uint64_t *a = alloc_words(ci);
-            for (uint32_t i = first; i < s->nblocks; i++) {
-                uintptr_t slot = chunk_addr(ci) + (uintptr_t)i * s->stride;
-                if (slot >= stop) break;
-                uintptr_t user = slot + heap.hdr;
-                if (!(a[i >> 6] & (1ull << (i & 63))) || !block_is_marked(ci, i, user)) continue;
-                uintptr_t b = user > lo ? user : lo, e = user + s->size < stop ? user + s->size : stop;
-                if (b < e) scan_fn(b, e);
+            uint32_t last = (uint32_t)((stop - 1 - chunk_addr(ci)) / s->stride);
+            if (last >= s->nblocks) last = s->nblocks - 1;
+            const uint64_t *a = alloc_words(ci), *m = mark_words(ci);
+            for (uint32_t w = first >> 6; first <= last && w <= last >> 6; w++) {
+                uint64_t bits = a[w];
+                /* Out of line, old = alloc & mark, a word at a time; inline reads headers. */
+                if (heap.mark == MARK_OUTOFLINE) bits &= m[w];
+                if (w == first >> 6) bits &= ~0ull << (first & 63);
+                if (w == last >> 6 && (last & 63) != 63) bits &= (2ull << (last & 63)) - 1;
+                for (; bits; bits &= bits - 1) {
+                    uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                    uintptr_t user = chunk_addr(ci) + (uintptr_t)i * s->stride + heap.hdr;
+                    if (heap.mark == MARK_INLINE && !block_is_marked(ci, i, user)) continue;
+                    uintptr_t b = user > lo ? user : lo, e = user + s->size < stop ? user + s->size : stop;
+                    if (b < e) scan_fn(b, e);
+                }
             }
         } else if (s->kind == SPAN_LARGE || s->kind == SPAN_CONT) {
             uint32_t h = s->kind == SPAN_LARGE ? ci : span_head(ci);
@@ -324,7 +341,7 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
     if (g.child_pending)
         ok = child_written(old_blocks_on);
     else if (g.tracker == TRACKER_PAGEMAP_SCAN)
-        ok = pms_scan(heap.base, heap_end(), false, old_blocks_on);
+        ok = g.rearmed_by_scan = pms_scan(heap.base, heap_end(), true, old_blocks_on);
     else
         ok = pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, old_blocks_on);
     genstats.pages_written_last = genstats.pages_written - before;
@@ -343,6 +360,7 @@ void gen_after_collection(bool minor, bool ok)
     }
     if (!minor) {
         g.old_at_full = gcstats.live_bytes;
+        g.inherited_live = 0;
         g.want_full = false;
     }
     if (g.child_pending) {
@@ -352,7 +370,10 @@ void gen_after_collection(bool minor, bool ok)
             g.inherited_bm = NULL;
         }
     }
-    g.armed = ok && rearm();
+    /* A minor collection's single PAGEMAP_SCAN found and re-protected the pages at once; the
+     * collector's own writes since (inline headers) only make pages look written next time. */
+    g.armed = ok && ((minor && g.rearmed_by_scan) || rearm());
+    g.rearmed_by_scan = false;
     if (!g.armed) {
         log_line("generations: the %s tracker failed (errno %d); collections are full from now on",
                  tracker_names[g.tracker], errno);
@@ -427,6 +448,7 @@ void gen_fork_child(void)
         return;
     }
     genstats = (struct gen_stats){ 0 };
+    g.inherited_live = atomic_load(&heap.in_use);
     /* Without a record of the parent's written pages, the first collection must be full. */
     g.child_pending = g.inherited_bm != NULL;
     if (!g.child_pending)

@@ -82,6 +82,7 @@ void hooks_thread_started(void *tc)
 
 static void fork_prepare(void)
 {
+    gc_before_fork();
     heap_lock();
     gen_fork_prepare();
 }
