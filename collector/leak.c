@@ -43,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/auxv.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -182,8 +183,12 @@ static uint16_t proc_gen;
 static bool forked_since_gen;              /* this process forked: its pages are shared again */
 static bool allocated_since_fork;
 
+static int pagemap_fd = -1;                 /* /proc/self/pagemap, opened by this process */
+
 static void fork_child_gen(void)
 {
+    if (pagemap_fd >= 0) close(pagemap_fd);   /* it shows the parent's pages */
+    pagemap_fd = -1;
     proc_gen++;
     forked_since_gen = false;
     allocated_since_fork = false;
@@ -402,6 +407,16 @@ unwind_fp(uintptr_t *pcs, unsigned max)
 
 /* ---- capture ---- */
 
+/* A slot reused by the same call site often gets the same metadata again: a store that changes
+ * nothing is skipped, since after a fork() every first store to a page is a copy-on-write fault. */
+static inline void meta_store(struct slot_meta *slot, struct slot_meta m)
+{
+    uint64_t v, old;
+    memcpy(&v, &m, sizeof v);
+    memcpy(&old, slot, sizeof old);
+    if (old != v) memcpy(slot, &v, sizeof v);
+}
+
 static __thread int in_leak;               /* re-entrancy guard */
 static __thread uint32_t sample_left;
 
@@ -416,16 +431,16 @@ void leak_on_alloc(void *ptr, size_t size)
     if (every > 1) {
         if (unlikely(!sample_left))     /* first use: spread threads over the period */
             sample_left = 1 + (uint32_t)((((uintptr_t)&sample_left >> 12) * 2654435761u) % every);
-        if (--sample_left) { *slot = m; return; }
+        if (--sample_left) { meta_store(slot, m); return; }
         sample_left = every;
     }
     unsigned max = (unsigned)opt.stack_depth;
-    if (in_leak || !max) { *slot = m; return; }
+    if (in_leak || !max) { meta_store(slot, m); return; }
     in_leak = 1;
     uintptr_t pcs[DEPOT_MAX_DEPTH];
     unsigned n = opt.unwind == UNWIND_FP ? unwind_fp(pcs, max) : unwind_libunwind(pcs, max);
     m.id = n ? depot_put(pcs, n) : 0;
-    *slot = m;
+    meta_store(slot, m);
     in_leak = 0;
 }
 
@@ -557,8 +572,6 @@ static void tally_leak(uint32_t ci, uint32_t idx, uintptr_t user, size_t size, v
 #define PM_FILE (1ull << 61)                /* file page or shared anonymous memory */
 #define PM_EXCLUSIVE (1ull << 56)
 
-static int pagemap_fd = -1;
-
 /* Inherited allocated blocks into inh (alloc bitmaps' shape), own mark bits cleared; returns
  * the number of own allocated blocks. World stopped. */
 static uint64_t split_inherited(uint64_t *inh, uint32_t top)
@@ -622,11 +635,215 @@ static void written_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
     }
 }
 
+/* ---- a forked child's quick check: no stop, no /proc, no writes to shared pages ----
+ * Stopping the world and reading /proc/self/maps cost more than a short-lived child's whole
+ * life (a shell's command substitution), and every page a child writes is a copy-on-write
+ * fault. So a single-threaded child first marks its own live blocks from the roots it can name
+ * itself: its registers and stack (main thread only), every module's data and TLS and its
+ * thread's TCB, into a private set, reading shared pages only. These are roots of the full
+ * scan too, so every block it marks is reachable: when it marks them all, there is no leak to
+ * report. Otherwise the full scan decides. cowgc's own globals are left out, as roots_scan does. */
+
+#define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
+#define QUICK_SEGS 512
+#define TCB_BYTES 2304          /* glibc's struct pthread on x86-64, above the thread pointer */
+struct qrange { uintptr_t lo, hi; };
+static struct qrange quick_segs[QUICK_SEGS];
+static unsigned nquick;
+static bool quick_overflow;
+static uintptr_t qset[QUICK_MAX * 2];        /* open addressing: user addresses of marked blocks */
+static struct qrange qwork[QUICK_MAX];
+static unsigned qmask, nwork, nmarked;
+
+static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    uintptr_t me = (uintptr_t)&quick_segs;
+    bool own = false;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz)
+            own = info->dlpi_name && info->dlpi_name[0];
+    }
+    if (own) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        struct qrange r = { 0, 0 };
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W) && ph->p_memsz)
+            r = (struct qrange){ info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz };
+        else if (ph->p_type == PT_TLS && info->dlpi_tls_data && ph->p_memsz)
+            r = (struct qrange){ (uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz };
+        if (!r.hi) continue;
+        if (nquick == QUICK_SEGS) { quick_overflow = true; return 1; }
+        quick_segs[nquick++] = r;
+    }
+    return 0;
+}
+
+/* The top of the initial stack's used part: the end of the auxiliary vector above argv and
+ * envp (whose slots setenv may point at heap strings). 0 if it cannot be found. */
+static uintptr_t initial_stack_top(void)
+{
+    const uintptr_t *p = (const uintptr_t *)__libc_stack_end;
+    if (!p) return 0;
+    uintptr_t argc = *p++;
+    if (argc > (1u << 24)) return 0;
+    p += argc + 1;                         /* argv and its NULL */
+    while (*p) p++;                        /* envp */
+    p++;
+    while (p[0] != AT_NULL) p += 2;        /* auxv */
+    return (uintptr_t)(p + 2);
+}
+
+/* Allocated and not freed by another thread (remote bits wait to be folded). */
+static inline bool live_block(uint32_t ci, uint32_t idx)
+{
+    uint64_t bit = 1ull << (idx & 63);
+    return (alloc_words(ci)[idx >> 6] & bit) && !(remote_words(ci)[idx >> 6] & bit);
+}
+
+static void quick_scan(uintptr_t lo, uintptr_t hi)
+{
+    const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
+        struct lookup lk;
+        if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
+        if (!own_block(lk.ci, lk.idx) || !live_block(lk.ci, lk.idx)) continue;
+        unsigned i = (unsigned)((lk.user * 0x9e3779b97f4a7c15ull) >> 40) & qmask;
+        while (qset[i] && qset[i] != lk.user) i = (i + 1) & qmask;
+        if (qset[i]) continue;
+        qset[i] = lk.user;
+        nmarked++;
+        qwork[nwork++] = (struct qrange){ lk.user, lk.user + span_at(lk.ci)->size };
+    }
+}
+
+/* quick_scan over the pages of [lo, hi) this child may have written (see written_root);
+ * never touches a page that is not mapped or not present. false: pagemap unreadable. */
+static bool quick_written(uintptr_t lo, uintptr_t hi)
+{
+    uint64_t ent[512];
+    for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
+        size_t n = (size_t)((hi - pg + 4095) >> 12);
+        if (n > 512) n = 512;
+        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        for (size_t k = 0; k < n; k++, pg += 4096)
+            if ((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE))))
+                quick_scan(pg > lo ? pg : lo, pg + 4096 < hi ? pg + 4096 : hi);
+    }
+    return true;
+}
+
+static void quick_drain(void)
+{
+    while (nwork) {
+        struct qrange r = qwork[--nwork];
+        quick_scan(r.lo, r.hi);
+    }
+}
+
+/* The inherited blocks on heap pages this child wrote (only the written pages' part: a pointer
+ * it stored lies there). false: pagemap unreadable. */
+static bool quick_inherited(void)
+{
+    uint64_t ent[512];
+    uintptr_t end = heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT);
+    for (uintptr_t pg = heap.base; pg < end;) {
+        size_t n = (size_t)((end - pg) >> 12);
+        if (n > 512) n = 512;
+        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        for (size_t k = 0; k < n; k++, pg += 4096) {
+            uint64_t e = ent[k];
+            if (!((e & PM_PRESENT) && (e & PM_EXCLUSIVE)) && !(e & PM_SWAPPED)) continue;
+            uint32_t c = chunk_of(pg), ci = span_head(c);
+            const struct span *s = span_at(ci);
+            if (s->kind == SPAN_LARGE && ci + s->nchunks > c) {
+                uintptr_t lo = chunk_addr(ci) + s->offset, hi = lo + s->size;
+                if (live_block(ci, 0) && !own_block(ci, 0) && lo < pg + 4096 && hi > pg)
+                    quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
+                continue;
+            }
+            if (s->kind != SPAN_SMALL || ci != c) continue;
+            uintptr_t start = chunk_addr(ci);
+            uint32_t first = (uint32_t)((pg - start) / s->stride), last = (uint32_t)((pg + 4095 - start) / s->stride);
+            if (last >= s->nblocks) last = s->nblocks - 1;
+            for (uint32_t i = first; i <= last && first < s->nblocks; i++) {
+                if (!live_block(ci, i) || own_block(ci, i)) continue;
+                uintptr_t lo = start + (uintptr_t)i * s->stride + heap.hdr, hi = lo + s->size;
+                quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
+            }
+        }
+    }
+    return true;
+}
+
+/* Own live blocks (reads only); stops counting past QUICK_MAX. */
+static uint64_t own_census(void)
+{
+    uint64_t own = 0;
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top && own <= QUICK_MAX; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE) {
+            own += live_block(ci, 0) && own_block(ci, 0);
+            continue;
+        }
+        if (s->kind != SPAN_SMALL) continue;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
+            for (uint64_t a = alloc_words(ci)[w] & ~remote_words(ci)[w]; a; a &= a - 1)
+                own += own_block(ci, w * 64 + (unsigned)__builtin_ctzll(a));
+    }
+    return own;
+}
+
+/* True if every block this child allocated and still holds is reachable: nothing to report. */
+static bool quick_check(void)
+{
+    if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
+    uintptr_t stop = initial_stack_top();
+    if (!stop || forked_since_gen) return false;
+    if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pagemap_fd < 0) return false;
+    nquick = 0;
+    quick_overflow = false;
+    dl_iterate_phdr(quick_seg_cb, NULL);       /* the loader's lock: before heap_lock */
+    if (quick_overflow) return false;
+    heap_lock();
+    uint64_t own = own_census();
+    bool done = own == 0;
+    if (!done && own <= QUICK_MAX) {
+        unsigned size = 16;
+        while (size < own * 2) size <<= 1;
+        qmask = size - 1;
+        memset(qset, 0, size * sizeof *qset);
+        nwork = nmarked = 0;
+        uintptr_t regs[48], sp;
+        unsigned nregs = arch_spill_regs(regs, 48, &sp);
+        if (sp < stop && stop - sp < ((uintptr_t)1 << 30)) {
+            quick_scan((uintptr_t)regs, (uintptr_t)(regs + nregs));
+            quick_scan(sp - ARCH_RED_ZONE, stop);
+            bool ok = true;
+            for (unsigned i = 0; i < nquick && ok; i++) ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
+            uintptr_t tp = arch_thread_pointer();
+            ok = ok && quick_written(tp, tp + TCB_BYTES);
+            quick_drain();
+            done = ok && nmarked == own;
+            if (ok && !done && quick_inherited()) {
+                quick_drain();
+                done = nmarked == own;
+            }
+        }
+    }
+    heap_unlock();
+    return done;
+}
+
 /* Marks the own blocks reachable from written pages, with the inherited blocks lent to
  * heap.frozen_bm. false: could not (pagemap unreadable, mark stack overflow, roots unread);
  * the caller then marks everything. World stopped, marks prepared by split_inherited. */
-static bool mark_own(uint64_t *inh, uint32_t top)
+static bool mark_own(uint64_t *inh, uint32_t top, bool *all_live)
 {
+    *all_live = false;
     if (forked_since_gen) return false;
     if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (pagemap_fd < 0) return false;
@@ -634,8 +851,8 @@ static bool mark_own(uint64_t *inh, uint32_t top)
     uint32_t saved_top = heap.frozen_top;
     heap.frozen_bm = inh;
     heap.frozen_top = top;
-    markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
+    markstack_reset();
     pagemap_failed = false;
     roots_scan(written_root);
     bool ok = !roots_scan_failed() && !pagemap_failed && freeze_scan_roots(scan_root);
@@ -1334,6 +1551,7 @@ static uint64_t detect_report(void)
     bool child = proc_gen != 0;
     /* A forked child reports only what it allocated itself: nothing allocated, nothing to do. */
     if (child && !allocated_since_fork) return 0;
+    if (child && quick_check()) return 0;
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
     uint32_t top = atomic_load(&heap.top);
     size_t ind_bytes = ((size_t)top + 1) * BM_WORDS * sizeof(uint64_t);
@@ -1372,7 +1590,9 @@ static uint64_t detect_report(void)
     if (!grew && child) {
         own = split_inherited(inh, top2);
         if (own) {
-            lent = mark_own(inh, top2);
+            bool all_live;
+            lent = mark_own(inh, top2, &all_live);
+            if (all_live) own = 0;          /* nothing of its own is unreachable: no report */
             if (!lent) {                        /* mark everything, report own blocks */
                 clear_own_headers(top2);
                 gc_mark_all();
