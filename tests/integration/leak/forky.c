@@ -2,13 +2,14 @@
  *
  * The parent leaks parent_site and keeps inherited_site and a table reachable, then forks:
  *   A  allocates nothing and exits: no report at all.
+ *   D  allocates two blocks it keeps (in the inherited table, in a global) and exits: no report.
  *   B  leaks b_leak_site; drops the only pointer to the inherited inherited_site block; stores
  *      one new block in the inherited table (a heap page it wrote) and one in a global: reports
  *      b_leak_site only.
  *   C  forks G first (its pages are shared again), then does what B does: reports c_leak_site.
  *   G  leaks g_leak_site: reports it only.
  * The parent waits for all and exits: reports parent_site only.
- * Prints "A=pid B=pid C=pid G=pid P=pid" on stdout. Plain libc program.
+ * Prints "A=pid D=pid B=pid C=pid G=pid P=pid" on stdout. Plain libc program.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,14 @@ int main(void)
     pid_t a = fork();
     if (a == 0) exit(0);
     waitpid(a, NULL, 0);
+    pid_t d = fork();
+    if (d == 0) {
+        kept_in_table_site();
+        kept_in_global_site();
+        scrub();
+        exit(0);
+    }
+    waitpid(d, NULL, 0);
     pid_t b = fork();
     if (b == 0) {
         child_work(b_leak_site);
@@ -83,6 +92,6 @@ int main(void)
     pid_t g = 0;
     if (read(fds[0], &g, sizeof g) != sizeof g) return 1;
     waitpid(c, NULL, 0);
-    printf("A=%d B=%d C=%d G=%d P=%d\n", (int)a, (int)b, (int)c, (int)g, (int)getpid());
+    printf("A=%d D=%d B=%d C=%d G=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)getpid());
     return 0;
 }
