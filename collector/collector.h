@@ -284,6 +284,10 @@ HIDDEN bool symz_find_tool(const char *setting, struct symz_tool *t);
  * o->frames[first[i] .. first[i] + count[i]); count 0 = no answer. false: the tool did not run. */
 HIDDEN bool symz_run(const struct symz_tool *t, const char *module, const uint64_t *addrs, size_t n,
                      struct symz_out *o, uint32_t *first, uint16_t *count);
+/* The same for addresses of several modules (mods[i] is addrs[i]'s; runs of one module are
+ * consecutive): llvm-symbolizer answers all in one process, addr2line needs one per module. */
+HIDDEN bool symz_run_many(const struct symz_tool *t, const char *const *mods, const uint64_t *addrs,
+                          size_t n, struct symz_out *o, uint32_t *first, uint16_t *count);
 HIDDEN bool symz_add_frame(struct symz_out *o, const struct symz_frame *f);
 HIDDEN uint32_t symz_intern(struct symz_out *o, const char *s, size_t len);   /* offset, 0 = failed */
 static inline const char *symz_str(const struct symz_out *o, uint32_t off) { return off ? o->text + off : NULL; }

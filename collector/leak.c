@@ -1172,8 +1172,9 @@ static void frame_from_symtab(struct pcinfo *p, struct symz_frame *f)
     if (name) f->func = symz_intern(&syms, name, strlen(name));
 }
 
-/* Symbolises every pc in pcv: a symbolizer process per module, then symbol tables for the rest. */
-static void symbolise_all(void)
+/* Symbolises every pc in pcv: the symbolizer program (external: one run for all, or one per
+ * module for addr2line), then symbol tables for what it did not name. */
+static void symbolise_all(bool external)
 {
     for (size_t i = 0; i < npc; i++) {
         struct pcinfo *p = &pcv[i];
@@ -1182,32 +1183,31 @@ static void symbolise_all(void)
     }
     struct symz_tool tool = { SYMZ_NONE, "" };
     /* A set-user-id program must not run a program found through the caller's PATH. */
-    if (!getauxval(AT_SECURE)) symz_find_tool(opt.symbolize, &tool);
+    if (external && !getauxval(AT_SECURE)) symz_find_tool(opt.symbolize, &tool);
     if (tool.kind != SYMZ_NONE && npc) {
-        size_t len = npc * (sizeof(uint32_t) * 2 + sizeof(uint64_t) + sizeof(uint16_t)) + 64;
+        size_t len = npc * (sizeof(uint64_t) + sizeof(char *) + sizeof(uint32_t) * 2 + sizeof(uint16_t)) + 64;
         char *mem = map_noreserve(len);
         if (mem) {
             uint64_t *addrs = (uint64_t *)mem;
-            uint32_t *order = (uint32_t *)(addrs + npc), *first = order + npc;
+            const char **mods = (const char **)(addrs + npc);
+            uint32_t *order = (uint32_t *)(mods + npc), *first = order + npc;
             uint16_t *count = (uint16_t *)(first + npc);
-            uint32_t at = 0;                              /* counting sort of pcs by module */
+            for (unsigned m = 0; m < nmodules; m++)     /* readable files only (not the vdso) */
+                if (modules[m].npcs && access(modules[m].path, R_OK) != 0) modules[m].npcs = 0;
+            uint32_t at = 0;                            /* counting sort of pcs by module */
             for (unsigned m = 0; m < nmodules; m++) { modules[m].next = at; at += modules[m].npcs; }
             for (size_t i = 0; i < npc; i++)
-                if (pcv[i].mod) order[pcv[i].mod->next++] = (uint32_t)i;
-            for (unsigned m = 0, start = 0; m < nmodules; start += modules[m].npcs, m++) {
-                struct module *mod = &modules[m];
-                if (!mod->npcs || access(mod->path, R_OK) != 0) continue;
-                for (uint32_t k = 0; k < mod->npcs; k++) {
-                    const struct pcinfo *p = &pcv[order[start + k]];
-                    addrs[k] = p->pc - 1 - mod->bias;
-                }
-                if (!symz_run(&tool, mod->path, addrs, mod->npcs, &syms, first, count)) continue;
-                for (uint32_t k = 0; k < mod->npcs; k++) {
-                    struct pcinfo *p = &pcv[order[start + k]];
-                    p->first = first[k];
-                    p->count = count[k];
-                }
+                if (pcv[i].mod && pcv[i].mod->npcs) order[pcv[i].mod->next++] = (uint32_t)i;
+            for (uint32_t k = 0; k < at; k++) {
+                const struct pcinfo *p = &pcv[order[k]];
+                addrs[k] = p->pc - 1 - p->mod->bias;   /* link-time address, as the file has it */
+                mods[k] = p->mod->path;
             }
+            if (symz_run_many(&tool, mods, addrs, at, &syms, first, count))
+                for (uint32_t k = 0; k < at; k++) {
+                    pcv[order[k]].first = first[k];
+                    pcv[order[k]].count = count[k];
+                }
             munmap(mem, len);
         }
     }
@@ -1225,7 +1225,7 @@ static void symbolise_all(void)
 }
 
 /* Collects the distinct pcs of the groups' stacks and symbolises them. false: out of memory. */
-static bool frames_prepare(const struct group *g, size_t n)
+static bool frames_prepare(const struct group *g, size_t n, bool external)
 {
     size_t refs = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1246,7 +1246,7 @@ static bool frames_prepare(const struct group *g, size_t n)
         unsigned d = depot_get(g[i].id, &pcs);
         for (unsigned k = 0; k < d; k++) pc_add(pcs[k]);
     }
-    symbolise_all();
+    symbolise_all(external);
     return true;
 }
 /* ---- suppressions: COWGC_SUPPRESS, lines "leak:pattern" or "pattern"; '*', '^', '$' as LSan ---- */
@@ -1412,7 +1412,10 @@ static void print_groups(struct group *g, size_t n, bool reclaim_report)
     if (!modules || !out) return;
     out->fd = log_fd();
     out->len = 0;
-    if (!frames_prepare(g, n)) {
+    /* A program that closed its stderr (coreutils do, at exit) gets no report to read: a
+     * symbolizer run would be wasted (suppressions still apply, by symbol table names). */
+    bool writable = fcntl(out->fd, F_GETFD) >= 0;
+    if (!frames_prepare(g, n, writable)) {
         log_line("leak report: cannot map its tables");
         return;
     }

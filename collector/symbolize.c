@@ -195,18 +195,19 @@ static bool write_all(int fd, const char *buf, size_t len)
     return true;
 }
 
-/* The addresses, one "0x..." per line, in a memfd positioned at 0. */
-static int address_file(const uint64_t *addrs, size_t n)
+/* The addresses, one "0x..." per line (with mods: '"MODULE" 0x...'), in a memfd at offset 0. */
+static int address_file(const char *const *mods, const uint64_t *addrs, size_t n)
 {
     int fd = (int)syscall(SYS_memfd_create, "cowgc-symbolize", MFD_CLOEXEC);
     if (fd < 0) return -1;
-    char buf[4096];
+    char buf[8192];
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
-        if (len + 24 > sizeof buf) {
+        if (len + 4200 > sizeof buf) {
             if (!write_all(fd, buf, len)) { close(fd); return -1; }
             len = 0;
         }
+        if (mods) len += fmt(buf + len, sizeof buf - len, "\"%.4096s\" ", mods[i]);
         len += fmt(buf + len, sizeof buf - len, "0x%llx\n", (unsigned long long)addrs[i]);
     }
     if ((len && !write_all(fd, buf, len)) || lseek(fd, 0, SEEK_SET) != 0) { close(fd); return -1; }
@@ -215,20 +216,23 @@ static int address_file(const uint64_t *addrs, size_t n)
 
 #define QUIET_MS 120000       /* a symbolizer silent this long is stuck: give up on it */
 
-/* Runs the tool on one module; its whole output lands in *buf (mmap'd, *cap bytes). */
-static bool run_tool(const struct symz_tool *t, const char *module, const uint64_t *addrs, size_t n,
-                     char **buf, size_t *cap, size_t *len)
+/* Runs the tool on one module (module NULL: llvm-symbolizer, each line names its module);
+ * its whole output lands in *buf (mmap'd, *cap bytes). */
+static bool run_tool(const struct symz_tool *t, const char *module, const char *const *mods,
+                     const uint64_t *addrs, size_t n, char **buf, size_t *cap, size_t *len)
 {
     char obj[4200];
     char *argv[10];
     int k = 0;
     argv[k++] = (char *)t->path;
     if (t->kind == SYMZ_LLVM) {
-        if (fmt(obj, sizeof obj, "--obj=%s", module) >= sizeof obj - 1) return false;
         argv[k++] = "--inlines";
         argv[k++] = "--demangle";
         argv[k++] = "--output-style=LLVM";
-        argv[k++] = obj;
+        if (module) {
+            if (fmt(obj, sizeof obj, "--obj=%s", module) >= sizeof obj - 1) return false;
+            argv[k++] = obj;
+        }
     } else {
         if (fmt(obj, sizeof obj, "%s", module) >= sizeof obj - 1) return false;
         argv[k++] = "-f";
@@ -242,7 +246,7 @@ static bool run_tool(const struct symz_tool *t, const char *module, const uint64
     size_t envlen;
     char **envp = child_env(&envlen);
     if (!envp) return false;
-    int in = address_file(addrs, n), p[2] = { -1, -1 };
+    int in = address_file(module ? NULL : mods, addrs, n), p[2] = { -1, -1 };
     int err = open("/dev/null", O_WRONLY | O_CLOEXEC);
     bool ok = false;
     if (in < 0 || err < 0 || pipe2(p, O_CLOEXEC) != 0) goto out;
@@ -386,13 +390,46 @@ bool symz_run(const struct symz_tool *t, const char *module, const uint64_t *add
     if (t->kind == SYMZ_NONE || !n) return false;
     char *buf = NULL;
     size_t cap = 0, len = 0;
-    bool ok = run_tool(t, module, addrs, n, &buf, &cap, &len);
+    bool ok = run_tool(t, module, NULL, addrs, n, &buf, &cap, &len);
     if (ok) {
         if (t->kind == SYMZ_LLVM) parse_llvm(o, buf, n, first, count);
         else parse_addr2line(o, buf, n, first, count);
     }
     if (buf) munmap(buf, cap);
     return ok;
+}
+
+/* A name llvm-symbolizer can read back inside double quotes. */
+static bool quotable(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\n' || *s == '\\') return false;
+    return true;
+}
+
+bool symz_run_many(const struct symz_tool *t, const char *const *mods, const uint64_t *addrs, size_t n,
+                   struct symz_out *o, uint32_t *first, uint16_t *count)
+{
+    for (size_t i = 0; i < n; i++) { first[i] = 0; count[i] = 0; }
+    if (t->kind == SYMZ_NONE || !n) return false;
+    bool one = t->kind == SYMZ_LLVM;             /* one process for every module, as LSan does */
+    for (size_t i = 0; i < n && one; i++) one = quotable(mods[i]);
+    if (one) {
+        char *buf = NULL;
+        size_t cap = 0, len = 0;
+        bool ok = run_tool(t, NULL, mods, addrs, n, &buf, &cap, &len);
+        if (ok) parse_llvm(o, buf, n, first, count);
+        if (buf) munmap(buf, cap);
+        return ok;
+    }
+    bool any = false;
+    for (size_t i = 0; i < n;) {                  /* runs of one module: a process each */
+        size_t j = i + 1;
+        while (j < n && !strcmp(mods[j], mods[i])) j++;
+        any |= symz_run(t, mods[i], addrs + i, j - i, o, first + i, count + i);
+        i = j;
+    }
+    return any;
 }
 
 /* ---- the ELF file's link-time address of its first byte (module offset -> address) ---- */

@@ -567,23 +567,30 @@ static void print_report(const struct jv *doc, const struct symz_tool *tool)
         for (size_t i = 0; i < naddr; i++) order[i] = &addrs[i];
         qsort(order, naddr, sizeof *order, addr_by_module);
         uint64_t *va = xrealloc(NULL, naddr * sizeof *va);
+        const char **mods = xrealloc(NULL, naddr * sizeof *mods);
         uint32_t *first = xrealloc(NULL, naddr * sizeof *first);
         uint16_t *count = xrealloc(NULL, naddr * sizeof *count);
+        size_t m = 0;                      /* the addresses of modules that can be read */
         for (size_t i = 0; i < naddr;) {
             const char *mod = jstr(order[i]->frame, "module");
             size_t j = i;
             while (j < naddr && !addr_by_module(&order[i], &order[j])) j++;
             if (mod && access(mod, R_OK) == 0) {
                 uint64_t vbase = symz_file_vbase(mod);
-                for (size_t k = i; k < j; k++) va[k - i] = vbase + jnum(order[k]->frame, "module_offset");
-                if (symz_run(tool, mod, va, j - i, &out, first, count))
-                    for (size_t k = i; k < j; k++) {
-                        order[k]->first = first[k - i];
-                        order[k]->count = count[k - i];
-                    }
+                for (size_t k = i; k < j; k++) {
+                    order[m] = order[k];
+                    mods[m] = mod;
+                    va[m++] = vbase + jnum(order[k]->frame, "module_offset");
+                }
             }
             i = j;
         }
+        if (symz_run_many(tool, mods, va, m, &out, first, count))
+            for (size_t k = 0; k < m; k++) {
+                order[k]->first = first[k];
+                order[k]->count = count[k];
+            }
+        free(mods);
         free(order);
         free(va);
         free(first);
