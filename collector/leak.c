@@ -93,6 +93,7 @@ static bool unw_load(void)
     return ok;
 }
 
+static void fork_prepare_gen(void);
 static void fork_child_gen(void);
 static void fork_parent_gen(void);
 
@@ -100,7 +101,7 @@ void leak_late_init(void)
 {
     unw_allowed = true;
     if (leak_capture && opt.stack_depth) unw_load();
-    if (slices) pthread_atfork(NULL, fork_parent_gen, fork_child_gen);
+    if (slices) pthread_atfork(fork_prepare_gen, fork_parent_gen, fork_child_gen);
 }
 
 bool leak_capture;
@@ -194,7 +195,8 @@ static void fork_child_gen(void)
     allocated_since_fork = false;
 }
 
-static void fork_parent_gen(void) { forked_since_gen = true; }
+/* After a fork every first store to a page is a copy-on-write fault: store only changes. */
+static void fork_parent_gen(void) { if (!forked_since_gen) forked_since_gen = true; }
 
 static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
 {
@@ -651,12 +653,14 @@ struct qrange { uintptr_t lo, hi; };
 static struct qrange quick_segs[QUICK_SEGS];
 static unsigned nquick;
 static bool quick_overflow;
+struct qlist { struct qrange seg[QUICK_SEGS]; unsigned n; bool overflow; };
 static uintptr_t qset[QUICK_MAX * 2];        /* open addressing: user addresses of marked blocks */
 static struct qrange qwork[QUICK_MAX];
 static unsigned qmask, nwork, nmarked;
 
 static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
+    struct qlist *l = data;
     uintptr_t me = (uintptr_t)&quick_segs;
     bool own = false;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -674,10 +678,25 @@ static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
         else if (ph->p_type == PT_TLS && info->dlpi_tls_data && ph->p_memsz)
             r = (struct qrange){ (uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz };
         if (!r.hi) continue;
-        if (nquick == QUICK_SEGS) { quick_overflow = true; return 1; }
-        quick_segs[nquick++] = r;
+        if (l->n == QUICK_SEGS) { l->overflow = true; return 1; }
+        l->seg[l->n++] = r;
     }
     return 0;
+}
+
+/* The modules' data and TLS, listed by the parent just before each fork (dl_iterate_phdr is
+ * warm there; in a short-lived child its first call costs more than the whole check). A module
+ * the child unloads reads as not present in pagemap and is skipped; one it loads is simply not
+ * a quick root (the full scan has it). Runs before hooks.c's prepare handler takes heap_lock. */
+static void fork_prepare_gen(void)
+{
+    struct qlist l = { .n = 0, .overflow = false };
+    dl_iterate_phdr(quick_seg_cb, &l);
+    if (l.n != nquick || l.overflow != quick_overflow || memcmp(l.seg, quick_segs, l.n * sizeof *l.seg)) {
+        memcpy(quick_segs, l.seg, l.n * sizeof *l.seg);
+        nquick = l.n;
+        quick_overflow = l.overflow;
+    }
 }
 
 /* The top of the initial stack's used part: the end of the auxiliary vector above argv and
@@ -804,9 +823,6 @@ static bool quick_check(void)
     if (!stop || forked_since_gen) return false;
     if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (pagemap_fd < 0) return false;
-    nquick = 0;
-    quick_overflow = false;
-    dl_iterate_phdr(quick_seg_cb, NULL);       /* the loader's lock: before heap_lock */
     if (quick_overflow) return false;
     heap_lock();
     uint64_t own = own_census();
