@@ -155,6 +155,17 @@ static __attribute__((noreturn, noinline)) void child(int in, int outw, int err,
     __builtin_unreachable();
 }
 
+/* The fd moved above 2 (close-on-exec), so the child's dup2 onto 0, 1, 2 can neither be a
+ * no-op that keeps close-on-exec nor overwrite another of its fds: a program may have closed
+ * its standard descriptors. -1 stays -1. */
+static int high_fd(int fd)
+{
+    if (fd < 0 || fd > 2) return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return h;
+}
+
 /* vfork with every signal blocked, so no handler of the program runs in the child. */
 static __attribute__((noinline)) pid_t spawn(int in, int outw, int err, const char *path, char *const argv[],
                                              char *const envp[])
@@ -246,10 +257,13 @@ static bool run_tool(const struct symz_tool *t, const char *module, const char *
     size_t envlen;
     char **envp = child_env(&envlen);
     if (!envp) return false;
-    int in = address_file(module ? NULL : mods, addrs, n), p[2] = { -1, -1 };
-    int err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int in = high_fd(address_file(module ? NULL : mods, addrs, n)), p[2] = { -1, -1 };
+    int err = high_fd(open("/dev/null", O_WRONLY | O_CLOEXEC));
     bool ok = false;
     if (in < 0 || err < 0 || pipe2(p, O_CLOEXEC) != 0) goto out;
+    p[0] = high_fd(p[0]);
+    p[1] = high_fd(p[1]);
+    if (p[0] < 0 || p[1] < 0) goto out;
     pid_t pid = spawn(in, p[1], err, t->path, argv, envp);
     close(p[1]);
     p[1] = -1;

@@ -286,6 +286,22 @@ static void symbolizer_output_is_parsed(void **state)
     assert_null(symz_str(&o, o.frames[first[1]].func));
     assert_int_equal(count[2], 0);
     symz_out_free(&o);
+    /* stdin closed (a daemon): the address file must not land on fd 0 and be lost at exec */
+    t.kind = SYMZ_LLVM;
+    fake_tool(t.path, "");
+    FILE *f = fopen(t.path, "w");
+    fprintf(f, "#!/bin/sh\nwhile read a; do printf 'f\\nx.c:1:1\\n\\n'; done\n");
+    fclose(f);
+    int saved = dup(0);
+    close(0);
+    bool ran = symz_run(&t, "/bin/true", addrs, 3, &o, first, count);
+    dup2(saved, 0);
+    close(saved);
+    unlink(t.path);
+    assert_true(ran);
+    assert_int_equal(count[0] + count[1] + count[2], 3);
+    assert_string_equal(symz_str(&o, o.frames[first[2]].file), "x.c");
+    symz_out_free(&o);
     /* a tool that cannot run */
     strcpy(t.path, "/nonexistent/symbolizer");
     assert_false(symz_run(&t, "/bin/true", addrs, 3, &o, first, count));
