@@ -857,9 +857,8 @@ static bool quick_check(void)
 /* Marks the own blocks reachable from written pages, with the inherited blocks lent to
  * heap.frozen_bm. false: could not (pagemap unreadable, mark stack overflow, roots unread);
  * the caller then marks everything. World stopped, marks prepared by split_inherited. */
-static bool mark_own(uint64_t *inh, uint32_t top, bool *all_live)
+static bool mark_own(uint64_t *inh, uint32_t top)
 {
-    *all_live = false;
     if (forked_since_gen) return false;
     if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (pagemap_fd < 0) return false;
@@ -1609,9 +1608,7 @@ static uint64_t detect_report(void)
     if (!grew && child) {
         own = split_inherited(inh, top2);
         if (own) {
-            bool all_live;
-            lent = mark_own(inh, top2, &all_live);
-            if (all_live) own = 0;          /* nothing of its own is unreachable: no report */
+            lent = mark_own(inh, top2);
             if (!lent) {                        /* mark everything, report own blocks */
                 clear_own_headers(top2);
                 gc_mark_all();
