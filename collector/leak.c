@@ -28,6 +28,11 @@
  *    only those pages of the roots and of inherited blocks are scanned. For that scan the
  *    inherited blocks are lent to heap.frozen_bm (freeze.c's machinery: frozen = marked,
  *    untraced) and it is given back before the world resumes.
+ *  - A child's quick check (no stop, no /proc/self/maps) scans only ranges that are roots of the
+ *    full check as well, and never cowgc's own globals: a block it reaches is reachable, so it
+ *    may skip the full check only when it reaches every own block, and never reports.
+ *  - After fork() every first store to a page is a copy-on-write fault: code on the allocation
+ *    and fork paths stores only what changed.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -112,6 +117,7 @@ extern const ElfW(Ehdr) __ehdr_start HIDDEN;
 /* ---- our own code: frames in [self_lo, self_hi) are cowgc's and never reported ---- */
 
 static uintptr_t self_lo, self_hi;
+static uintptr_t self_wlo, self_whi;       /* our writable segments: never a quick-check root */
 
 static void self_text_init(void)
 {
@@ -126,6 +132,13 @@ static void self_text_init(void)
         if (bias + ph[i].p_vaddr + ph[i].p_memsz > hi) hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
     }
     if (lo < hi) { self_lo = lo; self_hi = hi; }
+    lo = UINTPTR_MAX, hi = 0;
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_W)) continue;
+        if (bias + ph[i].p_vaddr < lo) lo = bias + ph[i].p_vaddr;
+        if (bias + ph[i].p_vaddr + ph[i].p_memsz > hi) hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
+    }
+    if (lo < hi) { self_wlo = lo & ~(uintptr_t)4095; self_whi = (hi + 4095) & ~(uintptr_t)4095; }
 }
 
 void leak_set_self_text(uintptr_t lo, uintptr_t hi) { self_lo = lo; self_hi = hi; }
@@ -653,14 +666,17 @@ struct qrange { uintptr_t lo, hi; };
 static struct qrange quick_segs[QUICK_SEGS];
 static unsigned nquick;
 static bool quick_overflow;
-struct qlist { struct qrange seg[QUICK_SEGS]; unsigned n; bool overflow; };
-static uintptr_t qset[QUICK_MAX * 2];        /* open addressing: user addresses of marked blocks */
-static struct qrange qwork[QUICK_MAX];
+/* The marked set (open addressing, user addresses) and then the work list, packed at the
+ * start of one buffer: a small check touches (copy-on-write faults) one or two pages of it. */
+static uintptr_t qbuf[QUICK_MAX * 4];
+static uintptr_t *qset;
+static struct qrange *qwork;
 static unsigned qmask, nwork, nmarked;
+struct qwalk { unsigned n; bool changed, overflow; };
 
 static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
-    struct qlist *l = data;
+    struct qwalk *w = data;
     uintptr_t me = (uintptr_t)&quick_segs;
     bool own = false;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -678,8 +694,13 @@ static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
         else if (ph->p_type == PT_TLS && info->dlpi_tls_data && ph->p_memsz)
             r = (struct qrange){ (uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz };
         if (!r.hi) continue;
-        if (l->n == QUICK_SEGS) { l->overflow = true; return 1; }
-        l->seg[l->n++] = r;
+        if (w->n == QUICK_SEGS) { w->overflow = true; return 1; }
+        /* Stored only when it changed: after a fork each first store to a page faults. */
+        if (w->n >= nquick || quick_segs[w->n].lo != r.lo || quick_segs[w->n].hi != r.hi) {
+            quick_segs[w->n] = r;
+            w->changed = true;
+        }
+        w->n++;
     }
     return 0;
 }
@@ -690,13 +711,10 @@ static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
  * a quick root (the full scan has it). Runs before hooks.c's prepare handler takes heap_lock. */
 static void fork_prepare_gen(void)
 {
-    struct qlist l = { .n = 0, .overflow = false };
-    dl_iterate_phdr(quick_seg_cb, &l);
-    if (l.n != nquick || l.overflow != quick_overflow || memcmp(l.seg, quick_segs, l.n * sizeof *l.seg)) {
-        memcpy(quick_segs, l.seg, l.n * sizeof *l.seg);
-        nquick = l.n;
-        quick_overflow = l.overflow;
-    }
+    struct qwalk w = { 0, false, false };
+    dl_iterate_phdr(quick_seg_cb, &w);
+    if (w.n != nquick) nquick = w.n;
+    if (w.overflow != quick_overflow) quick_overflow = w.overflow;
 }
 
 /* The top of the initial stack's used part: the end of the auxiliary vector above argv and
@@ -747,7 +765,8 @@ static bool quick_written(uintptr_t lo, uintptr_t hi)
         if (n > 512) n = 512;
         if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
         for (size_t k = 0; k < n; k++, pg += 4096)
-            if ((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE))))
+            if (((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE)))) &&
+                !(pg >= self_wlo && pg < self_whi))     /* cowgc's own globals, whatever the list says */
                 quick_scan(pg > lo ? pg : lo, pg + 4096 < hi ? pg + 4096 : hi);
     }
     return true;
@@ -820,7 +839,7 @@ static bool quick_check(void)
 {
     if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
     uintptr_t stop = initial_stack_top();
-    if (!stop || forked_since_gen) return false;
+    if (!stop) return false;
     if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (pagemap_fd < 0) return false;
     if (quick_overflow) return false;
@@ -831,6 +850,8 @@ static bool quick_check(void)
         unsigned size = 16;
         while (size < own * 2) size <<= 1;
         qmask = size - 1;
+        qset = qbuf;
+        qwork = (struct qrange *)(qbuf + size);
         memset(qset, 0, size * sizeof *qset);
         nwork = nmarked = 0;
         uintptr_t regs[48], sp;
@@ -844,7 +865,7 @@ static bool quick_check(void)
             ok = ok && quick_written(tp, tp + TCB_BYTES);
             quick_drain();
             done = ok && nmarked == own;
-            if (ok && !done && quick_inherited()) {
+            if (ok && !done && quick_inherited()) {       /* (subset of the roots: sound) */
                 quick_drain();
                 done = nmarked == own;
             }
@@ -854,14 +875,35 @@ static bool quick_check(void)
     return done;
 }
 
-/* Marks the own blocks reachable from written pages, with the inherited blocks lent to
- * heap.frozen_bm. false: could not (pagemap unreadable, mark stack overflow, roots unread);
- * the caller then marks everything. World stopped, marks prepared by split_inherited. */
+/* Every inherited block as a root (they count as live), for a child whose pages may be shared
+ * with children of its own. */
+static void scan_all_inherited(const uint64_t *inh, uint32_t top)
+{
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE) {
+            if (inh[(size_t)ci * BM_WORDS] & 1)
+                scan_root(chunk_addr(ci) + s->offset, chunk_addr(ci) + s->offset + s->size, ROOT_INHERITED);
+            continue;
+        }
+        if (s->kind != SPAN_SMALL) continue;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
+            for (uint64_t b = inh[(size_t)ci * BM_WORDS + w]; b; b &= b - 1) {
+                uintptr_t user = chunk_addr(ci) + (uintptr_t)(w * 64 + (unsigned)__builtin_ctzll(b)) * s->stride + heap.hdr;
+                scan_root(user, user + s->size, ROOT_INHERITED);
+            }
+    }
+}
+
+/* Marks the own blocks reachable from the roots and the inherited blocks, with the inherited
+ * blocks lent to heap.frozen_bm. Only the pages this child wrote are scanned, unless it forked
+ * itself (its pages are shared with its children then) or pagemap cannot be read: then every
+ * root and every inherited block. false: could not (mark stack overflow, roots unread); the
+ * caller then marks everything. World stopped, marks prepared by split_inherited. */
 static bool mark_own(uint64_t *inh, uint32_t top)
 {
-    if (forked_since_gen) return false;
-    if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (pagemap_fd < 0) return false;
+    if (pagemap_fd < 0 && !forked_since_gen) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    bool written = !forked_since_gen && pagemap_fd >= 0;
     uint64_t *saved_bm = heap.frozen_bm;
     uint32_t saved_top = heap.frozen_top;
     heap.frozen_bm = inh;
@@ -869,8 +911,10 @@ static bool mark_own(uint64_t *inh, uint32_t top)
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     markstack_reset();
     pagemap_failed = false;
-    roots_scan(written_root);
-    bool ok = !roots_scan_failed() && !pagemap_failed && freeze_scan_roots(scan_root);
+    roots_scan(written ? written_root : scan_root);
+    bool ok = !roots_scan_failed() && !pagemap_failed;
+    if (ok && written) ok = freeze_scan_roots(scan_root);
+    else if (ok) scan_all_inherited(inh, top);
     gc_mark_drain();
     ok = ok && !markstack_overflowed();
     if (!ok) {
