@@ -705,16 +705,36 @@ static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* The modules' data and TLS, listed by the parent just before each fork (dl_iterate_phdr is
- * warm there; in a short-lived child its first call costs more than the whole check). A module
- * the child unloads reads as not present in pagemap and is skipped; one it loads is simply not
- * a quick root (the full scan has it). Runs before hooks.c's prepare handler takes heap_lock. */
+/* The modules' data and TLS (the forking thread's), listed by the parent before a fork
+ * (dl_iterate_phdr is warm there; in a short-lived child its first call costs more than the
+ * whole check), again only when the modules or the forking thread changed. A stale list is
+ * safe: an unloaded module's range reads as not present in pagemap and is skipped, a module
+ * loaded since is simply not a quick root (the full scan has it), and another thread's TLS
+ * was not written by the child. Runs before hooks.c's prepare handler takes heap_lock. */
+static uintptr_t quick_sig, quick_tp;       /* the module list and the thread listed last */
+
+/* A cheap signature of the loaded modules, read without the loader's lock (it is only compared:
+ * a stale list is safe, see above). */
+static uintptr_t modules_signature(void)
+{
+    uintptr_t h = 0;
+    unsigned n = 0;
+    for (const struct link_map *l = _r_debug.r_map; l && n < 100000; l = l->l_next, n++)
+        h = (h ^ ((uintptr_t)l + l->l_addr)) * 0x9e3779b97f4a7c15ull;
+    return h ^ n;
+}
+
 static void fork_prepare_gen(void)
 {
+    uintptr_t sig = modules_signature(), tp = arch_thread_pointer();
+    /* dl_iterate_phdr takes the loader's lock, a store: skip it when nothing changed. */
+    if (sig == quick_sig && tp == quick_tp) return;
     struct qwalk w = { 0, false, false };
     dl_iterate_phdr(quick_seg_cb, &w);
-    if (w.n != nquick) nquick = w.n;
-    if (w.overflow != quick_overflow) quick_overflow = w.overflow;
+    nquick = w.n;
+    quick_overflow = w.overflow;
+    quick_sig = sig;
+    quick_tp = tp;
 }
 
 /* The top of the initial stack's used part: the end of the auxiliary vector above argv and
