@@ -424,7 +424,7 @@ void *malloc_small_slow(size_t size)
             void *p = bin_take_mask(b);
             tc->nmalloc++;
             busy_leave(tc);
-            if (unlikely(leak_capture)) leak_on_alloc(p);
+            if (unlikely(leak_capture)) leak_on_alloc(p, size);
             return p;
         }
         busy_leave(tc);
@@ -470,7 +470,7 @@ static void *large_alloc(size_t size, size_t align, bool zero, size_t slack)
             atomic_fetch_add_explicit(&heap.in_use, s->size, memory_order_relaxed);
             atomic_fetch_add_explicit(&heap.nmalloc, 1, memory_order_relaxed);
             if (zero && !zeroed) memset((void *)user, 0, size);
-            if (unlikely(leak_capture)) leak_on_alloc((void *)user);
+            if (unlikely(leak_capture)) leak_on_alloc((void *)user, size);
             return (void *)user;
         }
         heap_unlock();
@@ -517,7 +517,7 @@ static void *fallback_alloc(size_t size)
     }
     tcache_flush_counts(tc);
     heap_unlock();
-    if (p && unlikely(leak_capture)) leak_on_alloc(p);
+    if (p && unlikely(leak_capture)) leak_on_alloc(p, size);
     return p ? p : alloc_fail(size);
 }
 
@@ -533,7 +533,7 @@ void *cg_malloc(size_t size)
             void *p = b->nlifo ? bin_take_lifo(b) : bin_take_mask(b);
             tc->nmalloc++;
             busy_leave(tc);
-            if (unlikely(leak_capture)) leak_on_alloc(p);
+            if (unlikely(leak_capture)) leak_on_alloc(p, size);
             return p;
         }
         busy_leave(tc);
@@ -742,7 +742,10 @@ void *cg_realloc(void *p, size_t size)
     if (s->kind == SPAN_SMALL) {
         old = class_size[s->cls];
         /* In place when the class fits and we do not waste more than half of it. */
-        if (size <= old && (size > old / 2 || old <= 16)) return p;
+        if (size <= old && (size > old / 2 || old <= 16)) {
+            if (unlikely(leak_capture)) leak_on_alloc(p, size);   /* as LSan: realloc's site */
+            return p;
+        }
     } else {
         old = s->size;
         uintptr_t cap = ((uintptr_t)s->nchunks << CHUNK_SHIFT) - s->offset;
@@ -752,6 +755,7 @@ void *cg_realloc(void *p, size_t size)
             atomic_fetch_add_explicit(&heap.in_use, ns - s->size, memory_order_relaxed);
             s->size = ns;
             heap_unlock();
+            if (unlikely(leak_capture)) leak_on_alloc(p, size);
             return p;
         }
         /* Grow in place over a free run that follows the span. */
@@ -761,6 +765,7 @@ void *cg_realloc(void *p, size_t size)
                 size_t ns = (size + 15) & ~(size_t)15;
                 atomic_fetch_add_explicit(&heap.in_use, ns - s->size, memory_order_relaxed);
                 s->size = ns;
+                if (unlikely(leak_capture)) leak_on_alloc(p, size);
                 return p;
             }
         }
@@ -779,7 +784,11 @@ void *cg_memalign(size_t align, size_t size)
     cowgc_ensure_init();
     if (heap.hdr == 0 && size <= SMALL_MAX) {
         unsigned c = size_class_aligned(size, align);
-        if (c < NCLASSES) return cg_malloc(class_size[c]);
+        if (c < NCLASSES) {
+            void *p = cg_malloc(class_size[c]);
+            if (p && unlikely(leak_capture)) leak_set_size(p, size);
+            return p;
+        }
     }
     if (align > heap.size / 4) return alloc_fail(size);
     return large_alloc(size, align, false, 0);

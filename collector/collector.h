@@ -248,12 +248,14 @@ static inline void frozen_clear(uint32_t ci, uint32_t idx)
 HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */
 HIDDEN void leak_init(void);                         /* start-up, after options and heap */
 HIDDEN void leak_late_init(void);                    /* from the constructor: may load libunwind */
-HIDDEN void leak_on_alloc(void *p);                  /* p was just handed out: record its stack */
+HIDDEN void leak_on_alloc(void *p, size_t size);     /* p was just handed out for size bytes: record its stack */
+HIDDEN void leak_set_size(void *p, size_t size);     /* p was handed out for size bytes after all (memalign) */
 HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);  /* sweep, world stopped */
 HIDDEN void leak_at_exit(void);                      /* detect report / reclaimed report */
 HIDDEN size_t leak_site_of(uintptr_t p, char *buf, size_t n);  /* "; allocated at ..." or "" */
 HIDDEN void leak_report(bool at_exit);               /* detect mode: stop, mark, classify, print */
 HIDDEN uint32_t leak_stack_id(uint32_t ci, uint32_t idx);   /* the block's stack, 0 = none */
+HIDDEN size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size);  /* as asked for */
 HIDDEN void leak_set_self_text(uintptr_t lo, uintptr_t hi); /* tests: frames in [lo,hi) are skipped */
 
 /* stackdepot.c: deduplicated allocation stacks, dense ids 1..depot_count(), 0 = none */
@@ -264,6 +266,46 @@ HIDDEN uint32_t depot_put(const uintptr_t *pcs, unsigned n); /* 0: could not sto
 HIDDEN unsigned depot_get(uint32_t id, const uintptr_t **pcs);
 HIDDEN uint32_t depot_count(void);
 HIDDEN uint64_t depot_dropped(void);
+
+/* symbolize.c: function, file:line and inlined frames from a symbolizer program (llvm-symbolizer
+ * or addr2line), one process per module and batch; the report's words. No malloc: mmap'd output. */
+enum symz_kind { SYMZ_NONE, SYMZ_LLVM, SYMZ_ADDR2LINE };
+struct symz_tool { enum symz_kind kind; char path[256]; };
+/* One frame of an address (several when calls were inlined there, innermost first). func and
+ * file are offsets into symz_out.text, 0 = unknown; line 0 = unknown, col 0 = unknown. */
+struct symz_frame { uint32_t func, file, line, col; };
+struct symz_out {
+    char *text;
+    size_t text_len, text_cap;
+    struct symz_frame *frames;
+    size_t nframes, frames_cap;
+};
+/* setting: COWGC_SYMBOLIZE's value (NULL = 1: llvm-symbolizer from PATH, else addr2line; "0": none;
+ * else the program, a path or a name looked up in PATH). false: no tool (logged if one was named). */
+HIDDEN bool symz_find_tool(const char *setting, struct symz_tool *t);
+/* Symbolises addrs (link-time addresses in module) with one process: addrs[i]'s frames are
+ * o->frames[first[i] .. first[i] + count[i]); count 0 = no answer. false: the tool did not run. */
+HIDDEN bool symz_run(const struct symz_tool *t, const char *module, const uint64_t *addrs, size_t n,
+                     struct symz_out *o, uint32_t *first, uint16_t *count);
+/* The same for addresses of several modules (mods[i] is addrs[i]'s; runs of one module are
+ * consecutive): llvm-symbolizer answers all in one process, addr2line needs one per module. */
+HIDDEN bool symz_run_many(const struct symz_tool *t, const char *const *mods, const uint64_t *addrs,
+                          size_t n, struct symz_out *o, uint32_t *first, uint16_t *count);
+HIDDEN bool symz_add_frame(struct symz_out *o, const struct symz_frame *f);
+HIDDEN uint32_t symz_intern(struct symz_out *o, const char *s, size_t len);   /* offset, 0 = failed */
+static inline const char *symz_str(const struct symz_out *o, uint32_t off) { return off ? o->text + off : NULL; }
+HIDDEN void symz_out_free(struct symz_out *o);
+HIDDEN uint64_t symz_file_vbase(const char *path);   /* link-time address of file offset 0 */
+/* The report's lines, LeakSanitizer's words with cowgc as the tool. kind: direct|indirect|reclaimed. */
+HIDDEN size_t symz_text_banner(char *buf, size_t n, bool reclaimed, int pid, uint64_t collections);
+HIDDEN size_t symz_text_group(char *buf, size_t n, const char *kind, uint64_t bytes, uint64_t count);
+HIDDEN size_t symz_text_frame(char *buf, size_t n, unsigned idx, uint64_t pc, const char *func,
+                              const char *file, uint32_t line, uint32_t col, const char *module,
+                              uint64_t module_off);
+HIDDEN size_t symz_text_suppressions_head(char *buf, size_t n);
+HIDDEN size_t symz_text_suppression(char *buf, size_t n, uint64_t count, uint64_t bytes, const char *templ);
+HIDDEN size_t symz_text_suppressions_tail(char *buf, size_t n);
+HIDDEN size_t symz_text_summary(char *buf, size_t n, bool reclaimed, uint64_t bytes, uint64_t count);
 
 /* stats.c */
 struct gc_stats {

@@ -1,21 +1,38 @@
-/* leak.c -- allocation stacks, and the reports built on them: leaks (detect mode) and what collect mode reclaimed.
+/* leak.c -- allocation stacks and requested sizes, and the reports built on them: leaks (detect mode) and what collect mode reclaimed.
  *
  * Invariants:
- *  - A block's stack id lives in side metadata, never in a heap page (I1): per chunk, a slice of
- *    uint32 ids indexed by slot (slices[ci][idx], capacity in slice[-1]), carved from mmap'd
- *    NORESERVE segments. A slice only grows (a chunk reused with more slots gets a new one); old
- *    slices are never reused, so a late writer can only scribble on a dead slice.
- *  - When leak_capture is set, every allocation writes its slot (0 when not sampled), so the id
- *    of an allocated block is never a stale one from the slot's previous occupant.
- *  - Capture never allocates and never takes a lock (not even the thread's own, which
- *    pthread_getattr_np holds while it reallocs); a thread re-entering (a signal handler's malloc,
- *    libunwind calling malloc) records no stack.
+ *  - A block's metadata (stack id, requested size, process generation) lives in side tables,
+ *    never in a heap page (I1): per chunk, a slice of struct slot_meta indexed by slot
+ *    (slices[ci][idx], capacity in slice[-1].id), carved from mmap'd NORESERVE segments. A slice
+ *    only grows (a chunk reused with more slots gets a new one); old slices are never reused,
+ *    so a late writer can only scribble on a dead slice. The tables exist only in detect mode,
+ *    or in collect mode with COWGC_REPORT_RECLAIMED.
+ *  - When leak_capture is set, every allocation writes its slot (id 0 when not sampled), so the
+ *    metadata of an allocated block is never a stale one from the slot's previous occupant.
+ *    The requested size is kept as slack = slot size - requested, so a slot never written
+ *    reads as its full slot size. malloc_usable_size still answers the slot size.
+ *  - Capture never allocates and never takes a lock the allocator holds; a thread re-entering
+ *    (a signal handler's malloc, libunwind or pthread_getattr_np calling malloc) records no stack.
  *  - The fp unwinder reads memory only inside the current thread's stack, between the outermost
  *    cowgc frame and the stack top. Our own frames (no frame pointers) are stepped with layouts
  *    learned once per return address from DWARF (libunwind), then cached.
  *  - Reports: classification and tallies happen with heap_lock held and the world stopped, and
  *    write only mmap'd side tables (indirect bitmap, tallies); symbolising, suppressions and
- *    output come after the world is resumed. Inline mark headers are cleared before resuming (I6).
+ *    output come after the world is resumed, in mmap'd buffers, never the program's heap. Inline
+ *    mark headers are cleared before resuming (I6).
+ *  - Fork: proc_gen counts fork()s from the exec'd process down to this one, and every block
+ *    records the generation that allocated it. A forked child reports only its own blocks
+ *    (gen == proc_gen); inherited blocks are the parent's to report and count as live. While it
+ *    has not forked itself, a pointer to one of its own blocks can only sit on a page it wrote,
+ *    which is then mapped by it alone (pagemap "exclusive", or swapped, or a shared mapping):
+ *    only those pages of the roots and of inherited blocks are scanned. For that scan the
+ *    inherited blocks are lent to heap.frozen_bm (freeze.c's machinery: frozen = marked,
+ *    untraced) and it is given back before the world resumes.
+ *  - A child's quick check (no stop, no /proc/self/maps) scans only ranges that are roots of the
+ *    full check as well, and never cowgc's own globals: a block it reaches is reachable, so it
+ *    may skip the full check only when it reaches every own block, and never reports.
+ *  - After fork() every first store to a page is a copy-on-write fault: code on the allocation
+ *    and fork paths stores only what changed.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -30,6 +47,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/auxv.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,7 +57,6 @@
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
-#include <dlfcn.h>
 
 /* libunwind is loaded with dlopen when stacks are first needed, so a program that never asks
  * for leak reports does not carry it (nor its liblzma) in memory. Until cowgc's constructor has
@@ -51,6 +69,8 @@ static struct {
     int (*get_save_loc)(unw_cursor_t *, int, unw_save_loc_t *);
     int (*backtrace)(void **, int);
 } unw;
+struct slot_meta;
+static _Atomic(struct slot_meta *) *slices;    /* heap.nchunks_max entries */
 static _Atomic int unw_state;     /* 0 not tried, 1 loading, 2 loaded, -1 unavailable */
 static bool unw_allowed;          /* set by leak_late_init() from the constructor */
 
@@ -78,19 +98,26 @@ static bool unw_load(void)
     return ok;
 }
 
+static void fork_prepare_gen(void);
+static void fork_child_gen(void);
+static void fork_parent_gen(void);
+
 void leak_late_init(void)
 {
     unw_allowed = true;
-    if (leak_capture) unw_load();
+    if (leak_capture && opt.stack_depth) unw_load();
+    if (slices) pthread_atfork(fork_prepare_gen, fork_parent_gen, fork_child_gen);
 }
 
 bool leak_capture;
 
+extern void *__libc_stack_end;
 extern const ElfW(Ehdr) __ehdr_start HIDDEN;
 
 /* ---- our own code: frames in [self_lo, self_hi) are cowgc's and never reported ---- */
 
 static uintptr_t self_lo, self_hi;
+static uintptr_t self_wlo, self_whi;       /* our writable segments: never a quick-check root */
 
 static void self_text_init(void)
 {
@@ -105,6 +132,13 @@ static void self_text_init(void)
         if (bias + ph[i].p_vaddr + ph[i].p_memsz > hi) hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
     }
     if (lo < hi) { self_lo = lo; self_hi = hi; }
+    lo = UINTPTR_MAX, hi = 0;
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_W)) continue;
+        if (bias + ph[i].p_vaddr < lo) lo = bias + ph[i].p_vaddr;
+        if (bias + ph[i].p_vaddr + ph[i].p_memsz > hi) hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
+    }
+    if (lo < hi) { self_wlo = lo & ~(uintptr_t)4095; self_whi = (hi + 4095) & ~(uintptr_t)4095; }
 }
 
 void leak_set_self_text(uintptr_t lo, uintptr_t hi) { self_lo = lo; self_hi = hi; }
@@ -144,31 +178,56 @@ static void *map_table(size_t len)
     return p;
 }
 
-/* ---- per-block stack ids: chunk -> slice of slot ids ---- */
+/* ---- per-block metadata: chunk -> slice of slots ---- */
 
 #define SEG_BYTES ((size_t)64 << 20)
 
-static _Atomic(uint32_t *) *slices;    /* heap.nchunks_max entries */
+struct slot_meta {
+    uint32_t id;               /* stack id, 0 = none */
+    uint16_t slack;            /* slot size - requested size */
+    uint16_t gen;              /* proc_gen of the process that allocated it */
+};
+_Static_assert(sizeof(struct slot_meta) == 8, "two slots per 16 bytes");
+
 static char *seg_next, *seg_end;
 static _Atomic int slice_lock;
 
-static uint32_t *slice_grow(uint32_t ci, uint32_t need)
+/* Fork generation of this process (see the invariants) and whether it has allocated since. */
+static uint16_t proc_gen;
+static bool forked_since_gen;              /* this process forked: its pages are shared again */
+static bool allocated_since_fork;
+
+static int pagemap_fd = -1;                 /* /proc/self/pagemap, opened by this process */
+
+static void fork_child_gen(void)
+{
+    if (pagemap_fd >= 0) close(pagemap_fd);   /* it shows the parent's pages */
+    pagemap_fd = -1;
+    proc_gen++;
+    forked_since_gen = false;
+    allocated_since_fork = false;
+}
+
+/* After a fork every first store to a page is a copy-on-write fault: store only changes. */
+static void fork_parent_gen(void) { if (!forked_since_gen) forked_since_gen = true; }
+
+static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
 {
     uint32_t cap = 16;
     while (cap < need) cap <<= 1;
     spin_lock(&slice_lock);
-    uint32_t *s = atomic_load_explicit(&slices[ci], memory_order_relaxed);
-    if (!s || s[-1] < need) {
-        size_t bytes = ((size_t)cap + 4) * sizeof(uint32_t);   /* keeps slices 16-byte aligned */
+    struct slot_meta *s = atomic_load_explicit(&slices[ci], memory_order_relaxed);
+    if (!s || s[-1].id < need) {
+        size_t bytes = ((size_t)cap + 2) * sizeof(struct slot_meta);   /* keeps slices 16-byte aligned */
         if (seg_next + bytes > seg_end) {
             char *m = map_table(SEG_BYTES);
             if (!m) { spin_unlock(&slice_lock); return NULL; }
             seg_next = m;
             seg_end = m + SEG_BYTES;
         }
-        uint32_t *ns = (uint32_t *)seg_next + 4;
+        struct slot_meta *ns = (struct slot_meta *)seg_next + 2;
         seg_next += bytes;
-        ns[-1] = cap;
+        ns[-1].id = cap;
         atomic_store_explicit(&slices[ci], ns, memory_order_release);
         s = ns;
     }
@@ -176,8 +235,9 @@ static uint32_t *slice_grow(uint32_t ci, uint32_t need)
     return s;
 }
 
-/* The id slot of the block at user address p (just allocated, so its span is stable). */
-static uint32_t *id_slot(uintptr_t p)
+/* The metadata slot of the block at user address p (just allocated, so its span is stable),
+ * and its slot size. */
+static struct slot_meta *meta_slot(uintptr_t p, size_t *slot_size)
 {
     uint32_t ci = chunk_of(p), idx = 0, need = 1;
     const struct span *s = span_at(ci);
@@ -186,18 +246,38 @@ static uint32_t *id_slot(uintptr_t p)
         need = s->nblocks;
     } else {
         ci = span_head(ci);
+        s = span_at(ci);
     }
-    uint32_t *sl = atomic_load_explicit(&slices[ci], memory_order_acquire);
-    if (unlikely(!sl || sl[-1] < need)) sl = slice_grow(ci, need);
+    *slot_size = s->size;
+    struct slot_meta *sl = atomic_load_explicit(&slices[ci], memory_order_acquire);
+    if (unlikely(!sl || sl[-1].id < need)) sl = slice_grow(ci, need);
     return sl ? &sl[idx] : NULL;
 }
 
-uint32_t leak_stack_id(uint32_t ci, uint32_t idx)
+static inline const struct slot_meta *meta_get(uint32_t ci, uint32_t idx)
 {
-    if (!slices) return 0;
-    const uint32_t *sl = atomic_load_explicit(&slices[ci], memory_order_acquire);
-    return sl && idx < sl[-1] ? sl[idx] : 0;
+    static const struct slot_meta none = { 0, 0, 0 };
+    if (!slices) return &none;
+    const struct slot_meta *sl = atomic_load_explicit(&slices[ci], memory_order_acquire);
+    return sl && idx < sl[-1].id ? &sl[idx] : &none;
 }
+
+uint32_t leak_stack_id(uint32_t ci, uint32_t idx) { return meta_get(ci, idx)->id; }
+
+size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size)
+{
+    uint16_t slack = meta_get(ci, idx)->slack;
+    return slack < slot_size ? slot_size - slack : slot_size;
+}
+
+static inline uint16_t slack_of(size_t slot_size, size_t requested)
+{
+    size_t d = requested < slot_size ? slot_size - requested : 0;
+    return d > UINT16_MAX ? UINT16_MAX : (uint16_t)d;
+}
+
+/* A forked child's own blocks: allocated by this process, not inherited. */
+static inline bool own_block(uint32_t ci, uint32_t idx) { return meta_get(ci, idx)->gen == proc_gen; }
 
 /* ---- the current thread's stack bounds, for the fp unwinder ---- */
 
@@ -369,29 +449,51 @@ unwind_fp(uintptr_t *pcs, unsigned max)
     return n;
 }
 
+
 /* ---- capture ---- */
+
+/* A slot reused by the same call site often gets the same metadata again: a store that changes
+ * nothing is skipped, since after a fork() every first store to a page is a copy-on-write fault. */
+static inline void meta_store(struct slot_meta *slot, struct slot_meta m)
+{
+    uint64_t v, old;
+    memcpy(&v, &m, sizeof v);
+    memcpy(&old, slot, sizeof old);
+    if (old != v) memcpy(slot, &v, sizeof v);
+}
 
 static __thread int in_leak;               /* re-entrancy guard */
 static __thread uint32_t sample_left;
 
-void leak_on_alloc(void *ptr)
+void leak_on_alloc(void *ptr, size_t size)
 {
-    uint32_t *slot = id_slot((uintptr_t)ptr);
+    size_t slot_size;
+    struct slot_meta *slot = meta_slot((uintptr_t)ptr, &slot_size);
     if (unlikely(!slot)) return;
+    if (unlikely(proc_gen) && !allocated_since_fork) allocated_since_fork = true;
+    struct slot_meta m = { 0, slack_of(slot_size, size), proc_gen };
     uint32_t every = opt.stack_sample;
     if (every > 1) {
         if (unlikely(!sample_left))     /* first use: spread threads over the period */
             sample_left = 1 + (uint32_t)((((uintptr_t)&sample_left >> 12) * 2654435761u) % every);
-        if (--sample_left) { *slot = 0; return; }
+        if (--sample_left) { meta_store(slot, m); return; }
         sample_left = every;
     }
-    if (in_leak) { *slot = 0; return; }
+    unsigned max = (unsigned)opt.stack_depth;
+    if (in_leak || !max) { meta_store(slot, m); return; }
     in_leak = 1;
     uintptr_t pcs[DEPOT_MAX_DEPTH];
-    unsigned max = (unsigned)opt.stack_depth;
     unsigned n = opt.unwind == UNWIND_FP ? unwind_fp(pcs, max) : unwind_libunwind(pcs, max);
-    *slot = n ? depot_put(pcs, n) : 0;
+    m.id = n ? depot_put(pcs, n) : 0;
+    meta_store(slot, m);
     in_leak = 0;
+}
+
+void leak_set_size(void *ptr, size_t size)
+{
+    size_t slot_size;
+    struct slot_meta *slot = meta_slot((uintptr_t)ptr, &slot_size);
+    if (slot) slot->slack = slack_of(slot_size, size);
 }
 
 /* ---- tallies: bytes and blocks per (stack id, kind) ---- */
@@ -408,9 +510,9 @@ void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits)
     const struct span *s = span_at(ci);
     for (; bits; bits &= bits - 1) {
         uint32_t idx = word * 64 + (unsigned)__builtin_ctzll(bits);
-        uint32_t id = leak_stack_id(ci, idx);
-        if (id >= reclaimed_ids) id = 0;
-        reclaimed[id].bytes += s->size;
+        const struct slot_meta *m = meta_get(ci, idx);
+        uint32_t id = m->id < reclaimed_ids ? m->id : 0;
+        reclaimed[id].bytes += m->slack < s->size ? s->size - m->slack : s->size;
         reclaimed[id].count++;
     }
 }
@@ -427,14 +529,17 @@ void leak_init(void)
     }
     if (!slices || depot_init() != 0) {
         log_line("cannot map the allocation stack tables; leak reports will have no stacks");
+        slices = NULL;
         return;
     }
-    leak_capture = opt.stack_depth > 0;
+    /* Requested sizes are recorded even with COWGC_STACK_DEPTH=0. */
+    leak_capture = true;
 }
 
 /* ---- detect: classify the unreachable blocks ---- */
 
 static uint64_t *indirect_bm;              /* same shape as alloc bitmaps, report time only */
+static bool own_only;                      /* a forked child's report: its own blocks only */
 
 static inline bool ind_test(uint32_t ci, uint32_t idx)
 {
@@ -459,9 +564,10 @@ static uint64_t word_unmarked(uint32_t ci, const struct span *s, unsigned w)
     return out;
 }
 
-/* Calls fn for every allocated, unmarked block. World stopped. */
-static void for_each_leak(void (*fn)(uint32_t ci, uint32_t idx, uintptr_t user, size_t size, void *arg),
-                          void *arg)
+typedef void (*block_fn)(uint32_t ci, uint32_t idx, uintptr_t user, size_t size, void *arg);
+
+/* Calls fn for every allocated, unmarked block (own ones only in a child's report). World stopped. */
+static void for_each_leak(block_fn fn, void *arg)
 {
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top; ci++) {
@@ -470,10 +576,12 @@ static void for_each_leak(void (*fn)(uint32_t ci, uint32_t idx, uintptr_t user, 
             for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
                 for (uint64_t u = word_unmarked(ci, s, w); u; u &= u - 1) {
                     uint32_t idx = w * 64 + (unsigned)__builtin_ctzll(u);
+                    if (own_only && !own_block(ci, idx)) continue;
                     fn(ci, idx, chunk_addr(ci) + (uintptr_t)idx * s->stride + heap.hdr, s->size, arg);
                 }
         } else if (s->kind == SPAN_LARGE && (alloc_words(ci)[0] & 1)) {
             uintptr_t user = chunk_addr(ci) + s->offset;
+            if (own_only && !own_block(ci, 0)) continue;
             if (!block_is_marked(ci, 0, user)) fn(ci, 0, user, s->size, arg);
         }
     }
@@ -495,39 +603,426 @@ struct tally_ctx { struct tally *t; uint32_t nids; };
 static void tally_leak(uint32_t ci, uint32_t idx, uintptr_t user, size_t size, void *arg)
 {
     struct tally_ctx *c = arg;
-    uint32_t id = leak_stack_id(ci, idx);
-    if (id > c->nids) id = 0;
+    const struct slot_meta *m = meta_get(ci, idx);
+    uint32_t id = m->id > c->nids ? 0 : m->id;
     struct tally *t = &c->t[(size_t)id * 2 + (ind_test(ci, idx) ? K_INDIRECT : K_DIRECT)];
-    t->bytes += size;
+    t->bytes += m->slack < size ? size - m->slack : size;
     t->count++;
 }
 
-/* ---- groups, sorted largest first ---- */
+/* ---- a forked child's mark: its own blocks, from the pages it wrote ---- */
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_FILE (1ull << 61)                /* file page or shared anonymous memory */
+#define PM_EXCLUSIVE (1ull << 56)
+
+/* Inherited allocated blocks into inh (alloc bitmaps' shape), own mark bits cleared; returns
+ * the number of own allocated blocks. World stopped. */
+static uint64_t split_inherited(uint64_t *inh, uint32_t top)
+{
+    uint64_t own = 0;
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        unsigned nw = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : s->kind == SPAN_LARGE ? 1 : 0;
+        for (unsigned w = 0; w < nw; w++) {
+            uint64_t a = alloc_words(ci)[w], in = 0, mine = 0;
+            if (s->kind == SPAN_LARGE) a &= 1;
+            for (uint64_t b = a; b; b &= b - 1) {
+                unsigned bit = (unsigned)__builtin_ctzll(b);
+                if (own_block(ci, w * 64 + bit)) mine |= 1ull << bit;
+                else in |= 1ull << bit;
+            }
+            if (in) inh[(size_t)ci * BM_WORDS + w] = in;
+            own += (uint64_t)__builtin_popcountll(mine);
+            /* Out-of-line marks start clear for own blocks (inherited ones are never read). */
+            if (mine && heap.mark == MARK_OUTOFLINE && (mark_words(ci)[w] & mine))
+                mark_words(ci)[w] &= ~mine;
+        }
+    }
+    return own;
+}
+
+static void scan_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
+{
+    if (hi <= lo) return;
+    gcstats.roots_bytes[kind] += hi - lo;
+    gc_mark_range(lo, hi);
+    gc_mark_drain();
+}
+
+static bool pagemap_failed;
+
+/* Scans the pages of [lo, hi) this process may have written since the fork. */
+static void written_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
+{
+    if (hi <= lo) return;
+    if (kind == ROOT_REGS) { scan_root(lo, hi, kind); return; }
+    uint64_t ent[512];
+    for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
+        size_t n = (size_t)((hi - pg + 4095) >> 12);
+        if (n > 512) n = 512;
+        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) {
+            pagemap_failed = true;
+            return;
+        }
+        uintptr_t run = 0;
+        for (size_t k = 0; k < n; k++, pg += 4096) {
+            uint64_t e = ent[k];
+            bool scan = (e & PM_SWAPPED) || ((e & PM_PRESENT) && (e & (PM_EXCLUSIVE | PM_FILE)));
+            if (scan && !run) run = pg;
+            if (!scan && run) {
+                scan_root(run > lo ? run : lo, pg < hi ? pg : hi, kind);
+                run = 0;
+            }
+        }
+        if (run) scan_root(run > lo ? run : lo, pg < hi ? pg : hi, kind);
+    }
+}
+
+/* ---- a forked child's quick check: no stop, no /proc, no writes to shared pages ----
+ * Stopping the world and reading /proc/self/maps cost more than a short-lived child's whole
+ * life (a shell's command substitution), and every page a child writes is a copy-on-write
+ * fault. So a single-threaded child first marks its own live blocks from the roots it can name
+ * itself: its registers and stack (main thread only), every module's data and TLS and its
+ * thread's TCB, into a private set, reading shared pages only. These are roots of the full
+ * scan too, so every block it marks is reachable: when it marks them all, there is no leak to
+ * report. Otherwise the full scan decides. cowgc's own globals are left out, as roots_scan does. */
+
+#define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
+#define QUICK_SEGS 512
+#define TCB_BYTES 2304          /* glibc's struct pthread on x86-64, above the thread pointer */
+struct qrange { uintptr_t lo, hi; };
+static struct qrange quick_segs[QUICK_SEGS];
+static unsigned nquick;
+static bool quick_overflow;
+/* The marked set (open addressing, user addresses) and then the work list, packed at the
+ * start of one buffer: a small check touches (copy-on-write faults) one or two pages of it. */
+static uintptr_t qbuf[QUICK_MAX * 4];
+static uintptr_t *qset;
+static struct qrange *qwork;
+static unsigned qmask, nwork, nmarked;
+struct qwalk { unsigned n; bool changed, overflow; };
+
+static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct qwalk *w = data;
+    uintptr_t me = (uintptr_t)&quick_segs;
+    bool own = false;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz)
+            own = info->dlpi_name && info->dlpi_name[0];
+    }
+    if (own) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        struct qrange r = { 0, 0 };
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W) && ph->p_memsz)
+            r = (struct qrange){ info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz };
+        else if (ph->p_type == PT_TLS && info->dlpi_tls_data && ph->p_memsz)
+            r = (struct qrange){ (uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz };
+        if (!r.hi) continue;
+        if (w->n == QUICK_SEGS) { w->overflow = true; return 1; }
+        /* Stored only when it changed: after a fork each first store to a page faults. */
+        if (w->n >= nquick || quick_segs[w->n].lo != r.lo || quick_segs[w->n].hi != r.hi) {
+            quick_segs[w->n] = r;
+            w->changed = true;
+        }
+        w->n++;
+    }
+    return 0;
+}
+
+/* The modules' data and TLS (the forking thread's), listed by the parent before a fork
+ * (dl_iterate_phdr is warm there; in a short-lived child its first call costs more than the
+ * whole check), again only when the modules or the forking thread changed. A stale list is
+ * safe: an unloaded module's range reads as not present in pagemap and is skipped, a module
+ * loaded since is simply not a quick root (the full scan has it), and another thread's TLS
+ * was not written by the child. Runs before hooks.c's prepare handler takes heap_lock. */
+static uintptr_t quick_sig, quick_tp;       /* the module list and the thread listed last */
+
+/* A cheap signature of the loaded modules, read without the loader's lock (it is only compared:
+ * a stale list is safe, see above). */
+static uintptr_t modules_signature(void)
+{
+    uintptr_t h = 0;
+    unsigned n = 0;
+    for (const struct link_map *l = _r_debug.r_map; l && n < 100000; l = l->l_next, n++)
+        h = (h ^ ((uintptr_t)l + l->l_addr)) * 0x9e3779b97f4a7c15ull;
+    return h ^ n;
+}
+
+static void fork_prepare_gen(void)
+{
+    uintptr_t sig = modules_signature(), tp = arch_thread_pointer();
+    /* dl_iterate_phdr takes the loader's lock, a store: skip it when nothing changed. */
+    if (sig == quick_sig && tp == quick_tp) return;
+    struct qwalk w = { 0, false, false };
+    dl_iterate_phdr(quick_seg_cb, &w);
+    nquick = w.n;
+    quick_overflow = w.overflow;
+    quick_sig = sig;
+    quick_tp = tp;
+}
+
+/* The top of the initial stack's used part: the end of the auxiliary vector above argv and
+ * envp (whose slots setenv may point at heap strings). 0 if it cannot be found. */
+static uintptr_t initial_stack_top(void)
+{
+    const uintptr_t *p = (const uintptr_t *)__libc_stack_end;
+    if (!p) return 0;
+    uintptr_t argc = *p++;
+    if (argc > (1u << 24)) return 0;
+    p += argc + 1;                         /* argv and its NULL */
+    while (*p) p++;                        /* envp */
+    p++;
+    while (p[0] != AT_NULL) p += 2;        /* auxv */
+    return (uintptr_t)(p + 2);
+}
+
+/* Allocated and not freed by another thread (remote bits wait to be folded). */
+static inline bool live_block(uint32_t ci, uint32_t idx)
+{
+    uint64_t bit = 1ull << (idx & 63);
+    return (alloc_words(ci)[idx >> 6] & bit) && !(remote_words(ci)[idx >> 6] & bit);
+}
+
+static void quick_scan(uintptr_t lo, uintptr_t hi)
+{
+    const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
+        struct lookup lk;
+        if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
+        if (!own_block(lk.ci, lk.idx) || !live_block(lk.ci, lk.idx)) continue;
+        unsigned i = (unsigned)((lk.user * 0x9e3779b97f4a7c15ull) >> 40) & qmask;
+        while (qset[i] && qset[i] != lk.user) i = (i + 1) & qmask;
+        if (qset[i]) continue;
+        qset[i] = lk.user;
+        nmarked++;
+        qwork[nwork++] = (struct qrange){ lk.user, lk.user + span_at(lk.ci)->size };
+    }
+}
+
+/* quick_scan over the pages of [lo, hi) this child may have written (see written_root);
+ * never touches a page that is not mapped or not present. false: pagemap unreadable. */
+static bool quick_written(uintptr_t lo, uintptr_t hi)
+{
+    uint64_t ent[512];
+    for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
+        size_t n = (size_t)((hi - pg + 4095) >> 12);
+        if (n > 512) n = 512;
+        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        for (size_t k = 0; k < n; k++, pg += 4096)
+            if (((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE)))) &&
+                !(pg >= self_wlo && pg < self_whi))     /* cowgc's own globals, whatever the list says */
+                quick_scan(pg > lo ? pg : lo, pg + 4096 < hi ? pg + 4096 : hi);
+    }
+    return true;
+}
+
+static void quick_drain(void)
+{
+    while (nwork) {
+        struct qrange r = qwork[--nwork];
+        quick_scan(r.lo, r.hi);
+    }
+}
+
+/* The inherited blocks on heap pages this child wrote (only the written pages' part: a pointer
+ * it stored lies there). false: pagemap unreadable. */
+static bool quick_inherited(void)
+{
+    uint64_t ent[512];
+    uintptr_t end = heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT);
+    for (uintptr_t pg = heap.base; pg < end;) {
+        size_t n = (size_t)((end - pg) >> 12);
+        if (n > 512) n = 512;
+        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        for (size_t k = 0; k < n; k++, pg += 4096) {
+            uint64_t e = ent[k];
+            if (!((e & PM_PRESENT) && (e & PM_EXCLUSIVE)) && !(e & PM_SWAPPED)) continue;
+            uint32_t c = chunk_of(pg), ci = span_head(c);
+            const struct span *s = span_at(ci);
+            if (s->kind == SPAN_LARGE && ci + s->nchunks > c) {
+                uintptr_t lo = chunk_addr(ci) + s->offset, hi = lo + s->size;
+                if (live_block(ci, 0) && !own_block(ci, 0) && lo < pg + 4096 && hi > pg)
+                    quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
+                continue;
+            }
+            if (s->kind != SPAN_SMALL || ci != c) continue;
+            uintptr_t start = chunk_addr(ci);
+            uint32_t first = (uint32_t)((pg - start) / s->stride), last = (uint32_t)((pg + 4095 - start) / s->stride);
+            if (last >= s->nblocks) last = s->nblocks - 1;
+            for (uint32_t i = first; i <= last && first < s->nblocks; i++) {
+                if (!live_block(ci, i) || own_block(ci, i)) continue;
+                uintptr_t lo = start + (uintptr_t)i * s->stride + heap.hdr, hi = lo + s->size;
+                quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
+            }
+        }
+    }
+    return true;
+}
+
+/* Own live blocks (reads only); stops counting past QUICK_MAX. */
+static uint64_t own_census(void)
+{
+    uint64_t own = 0;
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top && own <= QUICK_MAX; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE) {
+            own += live_block(ci, 0) && own_block(ci, 0);
+            continue;
+        }
+        if (s->kind != SPAN_SMALL) continue;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
+            for (uint64_t a = alloc_words(ci)[w] & ~remote_words(ci)[w]; a; a &= a - 1)
+                own += own_block(ci, w * 64 + (unsigned)__builtin_ctzll(a));
+    }
+    return own;
+}
+
+/* True if every block this child allocated and still holds is reachable: nothing to report. */
+static bool quick_check(void)
+{
+    if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
+    uintptr_t stop = initial_stack_top();
+    if (!stop) return false;
+    if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pagemap_fd < 0) return false;
+    if (quick_overflow) return false;
+    heap_lock();
+    uint64_t own = own_census();
+    bool done = own == 0;
+    if (!done && own <= QUICK_MAX) {
+        unsigned size = 16;
+        while (size < own * 2) size <<= 1;
+        qmask = size - 1;
+        qset = qbuf;
+        qwork = (struct qrange *)(qbuf + size);
+        memset(qset, 0, size * sizeof *qset);
+        nwork = nmarked = 0;
+        uintptr_t regs[48], sp;
+        unsigned nregs = arch_spill_regs(regs, 48, &sp);
+        if (sp < stop && stop - sp < ((uintptr_t)1 << 30)) {
+            quick_scan((uintptr_t)regs, (uintptr_t)(regs + nregs));
+            quick_scan(sp - ARCH_RED_ZONE, stop);
+            bool ok = true;
+            for (unsigned i = 0; i < nquick && ok; i++) ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
+            uintptr_t tp = arch_thread_pointer();
+            ok = ok && quick_written(tp, tp + TCB_BYTES);
+            quick_drain();
+            done = ok && nmarked == own;
+            if (ok && !done && quick_inherited()) {       /* (subset of the roots: sound) */
+                quick_drain();
+                done = nmarked == own;
+            }
+        }
+    }
+    heap_unlock();
+    return done;
+}
+
+/* Every inherited block as a root (they count as live), for a child whose pages may be shared
+ * with children of its own. */
+static void scan_all_inherited(const uint64_t *inh, uint32_t top)
+{
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE) {
+            if (inh[(size_t)ci * BM_WORDS] & 1)
+                scan_root(chunk_addr(ci) + s->offset, chunk_addr(ci) + s->offset + s->size, ROOT_INHERITED);
+            continue;
+        }
+        if (s->kind != SPAN_SMALL) continue;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
+            for (uint64_t b = inh[(size_t)ci * BM_WORDS + w]; b; b &= b - 1) {
+                uintptr_t user = chunk_addr(ci) + (uintptr_t)(w * 64 + (unsigned)__builtin_ctzll(b)) * s->stride + heap.hdr;
+                scan_root(user, user + s->size, ROOT_INHERITED);
+            }
+    }
+}
+
+/* Marks the own blocks reachable from the roots and the inherited blocks, with the inherited
+ * blocks lent to heap.frozen_bm. Only the pages this child wrote are scanned, unless it forked
+ * itself (its pages are shared with its children then) or pagemap cannot be read: then every
+ * root and every inherited block. false: could not (mark stack overflow, roots unread); the
+ * caller then marks everything. World stopped, marks prepared by split_inherited. */
+static bool mark_own(uint64_t *inh, uint32_t top)
+{
+    if (pagemap_fd < 0 && !forked_since_gen) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    bool written = !forked_since_gen && pagemap_fd >= 0;
+    uint64_t *saved_bm = heap.frozen_bm;
+    uint32_t saved_top = heap.frozen_top;
+    heap.frozen_bm = inh;
+    heap.frozen_top = top;
+    memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
+    markstack_reset();
+    pagemap_failed = false;
+    roots_scan(written ? written_root : scan_root);
+    bool ok = !roots_scan_failed() && !pagemap_failed;
+    if (ok && written) ok = freeze_scan_roots(scan_root);
+    else if (ok) scan_all_inherited(inh, top);
+    gc_mark_drain();
+    ok = ok && !markstack_overflowed();
+    if (!ok) {
+        heap.frozen_bm = saved_bm;
+        heap.frozen_top = saved_top;
+    }
+    return ok;
+}
+
+/* Inline mode: clear the headers mark_own set (I6); only own blocks were marked. */
+static void clear_own_headers(uint32_t top)
+{
+    if (heap.mark != MARK_INLINE) return;
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE) {
+            uint64_t *h = (uint64_t *)(chunk_addr(ci) + s->offset - INLINE_HDR);
+            if ((alloc_words(ci)[0] & 1) && own_block(ci, 0) && *h) *h = 0;
+            continue;
+        }
+        if (s->kind != SPAN_SMALL) continue;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
+            for (uint64_t a = alloc_words(ci)[w]; a; a &= a - 1) {
+                uint32_t idx = w * 64 + (unsigned)__builtin_ctzll(a);
+                if (!own_block(ci, idx)) continue;
+                uint64_t *h = (uint64_t *)(chunk_addr(ci) + (uintptr_t)idx * s->stride);
+                if (*h) *h = 0;
+            }
+    }
+}
+
+/* ---- groups: LSan's order, direct leaks first, each kind largest first ---- */
 
 struct group { uint32_t id; uint8_t kind; bool suppressed; uint64_t bytes, count; };
 
+static bool group_before(const struct group *a, const struct group *b)
+{
+    if (a->kind != b->kind) return a->kind < b->kind;
+    if (a->bytes != b->bytes) return a->bytes > b->bytes;
+    return a->id < b->id;
+}
+
 static void sort_groups(struct group *g, size_t n)
 {
-    /* Shell sort: no allocation, plenty for a report. Ties: direct first, then id. */
-    static const size_t gaps[] = { 1750, 701, 301, 132, 57, 23, 10, 4, 1 };
+    /* Shell sort: no allocation, plenty for a report. */
+    static const size_t gaps[] = { 88573, 29524, 9841, 3280, 1093, 364, 121, 40, 13, 4, 1 };
     for (size_t k = 0; k < sizeof gaps / sizeof gaps[0]; k++)
         for (size_t gap = gaps[k], i = gap; i < n; i++) {
             struct group t = g[i];
             size_t j = i;
-            for (; j >= gap; j -= gap) {
-                const struct group *o = &g[j - gap];
-                bool before = t.bytes > o->bytes ||
-                              (t.bytes == o->bytes && (t.kind < o->kind || (t.kind == o->kind && t.id < o->id)));
-                if (!before) break;
-                g[j] = *o;
-            }
+            for (; j >= gap && group_before(&t, &g[j - gap]); j -= gap) g[j] = g[j - gap];
             g[j] = t;
         }
 }
 
 /* ---- output: an mmap'd buffer flushed to the log with write(2) ---- */
 
-struct out { int fd; size_t len; char buf[1 << 15]; };
+struct out { int fd; size_t len; char buf[1 << 16]; };
 static struct out *out;
 
 static void out_flush(void)
@@ -541,59 +1036,99 @@ static void out_flush(void)
     out->len = 0;
 }
 
+static void out_bytes(const char *s, size_t n)
+{
+    while (n) {
+        if (out->len == sizeof out->buf) out_flush();
+        size_t k = sizeof out->buf - out->len < n ? sizeof out->buf - out->len : n;
+        memcpy(out->buf + out->len, s, k);
+        out->len += k;
+        s += k;
+        n -= k;
+    }
+}
+
 static void outf(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static void outf(const char *f, ...)
 {
-    char line[1024];
+    char line[8192];
     va_list ap;
     va_start(ap, f);
     size_t n = fmt_v(line, sizeof line, f, ap);
     va_end(ap);
-    if (n >= sizeof line) n = sizeof line - 1;
-    if (out->len + n > sizeof out->buf) out_flush();
-    memcpy(out->buf + out->len, line, n);
-    out->len += n;
+    out_bytes(line, n);
 }
 
 static void out_json_str(const char *s)
 {
-    outf("\"");
-    char buf[256];
+    if (!s) { out_bytes("null", 4); return; }
+    char buf[512];
     size_t k = 0;
-    for (; s && *s; s++) {
+    buf[k++] = '"';
+    for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (k > sizeof buf - 8) { buf[k] = 0; outf("%s", buf); k = 0; }
+        if (k > sizeof buf - 8) { out_bytes(buf, k); k = 0; }
         if (c == '"' || c == '\\') { buf[k++] = '\\'; buf[k++] = (char)c; }
         else if (c < 0x20) k += fmt(buf + k, 8, "\\u%04x", c);
         else buf[k++] = (char)c;
     }
-    buf[k] = 0;
-    outf("%s\"", buf);
+    buf[k++] = '"';
+    out_bytes(buf, k);
 }
 
-/* ---- symbolising: dladdr for the module, the module's own symbol table for the function ---- */
+/* ---- modules: dladdr for the module, its own symbol table for names without a symbolizer ---- */
+
+struct fsym { uint64_t lo, size; uint32_t name; uint32_t pad; };
 
 struct module {
-    uintptr_t base;            /* dli_fbase */
-    char path[256];
-    const char *map;           /* the file, read-only; NULL: could not read */
+    uintptr_t base;            /* dli_fbase: where file offset 0 is mapped */
+    uintptr_t bias;            /* l_addr: run-time address - link-time address */
+    char path[512];
+    const char *map;           /* the file, read-only; NULL: not read (yet) */
     size_t maplen;
-    const ElfW(Sym) *syms;
-    size_t nsyms;
+    bool loaded;
+    struct fsym *fsyms;        /* function symbols sorted by address, mmap'd */
+    size_t nfsyms, fsyms_len;
     const char *strtab;
     size_t strsz;
-    uintptr_t bias;            /* symbol value + bias = address */
+    uint32_t npcs, next;       /* report time: pcs in this module, filling cursor */
 };
-#define MODULES 64
+#define MODULES 1024
 static struct module *modules;
 static unsigned nmodules;
 
+static void fsym_sift(struct fsym *a, size_t i, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) return;
+        if (c + 1 < n && a[c + 1].lo > a[c].lo) c++;
+        if (a[i].lo >= a[c].lo) return;
+        struct fsym t = a[i];
+        a[i] = a[c];
+        a[c] = t;
+        i = c;
+    }
+}
+
+static void fsym_sort(struct fsym *a, size_t n)   /* heap sort: no allocation, n log n */
+{
+    for (size_t i = n / 2; i-- > 0;) fsym_sift(a, i, n);
+    for (size_t end = n; end > 1; end--) {
+        struct fsym t = a[0];
+        a[0] = a[end - 1];
+        a[end - 1] = t;
+        fsym_sift(a, 0, end - 1);
+    }
+}
+
 static void module_load(struct module *m)
 {
+    m->loaded = true;
     int fd = open(m->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(ElfW(Ehdr))) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)sizeof(ElfW(Ehdr))) {
         void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p != MAP_FAILED) { m->map = p; m->maplen = (size_t)st.st_size; }
     }
@@ -601,85 +1136,228 @@ static void module_load(struct module *m)
     if (!m->map) return;
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)m->map;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > m->maplen ||
-        eh->e_phoff + (size_t)eh->e_phnum * sizeof(ElfW(Phdr)) > m->maplen)
+        eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > m->maplen)
         return;
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(m->map + eh->e_phoff);
-    m->bias = 0;
-    if (eh->e_type == ET_DYN) {
-        m->bias = m->base;
-        for (unsigned i = 0; i < eh->e_phnum; i++)
-            if (ph[i].p_type == PT_LOAD) { m->bias = m->base - (ph[i].p_vaddr & ~(uintptr_t)0xfff); break; }
-    }
     const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(m->map + eh->e_shoff);
+    /* .symtab has the static functions; a stripped file keeps only .dynsym. */
     for (int want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0)
         for (unsigned i = 0; i < eh->e_shnum; i++) {
             if (sh[i].sh_type != (unsigned)want || sh[i].sh_link >= eh->e_shnum) continue;
             const ElfW(Shdr) *str = &sh[sh[i].sh_link];
             if (sh[i].sh_offset + sh[i].sh_size > m->maplen || str->sh_offset + str->sh_size > m->maplen)
                 continue;
-            m->syms = (const ElfW(Sym) *)(m->map + sh[i].sh_offset);
-            m->nsyms = sh[i].sh_size / sizeof(ElfW(Sym));
+            const ElfW(Sym) *syms = (const ElfW(Sym) *)(m->map + sh[i].sh_offset);
+            size_t n = sh[i].sh_size / sizeof(ElfW(Sym)), k = 0;
+            m->fsyms_len = (n ? n : 1) * sizeof(struct fsym);
+            m->fsyms = map_noreserve(m->fsyms_len);
+            if (!m->fsyms) return;
+            for (size_t j = 0; j < n; j++) {
+                const ElfW(Sym) *s = &syms[j];
+                unsigned t = ELF64_ST_TYPE(s->st_info);
+                if ((t != STT_FUNC && t != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF || !s->st_value ||
+                    s->st_name >= str->sh_size)
+                    continue;
+                m->fsyms[k++] = (struct fsym){ s->st_value, s->st_size, s->st_name, 0 };
+            }
+            fsym_sort(m->fsyms, k);
+            m->nfsyms = k;
             m->strtab = m->map + str->sh_offset;
             m->strsz = str->sh_size;
             return;
         }
 }
 
-static struct module *module_of(uintptr_t base, const char *fname)
+/* The function symbol containing link-time address a, and a's offset into it. */
+static const char *module_func(struct module *m, uint64_t a, uint64_t *off)
 {
+    if (!m->loaded) module_load(m);
+    size_t lo = 0, hi = m->nfsyms;
+    while (lo < hi) {                      /* first symbol starting above a */
+        size_t mid = (lo + hi) / 2;
+        if (m->fsyms[mid].lo <= a) lo = mid + 1;
+        else hi = mid;
+    }
+    /* Symbols ending before a do not contain it (a static function of a stripped file). */
+    for (size_t i = lo, tries = 0; i-- > 0 && tries < 8; tries++) {
+        const struct fsym *f = &m->fsyms[i];
+        if (f->size ? a < f->lo + f->size : i + 1 == lo) {
+            *off = a - f->lo;
+            return m->strtab + f->name;
+        }
+    }
+    return NULL;
+}
+
+static void modules_release(void)
+{
+    for (unsigned i = 0; i < nmodules; i++) {
+        if (modules[i].map) munmap((void *)modules[i].map, modules[i].maplen);
+        if (modules[i].fsyms) munmap(modules[i].fsyms, modules[i].fsyms_len);
+    }
+    nmodules = 0;
+}
+
+/* The module of code address a (a call instruction): from dladdr and its link map. */
+static struct module *module_at(uintptr_t a)
+{
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (!dladdr1((void *)a, &info, (void **)&lm, RTLD_DL_LINKMAP) || !info.dli_fbase) return NULL;
+    uintptr_t base = (uintptr_t)info.dli_fbase;
+    static unsigned last;
+    if (last < nmodules && modules[last].base == base) return &modules[last];
     for (unsigned i = 0; i < nmodules; i++)
-        if (modules[i].base == base) return &modules[i];
+        if (modules[i].base == base) return &modules[last = i];
     if (nmodules == MODULES) return NULL;
-    struct module *m = &modules[nmodules++];
+    struct module *m = &modules[nmodules];
     memset(m, 0, sizeof *m);
     m->base = base;
-    if (!fname || !strchr(fname, '/')) {    /* the main program: "" or its argv[0] */
+    m->bias = lm ? lm->l_addr : 0;
+    if (!lm || !lm->l_name || !lm->l_name[0]) {      /* the main program */
         ssize_t n = readlink("/proc/self/exe", m->path, sizeof m->path - 1);
         m->path[n > 0 ? n : 0] = 0;
+        if (n <= 0 && info.dli_fname) fmt(m->path, sizeof m->path, "%s", info.dli_fname);
     } else {
-        fmt(m->path, sizeof m->path, "%s", fname);
+        fmt(m->path, sizeof m->path, "%s", lm->l_name);
     }
-    module_load(m);
-    return m;
+    last = nmodules;
+    return &modules[nmodules++];
 }
 
-struct sym { const char *func; uintptr_t func_off; const char *module; uintptr_t module_off; };
+/* ---- the report's frames: every distinct pc of the groups, symbolised once ---- */
 
-/* pc is a return address; the call is at pc - 1. */
-static void symbolise(uintptr_t pc, struct sym *out_sym)
+struct pcinfo {
+    uintptr_t pc;              /* return address as captured; the call is at pc - 1 */
+    struct module *mod;        /* NULL: not in a known module */
+    uint32_t first;            /* frames in syms.frames[first .. first + count) */
+    uint16_t count;
+};
+
+static struct symz_out syms;
+static struct pcinfo *pcv;
+static size_t npc, pcv_len;
+static uint32_t *pch;                      /* open addressing: pc -> index + 1 */
+static size_t pch_mask, pch_len;
+
+static inline size_t pc_hash(uintptr_t pc) { return (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 20); }
+
+static struct pcinfo *pc_find(uintptr_t pc)
 {
-    memset(out_sym, 0, sizeof *out_sym);
-    uintptr_t a = pc - 1;
-    Dl_info info;
-    if (!dladdr((void *)a, &info)) return;
-    struct module *m = module_of((uintptr_t)info.dli_fbase, info.dli_fname);
-    out_sym->module = m ? m->path : info.dli_fname;
-    out_sym->module_off = a - (uintptr_t)info.dli_fbase;
-    if (m && m->syms) {
-        const ElfW(Sym) *best = NULL;
-        for (size_t i = 0; i < m->nsyms; i++) {
-            const ElfW(Sym) *s = &m->syms[i];
-            if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || s->st_shndx == SHN_UNDEF || !s->st_value) continue;
-            uintptr_t lo = s->st_value + m->bias;
-            if (a < lo) continue;
-            if (s->st_size ? a < lo + s->st_size : (!best || s->st_value > best->st_value)) {
-                if (!best || s->st_size) best = s;
-                if (s->st_size) break;
-            }
-        }
-        if (best && best->st_name < m->strsz) {
-            out_sym->func = m->strtab + best->st_name;
-            out_sym->func_off = a - (best->st_value + m->bias);
-            return;
-        }
-    }
-    if (info.dli_sname) {
-        out_sym->func = info.dli_sname;
-        out_sym->func_off = a - (uintptr_t)info.dli_saddr;
+    for (size_t i = pc_hash(pc) & pch_mask;; i = (i + 1) & pch_mask) {
+        uint32_t v = pch[i];
+        if (!v) return NULL;
+        if (pcv[v - 1].pc == pc) return &pcv[v - 1];
     }
 }
 
+static void pc_add(uintptr_t pc)
+{
+    size_t i = pc_hash(pc) & pch_mask;
+    for (;; i = (i + 1) & pch_mask) {
+        uint32_t v = pch[i];
+        if (!v) break;
+        if (pcv[v - 1].pc == pc) return;
+    }
+    pcv[npc] = (struct pcinfo){ pc, NULL, 0, 0 };
+    pch[i] = (uint32_t)++npc;
+}
+
+static void frames_release(void)
+{
+    if (pcv) munmap(pcv, pcv_len);
+    if (pch) munmap(pch, pch_len);
+    pcv = NULL;
+    pch = NULL;
+    npc = 0;
+    symz_out_free(&syms);
+    modules_release();
+}
+
+/* One frame from the module's symbol table (no symbolizer, or it did not know the function). */
+static void frame_from_symtab(struct pcinfo *p, struct symz_frame *f)
+{
+    uint64_t off;
+    const char *name = p->mod ? module_func(p->mod, p->pc - 1 - p->mod->bias, &off) : NULL;
+    if (name) f->func = symz_intern(&syms, name, strlen(name));
+}
+
+/* Symbolises every pc in pcv: the symbolizer program (external: one run for all, or one per
+ * module for addr2line), then symbol tables for what it did not name. */
+static void symbolise_all(bool external)
+{
+    for (size_t i = 0; i < npc; i++) {
+        struct pcinfo *p = &pcv[i];
+        p->mod = module_at(p->pc - 1);
+        if (p->mod) p->mod->npcs++;
+    }
+    struct symz_tool tool = { SYMZ_NONE, "" };
+    /* A set-user-id program must not run a program found through the caller's PATH. */
+    if (external && !getauxval(AT_SECURE)) symz_find_tool(opt.symbolize, &tool);
+    if (tool.kind != SYMZ_NONE && npc) {
+        size_t len = npc * (sizeof(uint64_t) + sizeof(char *) + sizeof(uint32_t) * 2 + sizeof(uint16_t)) + 64;
+        char *mem = map_noreserve(len);
+        if (mem) {
+            uint64_t *addrs = (uint64_t *)mem;
+            const char **mods = (const char **)(addrs + npc);
+            uint32_t *order = (uint32_t *)(mods + npc), *first = order + npc;
+            uint16_t *count = (uint16_t *)(first + npc);
+            for (unsigned m = 0; m < nmodules; m++)     /* readable files only (not the vdso) */
+                if (modules[m].npcs && access(modules[m].path, R_OK) != 0) modules[m].npcs = 0;
+            uint32_t at = 0;                            /* counting sort of pcs by module */
+            for (unsigned m = 0; m < nmodules; m++) { modules[m].next = at; at += modules[m].npcs; }
+            for (size_t i = 0; i < npc; i++)
+                if (pcv[i].mod && pcv[i].mod->npcs) order[pcv[i].mod->next++] = (uint32_t)i;
+            for (uint32_t k = 0; k < at; k++) {
+                const struct pcinfo *p = &pcv[order[k]];
+                addrs[k] = p->pc - 1 - p->mod->bias;   /* link-time address, as the file has it */
+                mods[k] = p->mod->path;
+            }
+            if (symz_run_many(&tool, mods, addrs, at, &syms, first, count))
+                for (uint32_t k = 0; k < at; k++) {
+                    pcv[order[k]].first = first[k];
+                    pcv[order[k]].count = count[k];
+                }
+            munmap(mem, len);
+        }
+    }
+    for (size_t i = 0; i < npc; i++) {
+        struct pcinfo *p = &pcv[i];
+        if (!p->count) {
+            struct symz_frame f = { 0, 0, 0, 0 };
+            frame_from_symtab(p, &f);
+            uint32_t at = (uint32_t)syms.nframes;
+            if (symz_add_frame(&syms, &f)) { p->first = at; p->count = 1; }
+        } else if (!syms.frames[p->first + p->count - 1].func) {
+            frame_from_symtab(p, &syms.frames[p->first + p->count - 1]);
+        }
+    }
+}
+
+/* Collects the distinct pcs of the groups' stacks and symbolises them. false: out of memory. */
+static bool frames_prepare(const struct group *g, size_t n, bool external)
+{
+    size_t refs = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uintptr_t *pcs;
+        refs += depot_get(g[i].id, &pcs);
+    }
+    size_t cap = refs ? refs : 1, hsize = 16;
+    while (hsize < cap * 2) hsize <<= 1;
+    pcv_len = cap * sizeof *pcv;
+    pch_len = hsize * sizeof *pch;
+    pcv = map_noreserve(pcv_len);
+    pch = map_noreserve(pch_len);
+    pch_mask = hsize - 1;
+    npc = 0;
+    if (!pcv || !pch) { frames_release(); return false; }
+    for (size_t i = 0; i < n; i++) {
+        const uintptr_t *pcs;
+        unsigned d = depot_get(g[i].id, &pcs);
+        for (unsigned k = 0; k < d; k++) pc_add(pcs[k]);
+    }
+    symbolise_all(external);
+    return true;
+}
 /* ---- suppressions: COWGC_SUPPRESS, lines "leak:pattern" or "pattern"; '*', '^', '$' as LSan ---- */
 
 #define MAX_SUPP 256
@@ -756,18 +1434,34 @@ static bool template_match(const char *pat, const char *s)
     return glob_here(pat, s);
 }
 
-static bool group_suppressed(uint32_t id)
+static uint64_t supp_hits[MAX_SUPP], supp_bytes[MAX_SUPP];
+
+static int match_any(const char *s)
 {
-    if (!nsupp) return false;
+    for (unsigned k = 0; s && k < nsupp; k++)
+        if (template_match(supp[k], s)) return (int)k;
+    return -1;
+}
+
+/* LSan's order: frame by frame, the module's name, then each (inlined) function and source file;
+ * the first template that matches. -1 if none does. */
+static int group_suppression(uint32_t id)
+{
+    if (!nsupp) return -1;
     const uintptr_t *pcs;
     unsigned n = depot_get(id, &pcs);
     for (unsigned i = 0; i < n; i++) {
-        struct sym sy;
-        symbolise(pcs[i], &sy);
-        for (unsigned k = 0; k < nsupp; k++)
-            if (template_match(supp[k], sy.func) || template_match(supp[k], sy.module)) return true;
+        const struct pcinfo *p = pc_find(pcs[i]);
+        if (!p) continue;
+        int k = p->mod ? match_any(p->mod->path) : -1;
+        for (unsigned j = 0; k < 0 && j < p->count; j++) {
+            const struct symz_frame *f = &syms.frames[p->first + j];
+            k = match_any(symz_str(&syms, f->func));
+            if (k < 0) k = match_any(symz_str(&syms, f->file));
+        }
+        if (k >= 0) return k;
     }
-    return false;
+    return -1;
 }
 
 /* ---- the report ---- */
@@ -778,39 +1472,46 @@ static void print_stack(uint32_t id, bool json)
 {
     const uintptr_t *pcs;
     unsigned n = depot_get(id, &pcs);
+    char line[8192];
     if (json) outf("\"stack\":[");
     else if (!n) outf("    (no allocation stack recorded%s)\n",
                       opt.stack_depth == 0 ? ": COWGC_STACK_DEPTH=0" :
                       opt.stack_sample > 1 ? ": not sampled" : "");
+    unsigned k = 0;
     for (unsigned i = 0; i < n; i++) {
-        struct sym sy;
-        symbolise(pcs[i], &sy);
+        const struct pcinfo *p = pc_find(pcs[i]);
         uintptr_t a = pcs[i] - 1;
-        if (json) {
-            outf("%s{\"pc\":\"0x%lx\",\"function\":", i ? "," : "", (unsigned long)a);
-            if (sy.func) out_json_str(sy.func); else outf("null");
-            outf(",\"offset\":%lu,\"module\":", (unsigned long)sy.func_off);
-            if (sy.module) out_json_str(sy.module); else outf("null");
-            outf(",\"module_offset\":%lu}", (unsigned long)sy.module_off);
-            continue;
+        const char *module = p && p->mod ? p->mod->path : NULL;
+        uint64_t moff = p && p->mod ? a - p->mod->base : 0;
+        unsigned nf = p && p->count ? p->count : 1;
+        for (unsigned j = 0; j < nf; j++) {
+            static const struct symz_frame none = { 0, 0, 0, 0 };
+            const struct symz_frame *f = p && p->count ? &syms.frames[p->first + j] : &none;
+            const char *func = symz_str(&syms, f->func), *file = symz_str(&syms, f->file);
+            if (!json) {
+                out_bytes(line, symz_text_frame(line, sizeof line, k++, a, func, file, f->line, f->col,
+                                                module, moff));
+                continue;
+            }
+            outf("%s{\"pc\":\"0x%lx\",\"module\":", k++ ? "," : "", (unsigned long)a);
+            out_json_str(module);
+            outf(",\"module_offset\":%llu,\"function\":", (unsigned long long)moff);
+            out_json_str(func);
+            outf(",\"file\":");
+            out_json_str(file);
+            outf(",\"line\":%u,\"column\":%u%s}", f->line, f->col, j + 1 < nf ? ",\"inlined\":true" : "");
         }
-        outf("    #%u 0x%lx", i, (unsigned long)a);
-        if (sy.func) outf(" in %s+0x%lx", sy.func, (unsigned long)sy.func_off);
-        if (sy.module) outf(" (%s+0x%lx)", sy.module, (unsigned long)sy.module_off);
-        else outf(" (<unknown module>)");
-        outf("\n");
     }
     if (json) outf("]");
 }
 
-static const char *kind_name(int kind, bool json)
+static const char *kind_name(int kind)
 {
-    static const char *const text[] = { "Direct leak", "Indirect leak", "Reclaimed by cowgc" };
-    static const char *const js[] = { "direct", "indirect", "reclaimed" };
-    return json ? js[kind] : text[kind];
+    static const char *const names[] = { "direct", "indirect", "reclaimed" };
+    return names[kind];
 }
 
-/* Symbolise, suppress and print the groups (world running: dladdr and mmap are fine here). */
+/* Symbolise, suppress and print the groups (world running: dladdr, mmap and vfork are fine here). */
 static void print_groups(struct group *g, size_t n, bool reclaim_report)
 {
     bool json = opt.report == REPORT_JSON;
@@ -818,57 +1519,79 @@ static void print_groups(struct group *g, size_t n, bool reclaim_report)
     if (!modules) modules = map_noreserve(MODULES * sizeof *modules);
     if (!out) out = map_noreserve(sizeof *out);
     if (!modules || !out) return;
-    nmodules = 0;
     out->fd = log_fd();
     out->len = 0;
+    /* A program that closed its stderr (coreutils do, at exit) gets no report to read: a
+     * symbolizer run would be wasted (suppressions still apply, by symbol table names). */
+    bool writable = fcntl(out->fd, F_GETFD) >= 0;
+    if (!frames_prepare(g, n, writable)) {
+        log_line("leak report: cannot map its tables");
+        return;
+    }
+    memset(supp_hits, 0, sizeof supp_hits);
+    memset(supp_bytes, 0, sizeof supp_bytes);
     uint64_t bytes = 0, count = 0, sbytes = 0, scount = 0;
     for (size_t i = 0; i < n; i++) {
-        g[i].suppressed = group_suppressed(g[i].id);
-        if (g[i].suppressed) { sbytes += g[i].bytes; scount += g[i].count; }
-        else { bytes += g[i].bytes; count += g[i].count; }
+        int k = group_suppression(g[i].id);
+        g[i].suppressed = k >= 0;
+        if (k >= 0) {
+            supp_hits[k] += g[i].count;
+            supp_bytes[k] += g[i].bytes;
+            sbytes += g[i].bytes;
+            scount += g[i].count;
+        } else {
+            bytes += g[i].bytes;
+            count += g[i].count;
+        }
     }
-    const char *what = reclaim_report ? "reclaimed" : "leaked";
+    char line[1024];
     if (json) {
-        outf("{\"cowgc\":\"%s\",\"pid\":%d,\"groups\":[", reclaim_report ? "reclaimed" : "leaks", (int)getpid());
+        outf("{\"cowgc\":\"%s\",\"pid\":%d,\"collections\":%llu,\"groups\":[", reclaim_report ? "reclaimed" : "leaks",
+             (int)getpid(), (unsigned long long)gcstats.collections);
     } else if (count || reclaim_report) {
-        outf("=================================================================\n");
-        outf(reclaim_report ? "cowgc: blocks reclaimed by the collector (%llu collections), by allocation stack\n"
-                            : "cowgc: detected memory leaks (%llu collections)\n",
-             (unsigned long long)gcstats.collections);
+        out_bytes(line, symz_text_banner(line, sizeof line, reclaim_report, (int)getpid(), gcstats.collections));
     }
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         if (g[i].suppressed) continue;
         if (json) {
-            outf("%s{\"kind\":\"%s\",\"bytes\":%llu,\"count\":%llu,", first ? "" : ",", kind_name(g[i].kind, true),
+            outf("%s{\"kind\":\"%s\",\"bytes\":%llu,\"count\":%llu,", first ? "" : ",", kind_name(g[i].kind),
                  (unsigned long long)g[i].bytes, (unsigned long long)g[i].count);
             print_stack(g[i].id, true);
             outf("}");
         } else {
-            outf("\n%s%s %llu byte(s) in %llu object(s) allocated from:\n", kind_name(g[i].kind, false),
-                 g[i].kind == K_RECLAIMED ? ":" : " of",
-                 (unsigned long long)g[i].bytes, (unsigned long long)g[i].count);
+            out_bytes(line, symz_text_group(line, sizeof line, kind_name(g[i].kind), g[i].bytes, g[i].count));
             print_stack(g[i].id, false);
         }
         first = false;
     }
     if (json) {
-        outf("],\"suppressed\":{\"bytes\":%llu,\"count\":%llu},\"summary\":{\"bytes\":%llu,\"count\":%llu},"
-             "\"stacks\":%u,\"stacks_dropped\":%llu}\n",
-             (unsigned long long)sbytes, (unsigned long long)scount, (unsigned long long)bytes,
-             (unsigned long long)count, depot_count(), (unsigned long long)depot_dropped());
+        outf("],\"suppressed\":{\"bytes\":%llu,\"count\":%llu,\"templates\":[",
+             (unsigned long long)sbytes, (unsigned long long)scount);
+        for (unsigned k = 0, any = 0; k < nsupp; k++) {
+            if (!supp_hits[k]) continue;
+            outf("%s{\"template\":", any++ ? "," : "");
+            out_json_str(supp[k]);
+            outf(",\"count\":%llu,\"bytes\":%llu}", (unsigned long long)supp_hits[k], (unsigned long long)supp_bytes[k]);
+        }
+        outf("]},\"summary\":{\"bytes\":%llu,\"count\":%llu},\"stacks\":%u,\"stacks_dropped\":%llu}\n",
+             (unsigned long long)bytes, (unsigned long long)count, depot_count(),
+             (unsigned long long)depot_dropped());
     } else if (count || reclaim_report) {
-        if (scount)
-            outf("\nSuppressed: %llu byte(s) in %llu object(s) (COWGC_SUPPRESS).\n",
-                 (unsigned long long)sbytes, (unsigned long long)scount);
-        outf("\nSUMMARY: cowgc: %llu bytes %s in %llu allocations.\n", (unsigned long long)bytes, what,
-             (unsigned long long)count);
+        if (scount) {
+            out_bytes(line, symz_text_suppressions_head(line, sizeof line));
+            for (unsigned k = 0; k < nsupp; k++)
+                if (supp_hits[k])
+                    out_bytes(line, symz_text_suppression(line, sizeof line, supp_hits[k], supp_bytes[k], supp[k]));
+            out_bytes(line, symz_text_suppressions_tail(line, sizeof line));
+        }
+        out_bytes(line, symz_text_summary(line, sizeof line, reclaim_report, bytes, count));
     }
     out_flush();
-    for (unsigned i = 0; i < nmodules; i++)
-        if (modules[i].map) munmap((void *)modules[i].map, modules[i].maplen);
-    nmodules = 0;
+    frames_release();
 }
+
+/* ---- bad frees: the allocation site of a block, from symbol tables only ---- */
 
 /* For error messages about a bad free: "; allocated at func+0xoff (module+0xoff)" for the slot
  * p falls in, when allocation stacks are recorded. The slot keeps its id after a free, so a
@@ -897,18 +1620,17 @@ size_t leak_site_of(uintptr_t p, char *buf, size_t n)
     if (!modules) modules = map_noreserve(MODULES * sizeof *modules);
     size_t len = 0;
     if (modules) {
-        nmodules = 0;
-        struct sym sy;
-        symbolise(pcs[0], &sy);
-        if (sy.func)
-            len = fmt(buf, n, "; allocated at %s+0x%lx (%s+0x%lx)", sy.func, (unsigned long)sy.func_off,
-                      sy.module ? sy.module : "?", (unsigned long)sy.module_off);
+        uintptr_t a = pcs[0] - 1;
+        struct module *m = module_at(a);
+        uint64_t off = 0;
+        const char *func = m ? module_func(m, a - m->bias, &off) : NULL;
+        if (func)
+            len = fmt(buf, n, "; allocated at %s+0x%llx (%s+0x%lx)", func, (unsigned long long)off,
+                      m->path, (unsigned long)(a - m->base));
         else
-            len = fmt(buf, n, "; allocated at %p (%s+0x%lx)", (void *)pcs[0], sy.module ? sy.module : "?",
-                      (unsigned long)sy.module_off);
-        for (unsigned i = 0; i < nmodules; i++)
-            if (modules[i].map) munmap((void *)modules[i].map, modules[i].maplen);
-        nmodules = 0;
+            len = fmt(buf, n, "; allocated at %p (%s+0x%lx)", (void *)a, m ? m->path : "?",
+                      (unsigned long)(m ? a - m->base : 0));
+        modules_release();
     }
     pthread_mutex_unlock(&report_mu);
     return len;
@@ -938,15 +1660,24 @@ static size_t collect_groups(const struct tally *t, size_t nids, unsigned kinds,
  * Returns the number of unsuppressed leaked blocks. */
 static uint64_t detect_report(void)
 {
+    bool child = proc_gen != 0;
+    /* A forked child reports only what it allocated itself: nothing allocated, nothing to do. */
+    if (child && !allocated_since_fork) return 0;
+    if (child && quick_check()) return 0;
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
     uint32_t top = atomic_load(&heap.top);
     size_t ind_bytes = ((size_t)top + 1) * BM_WORDS * sizeof(uint64_t);
     uint32_t nids_max = depot_count() + 1024;   /* ids made before the stop, with margin */
     size_t tally_bytes = ((size_t)nids_max + 1) * 2 * sizeof(struct tally);
     indirect_bm = map_noreserve(ind_bytes);
+    uint64_t *inh = child ? map_noreserve(ind_bytes) : NULL;
     struct tally *t = map_noreserve(tally_bytes);
-    if (!indirect_bm || !t) {
+    if (!indirect_bm || !t || (child && !inh)) {
         log_line("leak report: cannot map its tables");
+        if (indirect_bm) munmap(indirect_bm, ind_bytes);
+        if (inh) munmap(inh, ind_bytes);
+        if (t) munmap(t, tally_bytes);
+        indirect_bm = NULL;
         return 0;
     }
     heap_lock();
@@ -954,35 +1685,62 @@ static uint64_t detect_report(void)
         heap_unlock();
         log_line("leak report: could not stop every thread; no report");
         munmap(indirect_bm, ind_bytes);
+        if (inh) munmap(inh, ind_bytes);
         munmap(t, tally_bytes);
+        indirect_bm = NULL;
         return 0;
     }
     tcache_flush_all();
     uint32_t top2 = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top2; ci++)
         if (span_at(ci)->kind == SPAN_SMALL) span_fold_remote(ci);
-    gc_mark_all();
-    bool held = stw_world_held();    /* no thread counted as stopped while asleep ran */
-    bool complete = !roots_scan_failed() && held;
+    bool held = true;
+    bool grew = top2 > top, complete = true, lent = false;
     struct tally_ctx ctx = { t, depot_count() < nids_max ? depot_count() : nids_max };
-    if (complete && top2 <= top) {
+    uint64_t own = 1;
+    uint64_t *saved_bm = heap.frozen_bm;
+    uint32_t saved_top = heap.frozen_top;
+    if (!grew && child) {
+        own = split_inherited(inh, top2);
+        if (own) {
+            lent = mark_own(inh, top2);
+            if (!lent) {                        /* mark everything, report own blocks */
+                clear_own_headers(top2);
+                gc_mark_all();
+            }
+        }
+    } else if (!grew) {
+        gc_mark_all();
+    }
+    held = stw_world_held();         /* no thread counted as stopped while asleep ran */
+    complete = !roots_scan_failed() && held;
+    own_only = child;
+    if (complete && !grew && own) {
         for_each_leak(tag_children, NULL);
         for_each_leak(tally_leak, &ctx);
     }
-    gc_sweep(false);                 /* counts the unreachable in gcstats, clears inline marks (I6) */
+    own_only = false;
+    if (lent) {
+        clear_own_headers(top2);        /* I6: only own blocks were marked */
+        heap.frozen_bm = saved_bm;
+        heap.frozen_top = saved_top;
+    } else if (!grew && own) {
+        gc_sweep(false);             /* counts the unreachable in gcstats, clears inline marks (I6) */
+    }
     stw_resume_all();
     heap_unlock();
     munmap(indirect_bm, ind_bytes);
     indirect_bm = NULL;
+    if (inh) munmap(inh, ind_bytes);
+    if (grew) {                      /* the heap grew between mapping and stopping: rare, retry */
+        munmap(t, tally_bytes);
+        return detect_report();
+    }
     if (!complete) {
         log_line(held ? "leak report: the roots could not be read (/proc/self/maps); no report"
                       : "leak report: a thread ran during the scan; no report");
         munmap(t, tally_bytes);
         return 0;
-    }
-    if (top2 > top) {                /* the heap grew between mapping and stopping: rare, retry */
-        munmap(t, tally_bytes);
-        return detect_report();
     }
     struct group *g;
     size_t n = collect_groups(t, (size_t)ctx.nids + 1, 2, K_DIRECT, &g);
@@ -1020,7 +1778,9 @@ static void reclaimed_report(void)
     struct group *g;
     size_t n = collect_groups(reclaimed, (size_t)nids + 1, 1, K_RECLAIMED, &g);
     heap_unlock();
+    pthread_mutex_lock(&report_mu);
     print_groups(g, n, true);
+    pthread_mutex_unlock(&report_mu);
     if (g) munmap(g, n * sizeof *g);
 }
 

@@ -102,6 +102,8 @@ const struct option_def option_table[] = {
       "exit status when leaks remain at exit; 0 = leave the program's status alone" },
     { "SUPPRESS", OPT_PATH, "none", NULL, 0, 0, F(suppress),
       "file of leak suppressions" },
+    { "SYMBOLIZE", OPT_PATH, "1", NULL, 0, 0, F(symbolize),
+      "symbolizer for report frames (function, file:line, inlined calls): 1 = llvm-symbolizer, else addr2line, from PATH; 0 = none (symbol table names only); or its path" },
 };
 const size_t option_count = sizeof option_table / sizeof option_table[0];
 #define NOPTIONS (sizeof option_table / sizeof option_table[0])

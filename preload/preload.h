@@ -68,6 +68,7 @@ struct options {
     bool report_reclaimed; /* COWGC_REPORT_RECLAIMED */
     int leak_exitcode;     /* COWGC_LEAK_EXITCODE, 0 = unchanged */
     const char *suppress;  /* COWGC_SUPPRESS */
+    const char *symbolize; /* COWGC_SYMBOLIZE: NULL = 1 (find one), "0", or the symbolizer */
 };
 
 HIDDEN extern struct options opt;

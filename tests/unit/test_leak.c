@@ -1,4 +1,4 @@
-/* test_leak.c -- capture (libunwind), sampling, and LSan's direct/indirect classification in-process. */
+/* test_leak.c -- capture (libunwind), sampling, requested sizes, LSan's direct/indirect classification and order in-process, and the symbolizer's parsing. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -206,6 +207,145 @@ static void reachable_blocks_are_not_reported(void **state)
     g_keep = NULL;
 }
 
+/* The size asked for is kept beside the stack (usable size stays the slot's), through every path. */
+static size_t requested(const void *p, size_t *slot)
+{
+    struct lookup lk;
+    assert_true(heap_lookup((uintptr_t)p, &lk));
+    const struct span *s = span_at(lk.ci);
+    *slot = s->size;
+    return leak_requested_size(lk.ci, lk.idx, s->size);
+}
+
+static void requested_sizes_are_recorded(void **state)
+{
+    size_t slot;
+    void *a = site_a(100), *big = site_a(100001), *z = cg_calloc(7, 9);
+    void *al = cg_memalign(64, 200);
+    assert_int_equal(requested(a, &slot), 100);
+    assert_int_equal(slot, cg_usable_size(a));
+    assert_true(slot > 100);
+    assert_int_equal(requested(big, &slot), 100001);
+    assert_int_equal(requested(z, &slot), 63);
+    assert_int_equal(requested(al, &slot), 200);
+    assert_true(cg_usable_size(al) >= 200);
+    void *r = cg_realloc(a, 110);            /* same class: in place, and counted with its new size */
+    assert_ptr_equal(r, a);
+    assert_int_equal(requested(r, &slot), 110);
+    cg_free(r);
+    cg_free(big);
+    cg_free(z);
+    cg_free(al);
+}
+
+/* A fake symbolizer: a shell script printing canned answers in either tool's format. */
+static void fake_tool(char *path, const char *answer)
+{
+    strcpy(path, "/tmp/cowgc-test-symbolizer-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    dprintf(fd, "#!/bin/sh\ncat >/dev/null\ncat <<'EOF'\n%sEOF\n", answer);
+    fchmod(fd, 0755);
+    close(fd);
+}
+
+static void symbolizer_output_is_parsed(void **state)
+{
+    uint64_t addrs[3] = { 0x1000, 0x2000, 0x3000 };
+    uint32_t first[3];
+    uint16_t count[3];
+    struct symz_tool t = { SYMZ_LLVM, "" };
+    struct symz_out o = { 0 };
+    /* llvm-symbolizer: pairs, a blank line per address; inlined frames innermost first */
+    fake_tool(t.path, "inner\n/src/a.c:3:43\nouter\n/src/a.c:9:5\n\nstatic_fn\n??:0:0\n\n??\n??:0:0\n\n");
+    assert_true(symz_run(&t, "/bin/true", addrs, 3, &o, first, count));
+    unlink(t.path);
+    assert_int_equal(count[0], 2);
+    assert_string_equal(symz_str(&o, o.frames[first[0]].func), "inner");
+    assert_string_equal(symz_str(&o, o.frames[first[0]].file), "/src/a.c");
+    assert_int_equal(o.frames[first[0]].line, 3);
+    assert_int_equal(o.frames[first[0]].col, 43);
+    assert_string_equal(symz_str(&o, o.frames[first[0] + 1].func), "outer");
+    assert_int_equal(count[1], 1);
+    assert_string_equal(symz_str(&o, o.frames[first[1]].func), "static_fn");
+    assert_null(symz_str(&o, o.frames[first[1]].file));
+    assert_int_equal(count[2], 1);
+    assert_null(symz_str(&o, o.frames[first[2]].func));
+    symz_out_free(&o);
+    /* addr2line -a: the address, then pairs; discriminators dropped; a short answer leaves the rest */
+    t.kind = SYMZ_ADDR2LINE;
+    fake_tool(t.path, "0x0000000000001000\nf\n/src/b.c:10 (discriminator 3)\ng\n/src/b.c:20\n"
+                      "0x0000000000002000\n??\n??:0\n");
+    assert_true(symz_run(&t, "/bin/true", addrs, 3, &o, first, count));
+    unlink(t.path);
+    assert_int_equal(count[0], 2);
+    assert_string_equal(symz_str(&o, o.frames[first[0]].file), "/src/b.c");
+    assert_int_equal(o.frames[first[0]].line, 10);
+    assert_int_equal(o.frames[first[0]].col, 0);
+    assert_string_equal(symz_str(&o, o.frames[first[0] + 1].func), "g");
+    assert_int_equal(count[1], 1);
+    assert_null(symz_str(&o, o.frames[first[1]].func));
+    assert_int_equal(count[2], 0);
+    symz_out_free(&o);
+    /* stdin closed (a daemon): the address file must not land on fd 0 and be lost at exec */
+    t.kind = SYMZ_LLVM;
+    fake_tool(t.path, "");
+    FILE *f = fopen(t.path, "w");
+    fprintf(f, "#!/bin/sh\nwhile read a; do printf 'f\\nx.c:1:1\\n\\n'; done\n");
+    fclose(f);
+    int saved = dup(0);
+    close(0);
+    bool ran = symz_run(&t, "/bin/true", addrs, 3, &o, first, count);
+    dup2(saved, 0);
+    close(saved);
+    unlink(t.path);
+    assert_true(ran);
+    assert_int_equal(count[0] + count[1] + count[2], 3);
+    assert_string_equal(symz_str(&o, o.frames[first[2]].file), "x.c");
+    symz_out_free(&o);
+    /* a tool that cannot run */
+    strcpy(t.path, "/nonexistent/symbolizer");
+    assert_false(symz_run(&t, "/bin/true", addrs, 3, &o, first, count));
+    assert_int_equal(count[0] + count[1] + count[2], 0);
+}
+
+/* Report lines are LeakSanitizer's, with cowgc as the tool's name. */
+static void report_lines_are_lsans(void **state)
+{
+    char b[512];
+    symz_text_group(b, sizeof b, "direct", 300, 3);
+    assert_string_equal(b, "\nDirect leak of 300 byte(s) in 3 object(s) allocated from:\n");
+    symz_text_group(b, sizeof b, "indirect", 64, 1);
+    assert_string_equal(b, "\nIndirect leak of 64 byte(s) in 1 object(s) allocated from:\n");
+    symz_text_frame(b, sizeof b, 1, 0x55b773b7e160, "leak_direct", "/tmp/lk/leak_check.c", 13, 0, "/tmp/lk/x", 0x1160);
+    assert_string_equal(b, "    #1 0x55b773b7e160 in leak_direct /tmp/lk/leak_check.c:13\n");
+    symz_text_frame(b, sizeof b, 2, 0x7f00, "f", NULL, 0, 0, "/lib/libc.so.6", 0x27249);
+    assert_string_equal(b, "    #2 0x7f00 in f (/lib/libc.so.6+0x27249)\n");
+    symz_text_frame(b, sizeof b, 3, 0x7f00, NULL, NULL, 0, 0, "/lib/libc.so.6", 0x27249);
+    assert_string_equal(b, "    #3 0x7f00  (/lib/libc.so.6+0x27249)\n");
+    symz_text_summary(b, sizeof b, false, 540, 8);
+    assert_string_equal(b, "\nSUMMARY: cowgc: 540 byte(s) leaked in 8 allocation(s).\n");
+}
+
+/* Direct groups come first, each kind largest first (the JSON keeps the text's order). */
+static void groups_in_lsans_order(void **state)
+{
+    run_report();
+    bool seen_indirect = false;
+    unsigned long long last[2] = { ~0ull, ~0ull };
+    for (char *g = strstr(report, "{\"kind\":\""); g; g = strstr(g + 1, "{\"kind\":\"")) {
+        char kind[16] = "";
+        unsigned long long bytes = 0;
+        sscanf(g, "{\"kind\":\"%15[a-z]\",\"bytes\":%llu", kind, &bytes);
+        int k = !strcmp(kind, "indirect");
+        if (k) seen_indirect = true;
+        else assert_false(seen_indirect);
+        assert_true(bytes <= last[k]);
+        last[k] = bytes;
+    }
+    assert_true(seen_indirect);
+}
+
 static int setup(void **state)
 {
     opt.mode = MODE_DETECT;
@@ -225,6 +365,10 @@ int main(void)
         cmocka_unit_test(sampling_records_one_in_n),
         cmocka_unit_test(direct_and_indirect_like_lsan),
         cmocka_unit_test(reachable_blocks_are_not_reported),
+        cmocka_unit_test(groups_in_lsans_order),
+        cmocka_unit_test(requested_sizes_are_recorded),
+        cmocka_unit_test(symbolizer_output_is_parsed),
+        cmocka_unit_test(report_lines_are_lsans),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,32 +1,45 @@
 #!/usr/bin/env python3
 """check.py -- runs the leaky programs under libcowgc (and LeakSanitizer) and checks the reports.
 
-Usage: check.py CASE --preload LIBCOWGC --leaky PROG --dso DSO --churn PROG [ENV=VALUE ...]
-Cases: json text exitcode suppress signal reclaimed sample depth0 lsan. Exit 77 = skipped.
+Usage: check.py CASE --preload LIBCOWGC --cowgc COMMAND --leaky PROG --dso DSO --churn PROG
+                --forky PROG [ENV=VALUE ...]
+Cases: json text symtab stripped addr2line llvm badtool symbolize exitcode suppress signal
+       reclaimed sample depth0 lsan fork. Exit 77 = skipped.
 """
-import json, os, subprocess, sys, tempfile
+import json, os, re, shutil, subprocess, sys, tempfile
 
-# (kind, first frame) -> (bytes, blocks): every size is a size class, so both tools agree.
+# (kind, first frame) -> (bytes, blocks). The sizes are what the program asked for (none is a
+# size class), as LeakSanitizer counts them.
 EXPECTED = {
-    ('direct', 'large_site'): (131072, 1),
-    ('direct', 'realloc_site'): (1024, 1),
-    ('direct', 'dso_leak_site'): (256, 1),
-    ('direct', 'direct_site'): (192, 3),
-    ('direct', 'calloc_site'): (160, 1),
-    ('direct', 'thread_site'): (256, 2),
-    ('direct', 'root_site'): (32, 1),
-    ('indirect', 'cycle_site'): (192, 2),
-    ('indirect', 'child_site'): (96, 2),
+    ('direct', 'large_site'): (100000, 1),
+    ('direct', 'realloc_site'): (1000, 1),
+    ('direct', 'dso_leak_site'): (250, 1),
+    ('direct', 'direct_site'): (300, 3),
+    ('direct', 'thread_site'): (240, 2),
+    ('direct', 'memalign_site'): (200, 1),
+    ('direct', 'calloc_site'): (150, 1),
+    ('direct', 'inplace_site'): (110, 1),
+    ('direct', 'inline_helper'): (70, 1),
+    ('direct', 'root_site'): (36, 1),
+    ('indirect', 'cycle_site'): (180, 2),
+    ('indirect', 'child_site'): (80, 2),
 }
 TOTAL = (sum(b for b, _ in EXPECTED.values()), sum(c for _, c in EXPECTED.values()))
 LSAN = '/usr/lib/x86_64-linux-gnu/liblsan.so.0'
 # LeakSanitizer does not scan anonymous mmap'd regions; cowgc (COWGC_ROOTS=all) does.
 LSAN_ONLY = {'mmap_keep'}
+ALLOCATORS = ('malloc', 'calloc', 'realloc', 'posix_memalign', '__interceptor_malloc', '__interceptor_calloc',
+              '__interceptor_realloc', '__interceptor_posix_memalign')
 
 
 def fail(msg):
     print('FAIL:', msg)
     sys.exit(1)
+
+
+def skip(msg):
+    print('SKIP:', msg)
+    sys.exit(77)
 
 
 def run(args, env_extra, timeout=120):
@@ -61,6 +74,8 @@ def by_site(doc):
     got = {}
     for g in doc['groups']:
         site = g['stack'][0]['function'] if g['stack'] else None
+        if site == 'inline_site':
+            site = 'inline_helper'      # no symbolizer: symbol tables know no inlined frames
         b, c = got.get((g['kind'], site), (0, 0))
         got[(g['kind'], site)] = (b + g['bytes'], c + g['count'])
         for f in g['stack']:
@@ -76,8 +91,68 @@ def compare(got, want):
         fail('groups differ:\n' + '\n'.join(lines))
 
 
+def text_groups(text):
+    """A text report (cowgc's or LeakSanitizer's) -> [(kind, bytes, count, [frame lines])]."""
+    groups = []
+    for line in text.splitlines():
+        m = re.match(r'(Direct|Indirect) leak of (\d+) byte\(s\) in (\d+) object\(s\) allocated from:$', line)
+        if m:
+            groups.append((m.group(1).lower(), int(m.group(2)), int(m.group(3)), []))
+        elif groups and line.startswith('    #'):
+            groups[-1][3].append(line)
+    return groups
+
+
+def text_sites(text):
+    """{(kind, first frame outside the allocator): (bytes, count)} from a text report."""
+    got = {}
+    for kind, b, c, frames in text_groups(text):
+        site = None
+        for f in frames:
+            parts = f.split()
+            if len(parts) >= 4 and parts[2] == 'in' and 'lsan' not in f and parts[3] not in ALLOCATORS:
+                site = parts[3]
+                break
+        ob, oc = got.get((kind, site), (0, 0))
+        got[(kind, site)] = (ob + b, oc + c)
+    return got
+
+
 def leaky(a, *extra):
     return [a.leaky, a.dso] + list(extra)
+
+
+def check_text_form(text, what):
+    """LeakSanitizer's order and wording: banner, direct groups then indirect ones, each kind
+    largest first, frames numbered from 0, and the SUMMARY line."""
+    if not re.search(r'^==\d+==ERROR: cowgc: detected memory leaks$', text, re.M):
+        fail('%s: no LSan-style banner:\n%s' % (what, text))
+    groups = text_groups(text)
+    kinds = [g[0] for g in groups]
+    if kinds != sorted(kinds, key=lambda k: k != 'direct'):
+        fail('%s: direct and indirect groups are interleaved: %s' % (what, kinds))
+    for k in ('direct', 'indirect'):
+        sizes = [g[1] for g in groups if g[0] == k]
+        if sizes != sorted(sizes, reverse=True):
+            fail('%s: %s groups are not largest first: %s' % (what, k, sizes))
+    for g in groups:
+        nums = [int(re.match(r'    #(\d+) ', f).group(1)) for f in g[3]]
+        if nums != list(range(len(nums))):
+            fail('%s: frames misnumbered: %s' % (what, g[3]))
+    want = 'SUMMARY: cowgc: %d byte(s) leaked in %d allocation(s).' % TOTAL
+    if want not in text.splitlines():
+        fail('%s: missing %r in:\n%s' % (what, want, text))
+    for w in ('Direct leak of 300 byte(s) in 3 object(s) allocated from:',
+              'Indirect leak of 40 byte(s) in 1 object(s) allocated from:'):
+        if w not in text:
+            fail('%s: missing %r in:\n%s' % (what, w, text))
+
+
+def frame_of(text, func):
+    for line in text.splitlines():
+        if ' in %s ' % func in line:
+            return line
+    fail('no frame in %s:\n%s' % (func, text))
 
 
 def case_json(a):
@@ -89,22 +164,133 @@ def case_json(a):
     if p.returncode != 0:
         fail('exit status %d changed without COWGC_LEAK_EXITCODE' % p.returncode)
     groups = d['groups']
-    if [g['bytes'] for g in groups] != sorted((g['bytes'] for g in groups), reverse=True):
-        fail('groups are not sorted largest first')
+    kinds = [g['kind'] for g in groups]
+    if kinds != sorted(kinds, key=lambda k: k != 'direct'):
+        fail('direct and indirect groups are interleaved: %s' % kinds)
+    for k in ('direct', 'indirect'):
+        sizes = [g['bytes'] for g in groups if g['kind'] == k]
+        if sizes != sorted(sizes, reverse=True):
+            fail('%s groups are not sorted largest first: %s' % (k, sizes))
+
+
+def symbolised_text(a, env, what):
+    p, text = cowgc(a, leaky(a), env, report='text')
+    check_text_form(text, what)
+    if text_sites(text) != EXPECTED:
+        compare(text_sites(text), EXPECTED)
+    if p.returncode != 0 or 'leaky: done' not in p.stdout:
+        fail('exit %d, stdout %r' % (p.returncode, p.stdout))
+    return text
+
+
+def check_file_lines(text, what, columns):
+    """Functions with file:line (and the column from llvm-symbolizer); the inlined helper and the
+    function it was inlined into at the same pc, innermost first."""
+    loc = r'\S*leaky\.c:\d+' + (r':\d+' if columns else '')
+    line = frame_of(text, 'direct_site')
+    if not re.match(r'    #0 0x[0-9a-f]+ in direct_site ' + loc + '$', line):
+        fail('%s: not "#0 0x... in direct_site FILE:LINE": %r' % (what, line))
+    if not re.search(r' in dso_leak_site \S*leakdso\.c:\d+', text):
+        fail('%s: the dlopen\'d library is not symbolised with file:line:\n%s' % (what, text))
+    h, s = frame_of(text, 'inline_helper'), frame_of(text, 'inline_site')
+    if not (h.startswith('    #0 ') and s.startswith('    #1 ') and h.split()[1] == s.split()[1]):
+        fail('%s: inlined frames: %r then %r' % (what, h, s))
 
 
 def case_text(a):
-    p, text = cowgc(a, leaky(a), {}, report='text')
-    want = ['Direct leak of 192 byte(s) in 3 object(s) allocated from:',
-            'Indirect leak of 48 byte(s) in 1 object(s) allocated from:',
-            'SUMMARY: cowgc: %d bytes leaked in %d allocations.' % TOTAL]
-    for w in want:
-        if w not in text:
-            fail('missing %r in:\n%s' % (w, text))
-    if ' in direct_site+0x' not in text or 'leaky+0x' not in text or 'libleakdso.so+0x' not in text:
-        fail('frames are not symbolised as func+0xoff (module+0xoff):\n' + text)
-    if p.returncode != 0 or 'leaky: done' not in p.stdout:
-        fail('exit %d, stdout %r' % (p.returncode, p.stdout))
+    """The default symbolizer (llvm-symbolizer, else addr2line, from PATH)."""
+    tool = shutil.which('llvm-symbolizer') or shutil.which('addr2line')
+    if not tool:
+        skip('neither llvm-symbolizer nor addr2line is installed')
+    text = symbolised_text(a, {}, 'default symbolizer')
+    check_file_lines(text, 'default symbolizer', 'llvm' in tool)
+
+
+def case_addr2line(a):
+    tool = shutil.which('addr2line')
+    if not tool:
+        skip('addr2line (binutils) is not installed')
+    check_file_lines(symbolised_text(a, {'COWGC_SYMBOLIZE': tool}, 'addr2line'), 'addr2line', False)
+
+
+def case_llvm(a):
+    tool = shutil.which('llvm-symbolizer')
+    if not tool:
+        skip('llvm-symbolizer is not installed')
+    check_file_lines(symbolised_text(a, {'COWGC_SYMBOLIZE': 'llvm-symbolizer'}, 'llvm-symbolizer'),
+                     'llvm-symbolizer', True)
+
+
+def case_symtab(a):
+    """COWGC_SYMBOLIZE=0: names from the symbol tables (static functions too), object+offset."""
+    p, text = cowgc(a, leaky(a), {'COWGC_SYMBOLIZE': '0'}, report='text')
+    check_text_form(text, 'symtab')
+    line = frame_of(text, 'direct_site')
+    if not re.match(r'    #0 0x[0-9a-f]+ in direct_site \(\S*it_leaky\+0x[0-9a-f]+\)$', line):
+        fail('not "#0 0x... in direct_site (MODULE+0xOFF)": %r' % line)
+    if not re.search(r' in dso_leak_site \(\S*libleakdso\.so\+0x[0-9a-f]+\)', text):
+        fail('the dlopen\'d library is not named:\n' + text)
+
+
+def case_stripped(a):
+    """Without debug info the symbolizer still names static functions from .symtab; without
+    .symtab either, frames are object+offset."""
+    if not shutil.which('strip'):
+        skip('strip (binutils) is not installed')
+    with tempfile.TemporaryDirectory() as d:
+        nodebug, bare = os.path.join(d, 'leaky_nodebug'), os.path.join(d, 'leaky_bare')
+        shutil.copy(a.leaky, nodebug)
+        shutil.copy(a.leaky, bare)
+        subprocess.run(['strip', '--strip-debug', nodebug], check=True)
+        subprocess.run(['strip', '--strip-all', bare], check=True)
+        _, text = cowgc(a, [nodebug, a.dso], {}, report='text')
+        line = frame_of(text, 'direct_site')
+        if not re.match(r'    #0 0x[0-9a-f]+ in direct_site \(\S*leaky_nodebug\+0x[0-9a-f]+\)$', line):
+            fail('static function of a binary without debug info: %r' % line)
+        _, text = cowgc(a, [bare, a.dso], {}, report='text')
+        check_text_form(text, 'stripped')
+        g = [g for g in text_groups(text) if g[:3] == ('direct', 300, 3)]
+        if not g or not re.match(r'    #0 0x[0-9a-f]+  \(\S*leaky_bare\+0x[0-9a-f]+\)$', g[0][3][0]):
+            fail('stripped binary: want "#0 0x...  (MODULE+0xOFF)":\n' + text)
+
+
+def case_badtool(a):
+    p, text = cowgc(a, leaky(a), {'COWGC_SYMBOLIZE': '/nonexistent/symbolizer'}, report='text')
+    msgs = [l for l in text.splitlines() if 'COWGC_SYMBOLIZE=/nonexistent/symbolizer' in l]
+    if len(msgs) != 1:
+        fail('want one line about the bad symbolizer, got:\n' + text)
+    check_text_form(text, 'bad symbolizer')
+    frame_of(text, 'direct_site')
+
+
+def normalise(text):
+    """Addresses and pids differ between runs (ASLR); the rest of a report must not."""
+    text = re.sub(r'0x[0-9a-f]+', '0x?', text)
+    return re.sub(r'==\d+==', '==?==', text)
+
+
+def case_symbolize(a):
+    """cowgc symbolize turns a JSON report written without symbols into the text report."""
+    _, js = cowgc(a, leaky(a), {'COWGC_SYMBOLIZE': '0'})
+    docs(js)
+    _, direct = cowgc(a, leaky(a), {}, report='text')
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
+        f.write('noise before the report\n' + js)
+    try:
+        p = subprocess.run([a.cowgc, 'symbolize', f.name], capture_output=True, text=True, timeout=120)
+        p2 = subprocess.run([a.cowgc, 'symbolize'], input=js, capture_output=True, text=True, timeout=120)
+    finally:
+        os.unlink(f.name)
+    if p.returncode != 0 or p2.stdout != p.stdout:
+        fail('cowgc symbolize: exit %d, stderr %r; stdin and file differ: %s' % (p.returncode, p.stderr,
+                                                                                 p2.stdout != p.stdout))
+    check_text_form(p.stdout, 'cowgc symbolize')
+    if normalise(p.stdout).strip() != normalise(direct).strip():
+        fail('cowgc symbolize differs from the report symbolised at exit:\n--- symbolize\n%s\n--- at exit\n%s'
+             % (p.stdout, direct))
+    p = subprocess.run([a.cowgc, 'symbolize', '/nonexistent.json'], capture_output=True, text=True)
+    if p.returncode == 0 or p.stderr.count('\n') != 1:
+        fail('a missing file: exit %d, %r' % (p.returncode, p.stderr))
 
 
 def case_exitcode(a):
@@ -120,16 +306,26 @@ def case_exitcode(a):
 
 def case_suppress(a):
     with tempfile.NamedTemporaryFile('w', suffix='.supp', delete=False) as f:
-        f.write('# known leaks\nleak:direct_site\ncycle_*\nrace:whatever\n')
+        f.write('# known leaks\nleak:direct_site\ncycle_*\nrace:whatever\nleak:leakdso.c\n')
     try:
         p, text = cowgc(a, leaky(a), {'COWGC_SUPPRESS': f.name})
+        _, ttext = cowgc(a, leaky(a), {'COWGC_SUPPRESS': f.name}, report='text')
     finally:
         os.unlink(f.name)
     d = docs(text)[-1]
-    want = {k: v for k, v in EXPECTED.items() if k[1] not in ('direct_site', 'cycle_site')}
+    gone = ('direct_site', 'cycle_site', 'dso_leak_site')
+    want = {k: v for k, v in EXPECTED.items() if k[1] not in gone}
     compare(by_site(d), want)
-    if (d['suppressed']['bytes'], d['suppressed']['count']) != (384, 5):
-        fail('suppressed %s, want 384 bytes in 5' % d['suppressed'])
+    if (d['suppressed']['bytes'], d['suppressed']['count']) != (730, 6):
+        fail('suppressed %s, want 730 bytes in 6' % d['suppressed'])
+    templ = {t['template']: (t['count'], t['bytes']) for t in d['suppressed']['templates']}
+    if templ != {'direct_site': (3, 300), 'cycle_*': (2, 180), 'leakdso.c': (1, 250)}:
+        fail('suppression hits %s' % templ)
+    # LeakSanitizer's table: count and bytes per template, between dashed lines, before SUMMARY.
+    block = re.search(r'\n-+\nSuppressions used:\n  count      bytes template\n((?:.*\n)*?)-+\n\nSUMMARY', ttext)
+    if not block or [l.split() for l in block.group(1).splitlines()] != [
+            ['3', '300', 'direct_site'], ['2', '180', 'cycle_*'], ['1', '250', 'leakdso.c']]:
+        fail('no LSan-style suppression table:\n' + ttext)
 
 
 def case_signal(a):
@@ -149,12 +345,14 @@ def case_reclaimed(a):
         fail('not a reclaimed report: %s' % d['cowgc'])
     got = by_site(d)
     b, c = got.get(('reclaimed', 'churn_site'), (0, 0))
-    if c < 150000 or b != 64 * c:
-        fail('churn_site reclaimed %d blocks (%d bytes), want >= 150000 of 64 bytes' % (c, b))
+    if c < 150000 or b != 60 * c:
+        fail('churn_site reclaimed %d blocks (%d bytes), want >= 150000 of 60 bytes (requested)' % (c, b))
     if any(k[1] == 'kept_site' for k in got):
         fail('a reachable block was reported as reclaimed')
     p, text = cowgc(a, [a.churn], env, report='text')
-    if 'Reclaimed by cowgc: ' not in text or 'bytes reclaimed in' not in text or 'in churn_site+0x' not in text:
+    if not re.search(r'^Reclaimed by cowgc: \d+ byte\(s\) in \d+ object\(s\) allocated from:$', text, re.M) or \
+            not re.search(r'^SUMMARY: cowgc: \d+ byte\(s\) reclaimed in \d+ allocation\(s\)\.$', text, re.M) or \
+            ' in churn_site ' not in text:
         fail('text reclaimed report:\n' + text)
 
 
@@ -170,6 +368,7 @@ def case_sample(a):
 
 
 def case_depth0(a):
+    """No stacks, but the requested sizes are still counted."""
     p, text = cowgc(a, leaky(a), {'COWGC_STACK_DEPTH': '0'})
     d = docs(text)[-1]
     got = by_site(d)
@@ -180,37 +379,50 @@ def case_depth0(a):
     compare(got, want)
 
 
-def lsan_sites(stderr, a):
-    """LeakSanitizer's text report -> {(kind, first frame outside the runtime): (bytes, count)}."""
-    got, cur = {}, None
-    for line in stderr.splitlines():
-        s = line.strip()
-        if s.startswith(('Direct leak of', 'Indirect leak of')):
-            w = s.split()
-            cur = [w[0].lower(), int(w[3]), int(w[6]), None]
-        elif cur and s.startswith('#') and cur[3] is None:
-            parts = s.split()
-            if len(parts) >= 4 and parts[2] == 'in' and 'lsan' not in s and parts[3] not in (
-                    'malloc', 'calloc', 'realloc', '__interceptor_malloc', '__interceptor_calloc',
-                    '__interceptor_realloc'):
-                cur[3] = parts[3]
-                b, c = got.get((cur[0], cur[3]), (0, 0))
-                got[(cur[0], cur[3])] = (b + cur[1], c + cur[2])
-    return got
-
-
 def case_lsan(a):
+    """Bytes and objects per (kind, allocation site) agree with LeakSanitizer, in our JSON and in
+    our text report read by the same parser as LSan's."""
     if not os.path.exists(LSAN):
-        print('SKIP: %s is not installed (Debian package liblsan0)' % LSAN)
-        sys.exit(77)
+        skip('%s is not installed (Debian package liblsan0)' % LSAN)
     p = run(leaky(a), {'LD_PRELOAD': LSAN, 'LSAN_OPTIONS': 'exitcode=0:symbolize=1'})
-    theirs = {k: v for k, v in lsan_sites(p.stderr, a).items() if k[1] not in LSAN_ONLY}
+    theirs = {k: v for k, v in text_sites(p.stderr).items() if k[1] not in LSAN_ONLY}
     if not theirs:
         fail('no LeakSanitizer report:\n' + p.stderr)
+    summary = re.search(r'SUMMARY: LeakSanitizer: (\d+) byte\(s\) leaked in (\d+) allocation\(s\)\.', p.stderr)
     _, text = cowgc(a, leaky(a), {})
     ours = by_site(docs(text)[-1])
     compare(ours, theirs)
-    print('cowgc and LeakSanitizer agree on %d sites, %d bytes' % (len(ours), sum(b for b, _ in ours.values())))
+    _, ttext = cowgc(a, leaky(a), {}, report='text')
+    compare(text_sites(ttext), theirs)
+    lsan_only = sum(v[0] for k, v in text_sites(p.stderr).items() if k[1] in LSAN_ONLY), \
+        sum(v[1] for k, v in text_sites(p.stderr).items() if k[1] in LSAN_ONLY)
+    ours_sum = re.search(r'SUMMARY: cowgc: (\d+) byte\(s\) leaked in (\d+) allocation\(s\)\.', ttext)
+    if not summary or not ours_sum or (int(ours_sum.group(1)) + lsan_only[0], int(ours_sum.group(2)) + lsan_only[1]) \
+            != (int(summary.group(1)), int(summary.group(2))):
+        fail('SUMMARY lines disagree: %s vs %s' % (summary and summary.group(0), ours_sum and ours_sum.group(0)))
+    print('cowgc and LeakSanitizer agree on %d sites, %d bytes in %d objects' % (
+        len(ours), sum(b for b, _ in ours.values()), sum(c for _, c in ours.values())))
+
+
+def case_fork(a):
+    """A forked child reports only the leaks among the blocks it allocated itself."""
+    p, text = cowgc(a, [a.forky], {'COWGC_SYMBOLIZE': '0'})
+    pids = dict(kv.split('=') for kv in p.stdout.split())
+    if p.returncode != 0 or set(pids) != {'A', 'D', 'B', 'C', 'G', 'P'}:
+        fail('forky: exit %d, stdout %r' % (p.returncode, p.stdout))
+    reports, seen = {}, set()
+    for d in docs(text):
+        if d['pid'] in seen:
+            fail('two reports from pid %s' % d['pid'])
+        seen.add(d['pid'])
+        who = [k for k, v in pids.items() if v == str(d['pid'])]
+        reports[who[0] if who else d['pid']] = by_site(d)
+    want = {'B': {('direct', 'b_leak_site'): (222, 1)},
+            'C': {('direct', 'c_leak_site'): (223, 1)},
+            'G': {('direct', 'g_leak_site'): (224, 1)},
+            'P': {('direct', 'parent_site'): (111, 1)}}
+    if reports != want:
+        fail('reports by process:\n%s\nwant\n%s' % (reports, want))
 
 
 def main():

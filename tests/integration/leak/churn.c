@@ -5,7 +5,7 @@
 static void *volatile sink;
 static void **kept;
 
-__attribute__((noinline)) static void churn_site(void) { sink = memset(malloc(64), 0, 64); }
+__attribute__((noinline)) static void churn_site(void) { sink = memset(malloc(60), 0, 60); }
 __attribute__((noinline)) static void kept_site(void)
 {
     void **n = malloc(32);

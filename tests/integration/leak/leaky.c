@@ -1,8 +1,8 @@
 /* leaky.c -- known leaks and known reachable blocks, for the leak report checker (check.py).
  *
  * Plain libc program (never linked against cowgc). Every leak comes from one noinline "site"
- * function whose name the checker looks for as the first frame of the group; every size is a
- * cowgc size class so cowgc and LeakSanitizer count the same bytes. Blocks allocated from *_keep
+ * function whose name the checker looks for as the first frame of the group. Sizes are not size
+ * classes: both tools must count the bytes the program asked for. Blocks allocated from *_keep
  * functions stay reachable (globals, TLS, a live thread's stack and a register, an mmap'd region,
  * an interior pointer) and must never be reported.
  *
@@ -33,12 +33,12 @@ static NOINLINE void scrub(void)
 
 /* ---- leaks ---- */
 
-static NOINLINE void direct_site(void) { for (int i = 0; i < 3; i++) use(malloc(64)); }
+static NOINLINE void direct_site(void) { for (int i = 0; i < 3; i++) use(malloc(100)); }
 
-static NOINLINE void *child_site(void) { return memset(malloc(48), 0, 48); }
+static NOINLINE void *child_site(void) { return memset(malloc(40), 0, 40); }
 static NOINLINE void root_site(void)
 {
-    void **root = malloc(32);
+    void **root = malloc(36);
     root[0] = child_site();
     root[1] = child_site();
     root[2] = root[3] = NULL;
@@ -47,9 +47,9 @@ static NOINLINE void root_site(void)
 
 static NOINLINE void cycle_site(void)
 {
-    void **a = malloc(96), **b = malloc(96);
-    memset(a, 0, 96);
-    memset(b, 0, 96);
+    void **a = malloc(90), **b = malloc(90);
+    memset(a, 0, 90);
+    memset(b, 0, 90);
     a[0] = b;
     b[0] = a;
     use(a);
@@ -58,14 +58,27 @@ static NOINLINE void cycle_site(void)
 static NOINLINE void realloc_site(void)
 {
     char *p = malloc(16);
-    p = realloc(p, 1024);
-    use(memset(p, 2, 1024));
+    p = realloc(p, 1000);
+    use(memset(p, 2, 1000));
 }
 
-static NOINLINE void large_site(void) { use(malloc(131072)); }
-static NOINLINE void calloc_site(void) { use(calloc(10, 16)); }
+/* Grown in place (same size class): LSan counts it at realloc's call, with the new size. */
+static NOINLINE void inplace_site(void) { char *p = malloc(100); use(realloc(p, 110)); }
 
-static NOINLINE void thread_site(void) { use(malloc(128)); use(malloc(128)); }
+static NOINLINE void memalign_site(void)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, 200) == 0) use(p);
+}
+
+/* The allocation is inlined into inline_site: its first frame is inline_helper, at the same pc. */
+static inline __attribute__((always_inline)) void *inline_helper(size_t n) { return malloc(n); }
+static NOINLINE void inline_site(void) { use(inline_helper(70)); }
+
+static NOINLINE void large_site(void) { use(malloc(100000)); }
+static NOINLINE void calloc_site(void) { use(calloc(10, 15)); }
+
+static NOINLINE void thread_site(void) { use(malloc(120)); use(malloc(120)); }
 static void *leaker_thread(void *arg)
 {
     thread_site();
@@ -123,6 +136,9 @@ static NOINLINE void run_all(const char *dso)
     root_site();
     cycle_site();
     realloc_site();
+    inplace_site();
+    memalign_site();
+    inline_site();
     large_site();
     calloc_site();
     pthread_t t;

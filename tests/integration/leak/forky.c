@@ -1,0 +1,97 @@
+/* forky.c -- which leaks a forked child reports: only the blocks it allocated itself.
+ *
+ * The parent leaks parent_site and keeps inherited_site and a table reachable, then forks:
+ *   A  allocates nothing and exits: no report at all.
+ *   D  allocates two blocks it keeps (in the inherited table, in a global) and exits: no report.
+ *   B  leaks b_leak_site; drops the only pointer to the inherited inherited_site block; stores
+ *      one new block in the inherited table (a heap page it wrote) and one in a global: reports
+ *      b_leak_site only.
+ *   C  forks G first (its pages are shared again), then does what B does: reports c_leak_site.
+ *   G  leaks g_leak_site: reports it only.
+ * The parent waits for all and exits: reports parent_site only.
+ * Prints "A=pid D=pid B=pid C=pid G=pid P=pid" on stdout. Plain libc program.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static void *volatile sink;
+static NOINLINE void *use(void *p) { sink = p; sink = NULL; return p; }
+
+static void **table;               /* inherited, reachable everywhere */
+static void *inherited;            /* inherited; B and C drop it */
+static void *child_global;
+
+static NOINLINE void parent_site(void) { use(memset(malloc(111), 0, 111)); }
+static NOINLINE void inherited_site(void) { inherited = memset(malloc(333), 0, 333); }
+static NOINLINE void table_site(void) { table = memset(malloc(64 * sizeof(void *)), 0, 64 * sizeof(void *)); }
+static NOINLINE void b_leak_site(void) { use(memset(malloc(222), 0, 222)); }
+static NOINLINE void c_leak_site(void) { use(memset(malloc(223), 0, 223)); }
+static NOINLINE void g_leak_site(void) { use(memset(malloc(224), 0, 224)); }
+static NOINLINE void kept_in_table_site(void) { table[7] = memset(malloc(444), 0, 444); }
+static NOINLINE void kept_in_global_site(void) { child_global = memset(malloc(555), 0, 555); }
+
+static NOINLINE void scrub(void)
+{
+    volatile char buf[1 << 14];
+    memset((char *)buf, 0, sizeof buf);
+}
+
+static void child_work(void (*leak)(void))
+{
+    leak();
+    inherited = NULL;
+    kept_in_table_site();
+    kept_in_global_site();
+    scrub();
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);  /* no stdio buffer allocated in any child */
+    table_site();
+    inherited_site();
+    parent_site();
+    scrub();
+    pid_t a = fork();
+    if (a == 0) exit(0);
+    waitpid(a, NULL, 0);
+    pid_t d = fork();
+    if (d == 0) {
+        kept_in_table_site();
+        kept_in_global_site();
+        scrub();
+        exit(0);
+    }
+    waitpid(d, NULL, 0);
+    pid_t b = fork();
+    if (b == 0) {
+        child_work(b_leak_site);
+        exit(0);
+    }
+    waitpid(b, NULL, 0);
+    int fds[2];
+    if (pipe(fds) != 0) return 1;
+    pid_t c = fork();
+    if (c == 0) {
+        pid_t g = fork();
+        if (g == 0) {
+            g_leak_site();
+            scrub();
+            exit(0);
+        }
+        if (write(fds[1], &g, sizeof g) != sizeof g) _exit(1);
+        waitpid(g, NULL, 0);
+        child_work(c_leak_site);
+        exit(0);
+    }
+    pid_t g = 0;
+    if (read(fds[0], &g, sizeof g) != sizeof g) return 1;
+    waitpid(c, NULL, 0);
+    printf("A=%d D=%d B=%d C=%d G=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)getpid());
+    return 0;
+}
