@@ -49,6 +49,42 @@ static void page_written(uintptr_t addr)
 
 static inline size_t block_size(const struct span *s) { return s->size; }
 
+/* Mark the block lk names unless it is marked already; true when it was newly marked. */
+static inline __attribute__((always_inline)) bool
+mark_one(const struct lookup *lk, const bool inline_marks)
+{
+    /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
+    if (unlikely(heap.frozen_bm != NULL) && frozen_test(lk->ci, lk->idx)) return false;
+    const struct span *s = span_at(lk->ci);
+    if (!inline_marks) {
+        uint64_t *m = mark_words(lk->ci) + (lk->idx >> 6);
+        uint64_t bit = 1ull << (lk->idx & 63);
+        if (*m & bit) return false;
+        *m |= bit;
+    } else {
+        uint64_t *h = (uint64_t *)(lk->user - INLINE_HDR);
+        if (*h & 1) return false;
+        *h = 1;
+        page_written((uintptr_t)h);
+    }
+    /* The block is scanned when popped; start fetching its first line now. */
+    __builtin_prefetch((const void *)lk->user);
+    if (!markstack_push(lk->user, lk->user + block_size(s))) gcstats.mark_overflows++;
+    return true;
+}
+
+/* v may point one past the end of a block that the request filled exactly (p + n): v is the
+ * start of the next slot or chunk, or of the heap's untouched top. The block is the one holding
+ * v - 1, if it ends at v and (SMALL) its ext bit says exact fit (I7); a LARGE block ends at v
+ * only when its usable size reaches its span's end, which its descriptor tells. */
+static inline bool end_test(uintptr_t v, uintptr_t limit, struct lookup *lk)
+{
+    if (!ptr_test_in(v - 1, limit, lk)) return false;
+    const struct span *s = span_at(lk->ci);
+    if (lk->user + block_size(s) != v) return false;
+    return s->kind != SPAN_SMALL || ext_test(lk->ci, lk->idx);
+}
+
 /* The mark loop, specialised per layout at compile time (inline_marks is a constant at each
  * call site below). Returns nothing: newly marked blocks go on the mark stack. */
 static inline __attribute__((always_inline)) void
@@ -56,33 +92,30 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
 {
     /* The world is stopped: the heap's extent cannot change during the scan. */
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    const uintptr_t base = heap.base, hdr = heap.hdr;
+    const bool ends = heap.end_pointers;
     /* Arrays of pointers to one object (interned strings, type objects, a shared sentinel) are
      * common: a word equal to the last block pointer seen needs no second look. */
     uintptr_t last = 0;
-    const bool freeze = heap.frozen_bm != NULL;
     for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
         struct lookup lk;
         uintptr_t v = *(const uintptr_t *)p;
         if (v == last) continue;
-        if (likely(!ptr_test_in(v, limit, &lk))) continue;
-        last = v;
-        /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
-        if (unlikely(freeze) && frozen_test(lk.ci, lk.idx)) continue;
-        const struct span *s = span_at(lk.ci);
-        if (!inline_marks) {
-            uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);
-            uint64_t bit = 1ull << (lk.idx & 63);
-            if (*m & bit) continue;
-            *m |= bit;
-        } else {
-            uint64_t *h = (uint64_t *)(lk.user - INLINE_HDR);
-            if (*h & 1) continue;
-            *h = 1;
-            page_written((uintptr_t)h);
+        /* One past the heap's top can still end a block: off == limit is tested below. */
+        if (likely(v - base > limit)) continue;
+        bool hit = ptr_test_in(v, limit, &lk);
+        if (hit) {
+            last = v;
+            mark_one(&lk, inline_marks);
         }
-        /* The block is scanned when popped; start fetching its first line now. */
-        __builtin_prefetch((const void *)lk.user);
-        if (!markstack_push(lk.user, lk.user + block_size(s))) gcstats.mark_overflows++;
+        /* A slot's (or chunk's) first byte is also one past the end of the block before it.
+         * Block starts are 16-aligned; exact fits end 16-aligned too. */
+        if (!ends || (v & 15) || v == base || (hit && v != lk.user - hdr && (v & (CHUNK_SIZE - 1))))
+            continue;
+        if (end_test(v, limit, &lk)) {
+            last = v;
+            mark_one(&lk, inline_marks);
+        }
     }
 }
 
@@ -168,6 +201,33 @@ static void root_range(uintptr_t lo, uintptr_t hi, enum root_kind kind)
     gc_mark_drain();
 }
 
+/* COWGC_KEEP: kept blocks (I8) are marked and traced like roots. */
+static void mark_kept(void)
+{
+    uint32_t top = atomic_load(&heap.top);
+    const bool inl = heap.mark == MARK_INLINE;
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE) {
+            if (!(keep_words(ci)[0] & alloc_words(ci)[0] & 1)) continue;
+            struct lookup lk = { chunk_addr(ci) + s->offset, ci, 0 };
+            gcstats.roots_bytes[ROOT_KEPT] += s->size;
+            mark_one(&lk, inl);
+            gc_mark_drain();
+            continue;
+        }
+        if (s->kind != SPAN_SMALL || !(s->flags & SF_KEPT)) continue;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
+            for (uint64_t k = keep_words(ci)[w] & alloc_words(ci)[w]; k; k &= k - 1) {
+                uint32_t idx = w * 64 + (unsigned)__builtin_ctzll(k);
+                struct lookup lk = { chunk_addr(ci) + (uintptr_t)idx * s->stride + heap.hdr, ci, idx };
+                gcstats.roots_bytes[ROOT_KEPT] += s->size;
+                mark_one(&lk, inl);
+                gc_mark_drain();
+            }
+    }
+}
+
 /* Mark everything reachable from the roots. World stopped, heap_lock held. */
 void gc_mark_all(void)
 {
@@ -175,6 +235,7 @@ void gc_mark_all(void)
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     roots_scan(root_range);
+    if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
         /* Without pagemap the written pages are unknown: trace the whole heap, now and later. */
         log_line("COWGC_FORK_FREEZE: /proc/self/pagemap unreadable; tracing the whole heap");

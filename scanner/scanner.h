@@ -26,6 +26,7 @@ enum root_kind {
     ROOT_MAPPING,   /* other writable mappings (COWGC_ROOTS=all) */
     ROOT_USER,      /* cowgc_add_roots() */
     ROOT_INHERITED, /* COWGC_FORK_FREEZE: frozen blocks on pages this child wrote */
+    ROOT_KEPT,      /* COWGC_KEEP: blocks allocated by listed objects */
     ROOT_KINDS
 };
 
