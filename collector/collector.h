@@ -59,7 +59,10 @@ _Static_assert(BM_WORDS == 64, "lifo_slot.bit >> 12 is the chunk: 6 bits of word
 
 enum span_kind { SPAN_UNUSED = 0, SPAN_SMALL, SPAN_LARGE, SPAN_CONT, SPAN_FREE, SPAN_FREE_TAIL };
 enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPHAN, LIST_DIRTY, LIST_CLEAN };
-enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8 };
+/* SF_EXACT: some slot of this SMALL span was handed out to a request that filled it (I7); the
+ * mark loop skips the one-past-the-end test in spans without it. Set atomically, never cleared
+ * until the span is released. */
+enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16 };
 
 struct tcache;
 
@@ -104,6 +107,7 @@ struct bin {
     uint64_t mask;         /* free slots of the current word, handed out lowest first */
     uint64_t *allocw;      /* the alloc bitmap word the mask belongs to */
     uint64_t *extw;        /* and its ext bitmap word (I7) */
+    bool span_exact;       /* the current span has SF_EXACT */
     uintptr_t base;        /* user address of slot 0 of that word */
     uint32_t span;         /* chunk of the current span, NONE32 if none */
     uint32_t word;         /* index of the current word within the span's bitmap */
@@ -219,6 +223,7 @@ HIDDEN bool heap_is_meta(uintptr_t p);
 
 /* alloc.c: the malloc family (called from preload/interpose.c) */
 HIDDEN void *cg_malloc(size_t size);
+HIDDEN void *cg_malloc_caller(size_t size, uintptr_t caller);   /* COWGC_KEEP: the caller's return address */
 HIDDEN void *cg_calloc(size_t n, size_t size);
 HIDDEN void *cg_realloc(void *p, size_t size);
 HIDDEN void cg_free(void *p);
@@ -282,22 +287,23 @@ HIDDEN void leak_report(bool at_exit);               /* detect mode: stop, mark,
 HIDDEN uint32_t leak_stack_id(uint32_t ci, uint32_t idx);   /* the block's stack, 0 = none */
 HIDDEN void leak_set_self_text(uintptr_t lo, uintptr_t hi); /* tests: frames in [lo,hi) are skipped */
 
-/* keep.c: COWGC_KEEP. The malloc entry points call keep_note with their return address. */
+/* keep.c: COWGC_KEEP. The malloc entry points call keep_note with their return address. A
+ * table's hull [lo, lo + len) covers all its ranges: one compare on the common path. The empty
+ * table (COWGC_KEEP off) has len 0; the stale table has len ~0, so every caller looks again. */
 #define KEEP_RANGES 100
-enum { KEEP_STALE, KEEP_OBJECT, KEEP_LOADER };
-struct keep_table { uint32_t n; struct { uintptr_t lo, hi; uint32_t kind; } r[KEEP_RANGES]; };
-HIDDEN extern bool keep_on;                           /* collect mode, and the list is not empty */
-HIDDEN extern int keep_stale;                         /* ld.so allocated: objects may have changed */
+enum { KEEP_OBJECT = 1, KEEP_LOADER };
+struct keep_table {
+    uintptr_t lo, len;
+    uint32_t n;
+    struct { uintptr_t lo, hi; uint32_t kind; } r[KEEP_RANGES];
+};
 HIDDEN extern struct keep_table *_Atomic keep_tab;
-HIDDEN void keep_slow(void *p, uintptr_t ra, uint32_t kind);
+HIDDEN void keep_slow(void *p, uintptr_t ra);
 HIDDEN void keep_set(void *p);                        /* p is kept from now on (I8) */
 static inline void keep_note(void *p, uintptr_t ra)
 {
-    if (likely(!keep_on) || unlikely(!p)) return;
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
-    for (uint32_t i = 0; i < t->n; i++)
-        if (unlikely(ra - t->r[i].lo < t->r[i].hi - t->r[i].lo)) { keep_slow(p, ra, t->r[i].kind); return; }
-    if (unlikely(keep_stale)) keep_slow(p, ra, KEEP_STALE);
+    if (unlikely(ra - t->lo < t->len)) keep_slow(p, ra);
 }
 
 /* stackdepot.c: deduplicated allocation stacks, dense ids 1..depot_count(), 0 = none */

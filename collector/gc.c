@@ -81,19 +81,20 @@ static inline bool end_test(uintptr_t v, uintptr_t limit, struct lookup *lk)
 {
     if (!ptr_test_in(v - 1, limit, lk)) return false;
     const struct span *s = span_at(lk->ci);
+    if (s->kind == SPAN_SMALL && !(s->flags & SF_EXACT)) return false;
     if (lk->user + block_size(s) != v) return false;
     return s->kind != SPAN_SMALL || ext_test(lk->ci, lk->idx);
 }
 
-/* The mark loop, specialised per layout at compile time (inline_marks is a constant at each
- * call site below). Returns nothing: newly marked blocks go on the mark stack. */
+/* The mark loop, specialised at compile time per layout and per mode (inline_marks and ends are
+ * constants at each call site below): detect mode does not pay for end pointers. Returns
+ * nothing: newly marked blocks go on the mark stack. */
 static inline __attribute__((always_inline)) void
-scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
+scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends)
 {
     /* The world is stopped: the heap's extent cannot change during the scan. */
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
     const uintptr_t base = heap.base, hdr = heap.hdr;
-    const bool ends = heap.end_pointers;
     /* Arrays of pointers to one object (interned strings, type objects, a shared sentinel) are
      * common: a word equal to the last block pointer seen needs no second look. */
     uintptr_t last = 0;
@@ -102,7 +103,7 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
         uintptr_t v = *(const uintptr_t *)p;
         if (v == last) continue;
         /* One past the heap's top can still end a block: off == limit is tested below. */
-        if (likely(v - base > limit)) continue;
+        if (likely(ends ? v - base > limit : v - base >= limit)) continue;
         bool hit = ptr_test_in(v, limit, &lk);
         if (hit) {
             last = v;
@@ -110,8 +111,23 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
         }
         /* A slot's (or chunk's) first byte is also one past the end of the block before it.
          * Block starts are 16-aligned; exact fits end 16-aligned too. */
-        if (!ends || (v & 15) || v == base || (hit && v != lk.user - hdr && (v & (CHUNK_SIZE - 1))))
-            continue;
+        if (!ends || (v & 15) || v == base) continue;
+        if (hit) {
+            if (v != lk.user - hdr) {
+                if (v & (CHUNK_SIZE - 1)) continue;   /* inside an aligned large block's lead */
+            } else if (lk.idx > 0) {
+                /* The block before is slot idx - 1 of the same span. */
+                const struct span *s = span_at(lk.ci);
+                uint32_t a = lk.idx - 1;
+                if (!(s->flags & SF_EXACT) || !(alloc_words(lk.ci)[a >> 6] & (1ull << (a & 63))) ||
+                    !ext_test(lk.ci, a))
+                    continue;
+                lk.idx = a;
+                lk.user -= s->stride;
+                mark_one(&lk, inline_marks);
+                continue;
+            }
+        }
         if (end_test(v, limit, &lk)) {
             last = v;
             mark_one(&lk, inline_marks);
@@ -119,16 +135,23 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
     }
 }
 
-static void scan_outofline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false); }
-static void scan_inline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true); }
+static void scan_outofline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false, false); }
+static void scan_inline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true, false); }
+static void scan_outofline_ends(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false, true); }
+static void scan_inline_ends(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true, true); }
 
 void gc_mark_range(uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     hi &= ~(uintptr_t)7;
     if (lo >= hi) return;
-    if (heap.mark == MARK_INLINE) scan_inline(lo, hi);
-    else scan_outofline(lo, hi);
+    if (heap.end_pointers) {
+        if (heap.mark == MARK_INLINE) scan_inline_ends(lo, hi);
+        else scan_outofline_ends(lo, hi);
+    } else {
+        if (heap.mark == MARK_INLINE) scan_inline(lo, hi);
+        else scan_outofline(lo, hi);
+    }
 }
 
 void gc_mark_drain(void)

@@ -52,7 +52,11 @@ int heap_init(void)
     size_t bm = ((size_t)n * BM_WORDS * 8 + 4095) & ~(size_t)4095;
     size_t pages = ((size_t)(want >> 12) / 8 + 4095) & ~(size_t)4095;   /* written-page bits */
     size_t gone = ((size_t)n + 4095) & ~(size_t)4095;
-    size_t meta = descs + 5 * bm + pages + gone;
+    /* The ext bitmap is written next to the alloc bitmap on every malloc and free: at the same
+     * offset within a page, each access would wait on the other (4 KiB aliasing) and share a
+     * cache set. EXT_SKEW puts it half a page and a line apart. */
+    enum { EXT_SKEW = 2048 + 64 };
+    size_t meta = descs + 5 * bm + 4096 + pages + gone;
     char *m = map_noreserve(meta);
     if (!m) { munmap((void *)base, want); return -1; }
     heap.base = base;
@@ -62,10 +66,10 @@ int heap_init(void)
     heap.alloc_bm = (uint64_t *)(m + descs);
     heap.mark_bm = (uint64_t *)(m + descs + bm);
     heap.remote_bm = (uint64_t *)(m + descs + 2 * bm);
-    heap.ext_bm = (uint64_t *)(m + descs + 3 * bm);
-    heap.keep_bm = (uint64_t *)(m + descs + 4 * bm);
-    heap.page_bm = (uint64_t *)(m + descs + 5 * bm);
-    heap.gone = (uint8_t *)(m + descs + 5 * bm + pages);
+    heap.ext_bm = (uint64_t *)(m + descs + 3 * bm + EXT_SKEW);
+    heap.keep_bm = (uint64_t *)(m + descs + 4 * bm + 4096);
+    heap.page_bm = (uint64_t *)(m + descs + 5 * bm + 4096);
+    heap.gone = (uint8_t *)(m + descs + 5 * bm + 4096 + pages);
     heap.meta_lo = (uintptr_t)m;
     heap.meta_hi = (uintptr_t)m + meta;
     heap.meta_bytes = meta;

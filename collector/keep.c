@@ -8,11 +8,12 @@
  * Invariants:
  *  - The entry points read one published table of text ranges: the listed objects' executable
  *    segments, and ld.so's as a "loader" range. A published table is never changed nor unmapped.
+ *    Off (detect mode, or an empty list), the table is empty: one compare per allocation.
  *  - dl_iterate_phdr is called only from an allocation by code outside ld.so, after cowgc's
  *    constructor, by one thread at a time (the others go on without waiting), and never by the
  *    collector (which does not allocate, so never inside a stopped world).
- *  - An allocation made by ld.so (dlopen, dlclose, a new thread's TLS) marks the table stale; the
- *    next allocation from elsewhere reads the generation of the loaded objects (dlpi_adds,
+ *  - An allocation made by ld.so (dlopen, dlclose, a new thread's TLS) publishes the stale table;
+ *    the next allocation from elsewhere reads the generation of the loaded objects (dlpi_adds,
  *    dlpi_subs: one callback) and rebuilds the table only when it changed. A library's
  *    constructors allocate after ld.so mapped it, so their blocks are already seen as its.
  *  - Nothing here allocates: names point into the environment or into static text.
@@ -35,16 +36,17 @@ static const char *const builtin[] = {
 static struct { const char *s; size_t len; } entries[MAX_ENTRIES];
 static unsigned nentries;
 
-bool keep_on;
-int keep_stale = 1;
-static struct keep_table empty_table;
+static struct keep_table empty_table;                              /* nothing listed: no hit */
+static struct keep_table stale_table = { .lo = 0, .len = ~(uintptr_t)0 };  /* every caller looks */
 struct keep_table *_Atomic keep_tab = &empty_table;
 
 static bool allowed;                 /* cowgc's constructor has run */
 static char exe[512];                /* the program's own path: dl_iterate_phdr names it "" */
-static uintptr_t ldso_base;
+static uintptr_t ldso_base, ldso_lo, ldso_hi;
+static struct keep_table *current;   /* the last table built */
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
 static _Atomic int refresh_lock;
+static _Atomic unsigned loader_events;   /* allocations by ld.so so far */
 static __thread int refreshing;
 
 static bool name_listed(const char *path)
@@ -89,7 +91,7 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
     struct scan *sc = arg;
     if (!sc->t) {
         /* First object: is the set of objects the one we have a table for? */
-        if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs &&
+        if (current && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs &&
             info->dlpi_adds == seen_adds && info->dlpi_subs == seen_subs) {
             sc->unchanged = true;
             return 1;
@@ -108,17 +110,19 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
     for (unsigned i = 0; i < info->dlpi_phnum && sc->t->n < KEEP_RANGES; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
-        sc->t->r[sc->t->n].lo = info->dlpi_addr + ph->p_vaddr;
-        sc->t->r[sc->t->n].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        sc->t->r[sc->t->n].lo = lo;
+        sc->t->r[sc->t->n].hi = hi;
         sc->t->r[sc->t->n].kind = kind;
         sc->t->n++;
+        if (kind == KEEP_LOADER) { ldso_lo = lo; ldso_hi = hi; }
     }
     return 0;
 }
 
-/* Re-read the loaded objects if they changed. A thread that finds another one refreshing does not
- * wait: that one may be waiting in dl_iterate_phdr for a lock this one holds (a program's
- * dl_iterate_phdr callback that allocates). */
+/* Re-read the loaded objects if they changed, and publish the table. A thread that finds another
+ * one refreshing does not wait: that one may be waiting in dl_iterate_phdr for a lock this one
+ * holds (a program's dl_iterate_phdr callback that allocates). */
 static void refresh(void)
 {
     int expect = 0;
@@ -126,13 +130,24 @@ static void refresh(void)
                                                  memory_order_relaxed))
         return;
     refreshing = 1;
-    __atomic_store_n(&keep_stale, 0, __ATOMIC_RELAXED);   /* ld.so may mark it again meanwhile */
+    unsigned events = atomic_load_explicit(&loader_events, memory_order_acquire);
     struct scan sc = { NULL, false };
     dl_iterate_phdr(on_object, &sc);
     if (sc.t) {
+        uintptr_t lo = ~(uintptr_t)0, hi = 0;
+        for (uint32_t i = 0; i < sc.t->n; i++) {
+            if (sc.t->r[i].lo < lo) lo = sc.t->r[i].lo;
+            if (sc.t->r[i].hi > hi) hi = sc.t->r[i].hi;
+        }
+        sc.t->lo = lo;
+        sc.t->len = hi > lo ? hi - lo : 0;
         mprotect(sc.t, sizeof *sc.t, PROT_READ);
-        atomic_store_explicit(&keep_tab, sc.t, memory_order_release);
+        current = sc.t;
     }
+    /* ld.so allocated meanwhile: the table may already be out of date, so it stays stale. */
+    if (current) atomic_store_explicit(&keep_tab, current, memory_order_release);
+    if (atomic_load_explicit(&loader_events, memory_order_acquire) != events)
+        atomic_store_explicit(&keep_tab, &stale_table, memory_order_release);
     refreshing = 0;
     atomic_store_explicit(&refresh_lock, 0, memory_order_release);
 }
@@ -150,22 +165,28 @@ void keep_set(void *p)
     if (!heap.kept_any) heap.kept_any = true;
 }
 
-void keep_slow(void *p, uintptr_t ra, uint32_t kind)
+/* ra lies in the hull of the table in force. */
+void keep_slow(void *p, uintptr_t ra)
 {
-    if (kind == KEEP_LOADER) {
-        if (!keep_stale) __atomic_store_n(&keep_stale, 1, __ATOMIC_RELAXED);
+    if (ra - ldso_lo < ldso_hi - ldso_lo) {
+        /* ld.so allocates when it loads or unloads an object: look again before the next use. */
+        atomic_fetch_add_explicit(&loader_events, 1, memory_order_acq_rel);
+        if (atomic_load_explicit(&keep_tab, memory_order_relaxed) != &stale_table)
+            atomic_store_explicit(&keep_tab, &stale_table, memory_order_release);
         return;
     }
-    if (kind == KEEP_OBJECT) {
-        keep_set(p);
-        return;
-    }
-    /* The table is stale: re-read it, then look again. */
-    if (!allowed || refreshing) return;
-    refresh();
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
+    if (t == &stale_table) {
+        if (!allowed || refreshing) return;
+        refresh();
+        t = atomic_load_explicit(&keep_tab, memory_order_acquire);
+    }
+    if (!p) return;
     for (uint32_t i = 0; i < t->n; i++)
-        if (ra - t->r[i].lo < t->r[i].hi - t->r[i].lo && t->r[i].kind == KEEP_OBJECT) keep_set(p);
+        if (ra - t->r[i].lo < t->r[i].hi - t->r[i].lo) {
+            if (t->r[i].kind == KEEP_OBJECT) keep_set(p);
+            return;
+        }
 }
 
 /* After the constructor of cowgc (101) and of leak.c (102): libc is up, dl_iterate_phdr works. */
@@ -184,6 +205,6 @@ __attribute__((constructor(103))) static void keep_init(void)
     exe[n > 0 ? n : 0] = 0;
     ldso_base = (uintptr_t)getauxval(AT_BASE);
     allowed = true;
+    atomic_store_explicit(&keep_tab, &stale_table, memory_order_release);
     refresh();
-    keep_on = true;
 }

@@ -2,8 +2,9 @@
  *
  * Invariant: these are the only exported allocation symbols; each checks its arguments the way
  * C, POSIX and glibc define, then calls the allocator (collector/alloc.c). Each allocating one
- * hands its caller's return address to keep_note (COWGC_KEEP, collector/keep.c): one flag test
- * when the list is off, a few compares against a table of text ranges when it is on.
+ * hands its caller's return address to keep_note (COWGC_KEEP, collector/keep.c): one compare
+ * against the hull of a table of text ranges (malloc does it inside cg_malloc_caller, so it stays
+ * a tail call).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -18,11 +19,11 @@
 
 static inline void *kept(void *p, uintptr_t caller)
 {
-    keep_note(p, caller);
+    if (p) keep_note(p, caller);
     return p;
 }
 
-EXPORT void *malloc(size_t size) { return kept(cg_malloc(size), CALLER); }
+EXPORT void *malloc(size_t size) { return cg_malloc_caller(size, CALLER); }
 EXPORT void free(void *p) { cg_free(p); }
 EXPORT void cfree(void *p) { cg_free(p); }
 EXPORT void *calloc(size_t n, size_t size) { return kept(cg_calloc(n, size), CALLER); }
