@@ -55,22 +55,10 @@ static inline void ext_put(uint64_t *w, uint64_t bit, bool exact)
     *w = (*w & ~bit) | (exact ? bit : 0);
 }
 
-static inline void span_note_exact(struct span *s)
-{
-    if (!(s->flags & SF_EXACT)) __atomic_fetch_or(&s->flags, SF_EXACT, __ATOMIC_RELAXED);
-}
-
-static __attribute__((noinline)) void bin_note_exact(struct bin *b)
-{
-    span_note_exact(span_at(b->span));
-    b->span_exact = true;
-}
-
 /* Hand out the lowest slot of the bin's mask (mask != 0). busy held. exact: the request fills
  * the slot. */
 static inline void *bin_take_mask(struct bin *b, bool exact)
 {
-    if (unlikely(exact) && unlikely(!b->span_exact)) bin_note_exact(b);
     uint64_t m = b->mask;
     unsigned i = (unsigned)__builtin_ctzll(m);
     b->mask = m & (m - 1);
@@ -83,7 +71,6 @@ static inline void *bin_take_mask(struct bin *b, bool exact)
 static inline void *bin_take_lifo(struct bin *b, bool exact)
 {
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
-    if (unlikely(exact)) span_note_exact(span_at((uint32_t)(e->bit >> 12)));
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
     ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), exact);
     return (void *)e->user;
@@ -347,7 +334,6 @@ static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
         b->mask = free;
         b->allocw = &a[w];
         b->extw = &ext_words(b->span)[w];
-        b->span_exact = s->flags & SF_EXACT;
         b->word = w;
         b->base = chunk_addr(b->span) + (uintptr_t)w * 64 * s->stride + heap.hdr;
         if (w > s->hwm || !(s->flags & SF_HWM)) {
@@ -850,7 +836,6 @@ static bool exact_update(uint32_t ci, uint32_t idx, bool exact)
     struct tcache *tc = tls_tc;
     if (!tc || span_at(ci)->owner != tc) return false;
     busy_enter(tc);
-    if (exact) span_note_exact(span_at(ci));
     ext_put(&ext_words(ci)[idx >> 6], 1ull << (idx & 63), exact);
     busy_leave(tc);
     return true;

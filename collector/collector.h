@@ -59,9 +59,9 @@ _Static_assert(BM_WORDS == 64, "lifo_slot.bit >> 12 is the chunk: 6 bits of word
 
 enum span_kind { SPAN_UNUSED = 0, SPAN_SMALL, SPAN_LARGE, SPAN_CONT, SPAN_FREE, SPAN_FREE_TAIL };
 enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPHAN, LIST_DIRTY, LIST_CLEAN };
-/* SF_EXACT: some slot of this SMALL span was handed out to a request that filled it (I7); the
- * mark loop skips the one-past-the-end test in spans without it. Set atomically, never cleared
- * until the span is released. */
+/* SF_EXACT: during a collection, some allocated slot of this SMALL span is an exact fit (I7);
+ * the mark loop skips the one-past-the-end test in spans without it. Computed from the ext and
+ * alloc bitmaps when a collection starts (world stopped), so the allocator never writes it. */
 enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16 };
 
 struct tcache;
@@ -107,7 +107,6 @@ struct bin {
     uint64_t mask;         /* free slots of the current word, handed out lowest first */
     uint64_t *allocw;      /* the alloc bitmap word the mask belongs to */
     uint64_t *extw;        /* and its ext bitmap word (I7) */
-    bool span_exact;       /* the current span has SF_EXACT */
     uintptr_t base;        /* user address of slot 0 of that word */
     uint32_t span;         /* chunk of the current span, NONE32 if none */
     uint32_t word;         /* index of the current word within the span's bitmap */

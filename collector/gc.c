@@ -119,9 +119,11 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends)
                 /* The block before is slot idx - 1 of the same span. */
                 const struct span *s = span_at(lk.ci);
                 uint32_t a = lk.idx - 1;
-                if (!(s->flags & SF_EXACT) || !(alloc_words(lk.ci)[a >> 6] & (1ull << (a & 63))) ||
-                    !ext_test(lk.ci, a))
-                    continue;
+                uint64_t abit = 1ull << (a & 63);
+                if (!(s->flags & SF_EXACT) || !(alloc_words(lk.ci)[a >> 6] & abit)) continue;
+                /* Marked already: no need to fetch its ext word (usually a cache miss). */
+                if (!inline_marks && (mark_words(lk.ci)[a >> 6] & abit)) continue;
+                if (!ext_test(lk.ci, a)) continue;
                 lk.idx = a;
                 lk.user -= s->stride;
                 mark_one(&lk, inline_marks);
@@ -201,6 +203,21 @@ static void mark_recover(void)
     }
 }
 
+/* SF_EXACT for every SMALL span: does an allocated slot hold an exact fit? World stopped. */
+static void note_exact_spans(void)
+{
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top; ci++) {
+        struct span *s = span_at(ci);
+        if (s->kind != SPAN_SMALL) continue;
+        uint64_t any = 0;
+        const uint64_t *a = alloc_words(ci), *x = ext_words(ci);
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) any |= a[w] & x[w];
+        if (any) s->flags |= SF_EXACT;
+        else s->flags &= (uint8_t)~SF_EXACT;
+    }
+}
+
 static void clear_marks(void)
 {
     uint32_t top = atomic_load(&heap.top);
@@ -255,6 +272,7 @@ static void mark_kept(void)
 void gc_mark_all(void)
 {
     clear_marks();
+    if (heap.end_pointers) note_exact_spans();
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     roots_scan(root_range);
