@@ -29,7 +29,7 @@ static struct tcache fallback_tc;
 
 
 static struct tcache *tc_free_list;
-static void *fallback_alloc(size_t size);
+static void *fallback_alloc(size_t size, bool exact);
 static void *large_alloc(size_t size, size_t align, bool zero, size_t slack);
 static char *tc_slab, *tc_slab_end;
 
@@ -52,21 +52,30 @@ static inline void busy_leave(struct tcache *tc)
     if (unlikely(tc->stop_pending)) stw_deferred_stop();   /* preserves errno */
 }
 
-/* Hand out the lowest slot of the bin's mask (mask != 0). busy held. */
-static inline void *bin_take_mask(struct bin *b)
+/* ext := exact (I7): one read-modify-write of a word next to the alloc word's. */
+static inline void ext_put(uint64_t *w, uint64_t bit, bool exact)
+{
+    *w = (*w & ~bit) | (exact ? bit : 0);
+}
+
+/* Hand out the lowest slot of the bin's mask (mask != 0). busy held. exact: the request fills
+ * the slot. */
+static inline void *bin_take_mask(struct bin *b, bool exact)
 {
     uint64_t m = b->mask;
     unsigned i = (unsigned)__builtin_ctzll(m);
     b->mask = m & (m - 1);
     *b->allocw |= 1ull << i;
+    ext_put(b->extw, 1ull << i, exact);
     return (void *)(b->base + (uintptr_t)i * b->stride);
 }
 
 /* Hand out the most recently freed slot (nlifo != 0). busy held. */
-static inline void *bin_take_lifo(struct bin *b)
+static inline void *bin_take_lifo(struct bin *b, bool exact)
 {
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
+    ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), exact);
     return (void *)e->user;
 }
 
@@ -153,7 +162,7 @@ static void bin_flush(struct tcache *tc, struct bin *b)
     s->used -= n;
     tc->alloc_bytes -= (uint64_t)n * s->size;
     b->mask = 0;
-    b->allocw = NULL;
+    b->allocw = b->extw = NULL;
     span_list_push(&b->partial, b->span, LIST_PARTIAL);
     b->span = NONE32;
 }
@@ -177,7 +186,7 @@ static void span_orphan_locked(uint32_t ci)
     struct span *s = span_at(ci);
     s->owner = NULL;
     span_fold_remote(ci);
-    if (s->used == 0) {
+    if (s->used == 0 && s->quar_until <= gc_collections()) {
         s->list = LIST_NONE;
         heap_run_free(ci);
     } else {
@@ -239,9 +248,11 @@ void alloc_fork_child(void)
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);
         if (s->kind != SPAN_SMALL || s->owner == me) continue;
-        uint64_t *a = alloc_words(ci), *r = remote_words(ci);
+        uint64_t *a = alloc_words(ci), *r = remote_words(ci), *x = ext_words(ci);
         uint32_t used = 0;
         for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) {
+            x[w] &= ~(r[w] & a[w]);
+            if (s->flags & SF_KEPT) keep_words(ci)[w] &= ~(r[w] & a[w]);
             a[w] &= ~r[w];
             r[w] = 0;
             used += (uint32_t)__builtin_popcountll(a[w]);
@@ -279,6 +290,8 @@ void span_fold_remote(uint32_t ci)
         uint64_t bits = atomic_exchange_explicit((_Atomic uint64_t *)&r[w], 0, memory_order_acquire);
         bits &= a[w];
         a[w] &= ~bits;
+        ext_words(ci)[w] &= ~bits;       /* freed by the program, not reclaimed (I7) */
+        if (s->flags & SF_KEPT) __atomic_fetch_and(&keep_words(ci)[w], ~bits, __ATOMIC_RELAXED);
         freed += (uint32_t)__builtin_popcountll(bits);
     }
     /* The freeing threads already counted these bytes and calls (free_remote). */
@@ -314,15 +327,22 @@ static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
         span_fold_remote(b->span);
         from = 0;
     }
+    /* COWGC_QUARANTINE: slots the collector reclaimed stay out of use for a while (I7). */
+    bool quarantine = s->quar_until > gc_collections();
     for (unsigned w = from; w < span_words(s); w++) {
         uint64_t free = ~a[w] & word_valid(s, w);
+        if (quarantine) free &= ~ext_words(b->span)[w];
         if (!free) continue;
         unsigned n = (unsigned)__builtin_popcountll(free);
         b->mask = free;
         b->allocw = &a[w];
+        b->extw = &ext_words(b->span)[w];
         b->word = w;
         b->base = chunk_addr(b->span) + (uintptr_t)w * 64 * s->stride + heap.hdr;
-        if (w > s->hwm || !(s->flags & SF_HWM)) { s->hwm = w; s->flags |= SF_HWM; }
+        if (w > s->hwm || !(s->flags & SF_HWM)) {
+            s->hwm = w;
+            __atomic_fetch_or(&s->flags, SF_HWM, __ATOMIC_RELAXED);   /* keep_set ORs in SF_KEPT */
+        }
         s->used += n;
         tc->alloc_bytes += (uint64_t)n * s->size;
         return true;
@@ -409,11 +429,11 @@ static void *alloc_fail(size_t size)
     return NULL;
 }
 
-void *malloc_small_slow(size_t size)
+void *malloc_small_slow(size_t size, bool exact)
 {
     unsigned c = size_class(size);
     struct tcache *tc = tcache_get();
-    if (unlikely(!tc)) return fallback_alloc(size);
+    if (unlikely(!tc)) return fallback_alloc(size, exact);
     gc_maybe_collect(tc);
     struct bin *b = &tc->bins[c];
     bool retried = false;
@@ -421,7 +441,7 @@ void *malloc_small_slow(size_t size)
         busy_enter(tc);
         cg_assert(b->nlifo == 0);
         if (b->mask || bin_refill_local(tc, c)) {
-            void *p = bin_take_mask(b);
+            void *p = bin_take_mask(b, exact);
             tc->nmalloc++;
             busy_leave(tc);
             if (unlikely(leak_capture)) leak_on_alloc(p, size);
@@ -489,7 +509,7 @@ static void large_free_locked(uint32_t ci)
 
 /* ---- the fallback cache: exiting threads allocate under heap_lock ---- */
 
-static void *fallback_alloc(size_t size)
+static void *fallback_alloc(size_t size, bool exact)
 {
     unsigned c = size_class(size);
     heap_lock();
@@ -505,7 +525,7 @@ static void *fallback_alloc(size_t size)
     void *p = NULL;
     for (int attempt = 0; attempt < 2 && !p; attempt++) {
         if (b->mask || bin_refill_local(tc, c)) {
-            p = bin_take_mask(b);
+            p = bin_take_mask(b, exact);
             tc->nmalloc++;
             break;
         }
@@ -527,10 +547,12 @@ void *cg_malloc(size_t size)
 {
     struct tcache *tc = tls_tc;
     if (likely(tc && size <= SMALL_MAX)) {
-        struct bin *b = &tc->bins[size_class(size)];
+        unsigned c = size_class(size);
+        struct bin *b = &tc->bins[c];
+        bool exact = size == class_size[c];
         busy_enter(tc);
         if (likely(b->nlifo | b->mask)) {
-            void *p = b->nlifo ? bin_take_lifo(b) : bin_take_mask(b);
+            void *p = b->nlifo ? bin_take_lifo(b, exact) : bin_take_mask(b, exact);
             tc->nmalloc++;
             busy_leave(tc);
             if (unlikely(leak_capture)) leak_on_alloc(p, size);
@@ -538,9 +560,25 @@ void *cg_malloc(size_t size)
         }
         busy_leave(tc);
     }
-    if (size <= SMALL_MAX) return malloc_small_slow(size);
+    if (size <= SMALL_MAX) return malloc_small_slow(size, size == class_size[size_class(size)]);
     cowgc_ensure_init();
     return large_alloc(size, 16, false, 0);
+}
+
+static __attribute__((noinline)) void *malloc_keep(size_t size, uintptr_t caller)
+{
+    void *p = cg_malloc(size);
+    keep_slow(p, caller);
+    return p;
+}
+
+/* malloc with COWGC_KEEP: callers outside the table's hull (nearly all) go straight on, so
+ * malloc stays a tail call with the frames and registers it had before. */
+void *cg_malloc_caller(size_t size, uintptr_t caller)
+{
+    const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
+    if (unlikely(caller - t->lo < t->len)) return malloc_keep(size, caller);
+    return cg_malloc(size);
 }
 
 void *cg_calloc(size_t n, size_t size)
@@ -563,6 +601,61 @@ static void bad_free(const char *what, const void *p, const char *detail)
     report_error("%s(%p): %s%s; ignored", what, p, detail, site);
 }
 
+/* ---- blocks the collector reclaimed (I7) ---- */
+
+/* p is where a block started that the collector reclaimed, and nothing was handed out there
+ * since. *bytes: what the slot still holds (the collector never writes a user byte), or 0 when
+ * only its chunk is known (released: the contents may be gone). Reads metadata only. */
+static bool reclaimed_at(uintptr_t p, size_t *bytes)
+{
+    uintptr_t off = p - heap.base;
+    *bytes = 0;
+    if (off >= ((uintptr_t)atomic_load_explicit(&heap.top, memory_order_acquire) << CHUNK_SHIFT))
+        return false;
+    uint32_t c = (uint32_t)(off >> CHUNK_SHIFT), h = span_head(c);
+    const struct span *s = span_at(h);
+    if (s->kind == SPAN_SMALL) {
+        uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1));
+        uint32_t idx = (uint32_t)(((uint64_t)rel * s->recip) >> 32);
+        if (idx >= s->nblocks || rel != idx * s->stride + heap.hdr) return false;
+        if (__atomic_load_n(&alloc_words(h)[idx >> 6], __ATOMIC_RELAXED) & (1ull << (idx & 63)))
+            return false;
+        if (!ext_test(h, idx)) return false;
+        *bytes = s->size;
+        return true;
+    }
+    if (s->kind == SPAN_LARGE && h + s->nchunks > c) {
+        if (p != chunk_addr(h) + s->offset || (alloc_words(h)[0] & 1) || !ext_test(h, 0)) return false;
+        *bytes = s->size;
+        return true;
+    }
+    return heap.gone[c] != 0;
+}
+
+/* One line: the program used a block the collector reclaimed, so it had hidden every pointer
+ * to it. Names the allocation site when stacks are recorded, and the COWGC_KEEP entry that
+ * keeps what the allocating object allocates. */
+static void report_reclaimed(const char *who, const void *p, const char *outcome)
+{
+    char site[320] = "", obj[64] = "", keep[160] = "";
+    leak_site_object((uintptr_t)p, site, sizeof site, obj, sizeof obj);
+    if (obj[0]) fmt(keep, sizeof keep, "; COWGC_KEEP=%s keeps the blocks %s allocates", obj, obj);
+    else if (!leak_capture) fmt(keep, sizeof keep, "; COWGC_REPORT_RECLAIMED=1 names where it was allocated");
+    report_error("%s(%p): the collector reclaimed this block: no pointer to it was visible "
+                 "(hidden as an integer, XOR'd, as an offset, or in memory cowgc does not scan)%s%s; %s",
+                 who, p, site, keep, outcome);
+}
+
+/* free of a block that is not allocated: reclaimed by the collector, or freed twice. */
+static __attribute__((noinline, cold)) void free_unallocated(const char *who, void *p, const char *detail)
+{
+    int e = errno;
+    size_t bytes;
+    if (reclaimed_at((uintptr_t)p, &bytes)) report_reclaimed(who, p, "ignored");
+    else bad_free(who, p, detail);
+    errno = e;
+}
+
 /* Slow free: large blocks, foreign pointers, double frees. */
 static void free_slow(void *p, uintptr_t off, const char *who)
 {
@@ -574,10 +667,10 @@ static void free_slow(void *p, uintptr_t off, const char *who)
     heap_lock();
     uint32_t h = span_head(ci);
     struct span *s = span_at(h);
-    const char *why = NULL;
+    const char *why = NULL, *unalloc = NULL;
     if (s->kind == SPAN_LARGE && h + s->nchunks > ci) {
         if ((uintptr_t)p != chunk_addr(h) + s->offset) why = "pointer into the middle of a block";
-        else if (!(alloc_words(h)[0] & 1)) why = "double free";
+        else if (!(alloc_words(h)[0] & 1)) unalloc = "double free";
         else if (heap.free_ignore) why = "";
         else {
             alloc_words(h)[0] = 0;
@@ -587,10 +680,11 @@ static void free_slow(void *p, uintptr_t off, const char *who)
     } else if (s->kind == SPAN_SMALL) {
         why = "pointer into the middle of a block";
     } else {
-        why = "pointer into free heap memory (double free?)";
+        unalloc = "pointer into free heap memory (double free?)";
     }
     heap_unlock();
-    if (why && *why) bad_free(who, p, why);
+    if (unalloc) free_unallocated(who, p, unalloc);
+    else if (why && *why) bad_free(who, p, why);
 }
 
 /* Cold parts of free, out of line so the common path keeps few registers. Each preserves errno
@@ -619,8 +713,10 @@ static __attribute__((noinline)) void free_local_span(struct tcache *tc, struct 
         span_list_remove(&b->full, ci);
         span_list_push(&b->partial, ci, LIST_PARTIAL);
     }
-    /* An empty span is kept when it is the only spare of its class; otherwise it goes back. */
-    if (s->used != 0 || s->list != LIST_PARTIAL || (b->partial == ci && s->next == NONE32)) {
+    /* An empty span is kept when it is the only spare of its class, or while reclaimed slots in
+     * it are in quarantine; otherwise it goes back. */
+    if (s->used != 0 || s->list != LIST_PARTIAL || (b->partial == ci && s->next == NONE32) ||
+        s->quar_until > gc_collections()) {
         busy_leave(tc);
         return;
     }
@@ -640,7 +736,7 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
                                                   uint64_t bit, const char *who)
 {
     if (unlikely(!(__atomic_load_n(alloc_words(ci) + w, __ATOMIC_RELAXED) & bit))) {
-        free_bad(who, p, "double free (block is not allocated)");
+        free_unallocated(who, p, "double free (block is not allocated)");
         return;
     }
     uint64_t old = atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + w), bit,
@@ -697,10 +793,12 @@ static inline void free_block(void *p, const char *who)
     uint64_t v = *a;
     if (unlikely(!(v & bit))) {
         busy_leave(tc);
-        free_bad(who, p, "double free (block is not allocated)");
+        free_unallocated(who, p, "double free (block is not allocated)");
         return;
     }
     *a = v & ~bit;
+    ext_words(ci)[w] &= ~bit;                       /* freed by the program (I7) */
+    if (unlikely(s->flags & SF_KEPT)) __atomic_fetch_and(&keep_words(ci)[w], ~bit, __ATOMIC_RELAXED);
     if (unlikely(heap.frozen_bm)) frozen_clear(ci, idx);
     tc->nfree++;
     struct bin *b = &tc->bins[s->cls];
@@ -721,17 +819,58 @@ size_t cg_usable_size(const void *p)
 {
     if (!p) return 0;
     struct lookup lk;
-    if (!heap_lookup((uintptr_t)p, &lk) || lk.user != (uintptr_t)p) return 0;
+    if (!heap_lookup((uintptr_t)p, &lk) || lk.user != (uintptr_t)p) {
+        size_t bytes;
+        if (reclaimed_at((uintptr_t)p, &bytes)) {
+            int e = errno;
+            report_reclaimed("malloc_usable_size", p, "returning 0");
+            errno = e;
+        }
+        return 0;
+    }
     struct span *s = span_at(lk.ci);
     return s->kind == SPAN_SMALL ? class_size[s->cls] : s->size;
+}
+
+/* realloc in place and memalign change whether the request fills the slot. The ext bit is the
+ * owner's to write (I7); false when this thread is not the owner. */
+static bool exact_update(uint32_t ci, uint32_t idx, bool exact)
+{
+    struct tcache *tc = tls_tc;
+    if (!tc || span_at(ci)->owner != tc) return false;
+    busy_enter(tc);
+    ext_put(&ext_words(ci)[idx >> 6], 1ull << (idx & 63), exact);
+    busy_leave(tc);
+    return true;
+}
+
+/* realloc of a reclaimed block. Nothing the program did to it can be trusted to still be there
+ * once its slot is reused, but until then the slot holds the old bytes: a new block gets them
+ * (the program goes on as it would under glibc). A released chunk may have been purged: NULL. */
+static void *realloc_reclaimed(void *p, size_t size, size_t bytes)
+{
+    int e = errno;
+    if (!bytes) {
+        report_reclaimed("realloc", p, "its contents are gone; returning NULL");
+        errno = ENOMEM;
+        return NULL;
+    }
+    report_reclaimed("realloc", p, "returning a new block holding the bytes it still had");
+    errno = e;
+    void *q = cg_malloc(size);
+    if (q) memmove(q, p, bytes < size ? bytes : size);
+    return q;
 }
 
 void *cg_realloc(void *p, size_t size)
 {
     if (!p) return cg_malloc(size);
-    if (size == 0) { cg_free(p); return NULL; }   /* glibc's behaviour */
     struct lookup lk;
-    if (!heap_lookup((uintptr_t)p, &lk) || lk.user != (uintptr_t)p) {
+    size_t bytes;
+    bool found = heap_lookup((uintptr_t)p, &lk);
+    if (!found && size && reclaimed_at((uintptr_t)p, &bytes)) return realloc_reclaimed(p, size, bytes);
+    if (size == 0) { cg_free(p); return NULL; }   /* glibc's behaviour */
+    if (!found || lk.user != (uintptr_t)p) {
         bad_free("realloc", p, (uintptr_t)p - heap.base < heap.size
                  ? "pointer is not the start of an allocated block" : "pointer was not allocated by cowgc");
         errno = EINVAL;
@@ -741,10 +880,16 @@ void *cg_realloc(void *p, size_t size)
     size_t old;
     if (s->kind == SPAN_SMALL) {
         old = class_size[s->cls];
-        /* In place when the class fits and we do not waste more than half of it. */
+        /* In place when the class fits and we do not waste more than half of it. Whether the
+         * request now fills the slot must be recorded; exact = true is always safe (it can only
+         * keep the block alive longer), so only a block becoming exact must move when this
+         * thread may not write the bit. */
         if (size <= old && (size > old / 2 || old <= 16)) {
-            if (unlikely(leak_capture)) leak_on_alloc(p, size);   /* as LSan: realloc's site */
-            return p;
+            bool exact = size == old;
+            if (exact == ext_test(lk.ci, lk.idx) || exact_update(lk.ci, lk.idx, exact) || !exact) {
+                if (unlikely(leak_capture)) leak_on_alloc(p, size);   /* as LSan: realloc's site */
+                return p;
+            }
         }
     } else {
         old = s->size;
@@ -787,6 +932,8 @@ void *cg_memalign(size_t align, size_t size)
         if (c < NCLASSES) {
             void *p = cg_malloc(class_size[c]);
             if (p && unlikely(leak_capture)) leak_set_size(p, size);
+            struct lookup lk;
+            if (p && size != class_size[c] && heap_lookup((uintptr_t)p, &lk)) exact_update(lk.ci, lk.idx, false);
             return p;
         }
     }

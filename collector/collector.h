@@ -7,8 +7,9 @@
  *           COWGC_MARK=inline, where each block is preceded by a 16-byte header holding its
  *           mark bit (the baseline we compare against).
  *   descs   one struct span per chunk, in its own mapping: kind, class, owner, list links.
- *   bitmaps alloc / mark / remote, BM_WORDS words per chunk, each in its own mapping, indexed
- *           by chunk; a multi-chunk span owns the bits of all its chunks.
+ *   bitmaps alloc / mark / remote / ext / keep, BM_WORDS words per chunk, each in its own
+ *           mapping, indexed by chunk; a multi-chunk span owns the bits of all its chunks.
+ *   gone    one byte per chunk: the chunk is free because the collector reclaimed what it held.
  *
  * Invariants:
  *  I1 Heap pages hold user bytes only (out-of-line mode): every allocator and collector write
@@ -26,6 +27,15 @@
  *  I6 Outside a collection, every inline mark header is zero and mark bitmaps are don't-care --
  *     unless generations are on (heap.sticky_marks): then a set mark on an allocated block
  *     means "old" (gen.c, G1), and only a full collection clears marks.
+ *  I7 The ext bit of a SMALL slot means "exact fit" while the slot is allocated (the request
+ *     filled the slot, so p + size is the next slot's start: the mark phase keeps the block
+ *     alive through such a one-past-the-end pointer) and "reclaimed by the collector, not handed
+ *     out since" while it is free. Every hand-out writes it (= exact), every free by the program
+ *     clears it, a reclaiming sweep sets it. Bit 0 of a LARGE span's word: reclaimed and kept in
+ *     quarantine (alloc bit clear). A LARGE block's exact fit is read from its descriptor.
+ *  I8 A keep bit (COWGC_KEEP) is set only on allocated blocks of spans with SF_KEPT; a kept block
+ *     is a root of every collection. Free and remote folding clear it; all its writers use
+ *     atomics (the realloc of another thread may set one).
  */
 #ifndef COWGC_COLLECTOR_H
 #define COWGC_COLLECTOR_H
@@ -51,7 +61,10 @@ _Static_assert(BM_WORDS == 64, "lifo_slot.bit >> 12 is the chunk: 6 bits of word
 
 enum span_kind { SPAN_UNUSED = 0, SPAN_SMALL, SPAN_LARGE, SPAN_CONT, SPAN_FREE, SPAN_FREE_TAIL };
 enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPHAN, LIST_DIRTY, LIST_CLEAN };
-enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4 };
+/* SF_EXACT: during a collection, some allocated slot of this SMALL span is an exact fit (I7);
+ * the mark loop skips the one-past-the-end test in spans without it. Computed from the ext and
+ * alloc bitmaps when a collection starts (world stopped), so the allocator never writes it. */
+enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16 };
 
 struct tcache;
 
@@ -75,8 +88,13 @@ struct span {
     uint64_t size;         /* LARGE: usable size; SMALL: class size */
     struct tcache *owner;  /* SMALL: owning thread cache, NULL when orphaned */
     uint32_t next, prev;   /* chunk indexes of list neighbours, NONE32 at the ends */
-    uint64_t dirty_since;  /* FREE runs: when the run last became dirty (ns), for purge decay */
+    union {
+        uint64_t dirty_since; /* FREE runs: when the run last became dirty (ns), for purge decay */
+        uint32_t quar_until;  /* SMALL, LARGE: reclaimed slots stay out of use while the number
+                                 of collections is below this (COWGC_QUARANTINE) */
+    };
 };
+_Static_assert(sizeof(struct span) == 64, "one descriptor per cache line");
 
 #define LIFO_CAP 32
 
@@ -90,6 +108,7 @@ struct bin {
     uint32_t stride;       /* bytes per slot of this class: class size (+ INLINE_HDR) */
     uint64_t mask;         /* free slots of the current word, handed out lowest first */
     uint64_t *allocw;      /* the alloc bitmap word the mask belongs to */
+    uint64_t *extw;        /* and its ext bitmap word (I7) */
     uintptr_t base;        /* user address of slot 0 of that word */
     uint32_t span;         /* chunk of the current span, NONE32 if none */
     uint32_t word;         /* index of the current word within the span's bitmap */
@@ -123,6 +142,11 @@ struct heap {
     _Atomic uint32_t top;  /* chunks ever handed out: [base, base + top*CHUNK) is the live range */
     struct span *descs;
     uint64_t *alloc_bm, *mark_bm, *remote_bm;
+    uint64_t *ext_bm;      /* I7: exact fit (allocated) / reclaimed (free) */
+    uint64_t *keep_bm;     /* I8: COWGC_KEEP blocks */
+    uint8_t *gone;         /* per chunk: freed by the collector's reclaim, not reused since */
+    bool kept_any;         /* some block was ever kept (COWGC_KEEP) */
+    bool end_pointers;     /* collect mode: p + size keeps an exact-fit block alive (I7) */
     uint64_t *page_bm;     /* inline mode: heap pages the collector wrote this collection */
     uint64_t *frozen_bm;   /* COWGC_FORK_FREEZE in a forked child: blocks inherited, untraced */
     uint32_t frozen_top;   /* chunks that existed at the fork */
@@ -180,6 +204,12 @@ static inline uint32_t span_head(uint32_t ci)
 static inline uint64_t *alloc_words(uint32_t ci) { return heap.alloc_bm + (size_t)ci * BM_WORDS; }
 static inline uint64_t *mark_words(uint32_t ci) { return heap.mark_bm + (size_t)ci * BM_WORDS; }
 static inline uint64_t *remote_words(uint32_t ci) { return heap.remote_bm + (size_t)ci * BM_WORDS; }
+static inline uint64_t *ext_words(uint32_t ci) { return heap.ext_bm + (size_t)ci * BM_WORDS; }
+static inline uint64_t *keep_words(uint32_t ci) { return heap.keep_bm + (size_t)ci * BM_WORDS; }
+static inline bool ext_test(uint32_t ci, uint32_t idx)
+{
+    return __atomic_load_n(&ext_words(ci)[idx >> 6], __ATOMIC_RELAXED) & (1ull << (idx & 63));
+}
 HIDDEN uint32_t heap_run_alloc(uint32_t nchunks, bool *zeroed);  /* NONE32: out of reserve/limit */
 HIDDEN void span_list_push(uint32_t *head, uint32_t ci, uint8_t list);
 HIDDEN void span_list_remove(uint32_t *head, uint32_t ci);
@@ -195,6 +225,7 @@ HIDDEN bool heap_is_meta(uintptr_t p);
 
 /* alloc.c: the malloc family (called from preload/interpose.c) */
 HIDDEN void *cg_malloc(size_t size);
+HIDDEN void *cg_malloc_caller(size_t size, uintptr_t caller);   /* COWGC_KEEP: the caller's return address */
 HIDDEN void *cg_calloc(size_t n, size_t size);
 HIDDEN void *cg_realloc(void *p, size_t size);
 HIDDEN void cg_free(void *p);
@@ -206,7 +237,7 @@ HIDDEN void tcache_flush_all(void);                   /* world stopped, heap_loc
 HIDDEN void alloc_fork_child(void);                   /* orphan every tcache but ours */
 HIDDEN void span_fold_remote(uint32_t ci);            /* owner or collector */
 HIDDEN void alloc_flush_counts(struct tcache *tc);
-HIDDEN void *malloc_small_slow(size_t size);
+HIDDEN void *malloc_small_slow(size_t size, bool exact);
 HIDDEN bool heap_large_extend(uint32_t ci, uint32_t nchunks);  /* grow a LARGE span in place */
 HIDDEN extern __thread struct tcache *tls_tc __attribute__((tls_model("initial-exec")));
 
@@ -253,10 +284,31 @@ HIDDEN void leak_set_size(void *p, size_t size);     /* p was handed out for siz
 HIDDEN void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits);  /* sweep, world stopped */
 HIDDEN void leak_at_exit(void);                      /* detect report / reclaimed report */
 HIDDEN size_t leak_site_of(uintptr_t p, char *buf, size_t n);  /* "; allocated at ..." or "" */
+/* The same, and the name of the object that called malloc (for COWGC_KEEP) into obj ("" if unknown). */
+HIDDEN size_t leak_site_object(uintptr_t p, char *buf, size_t n, char *obj, size_t objn);
 HIDDEN void leak_report(bool at_exit);               /* detect mode: stop, mark, classify, print */
 HIDDEN uint32_t leak_stack_id(uint32_t ci, uint32_t idx);   /* the block's stack, 0 = none */
 HIDDEN size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size);  /* as asked for */
 HIDDEN void leak_set_self_text(uintptr_t lo, uintptr_t hi); /* tests: frames in [lo,hi) are skipped */
+
+/* keep.c: COWGC_KEEP. The malloc entry points call keep_note with their return address. A
+ * table's hull [lo, lo + len) covers all its ranges: one compare on the common path. The empty
+ * table (COWGC_KEEP off) has len 0; the stale table has len ~0, so every caller looks again. */
+#define KEEP_RANGES 100
+enum { KEEP_OBJECT = 1, KEEP_LOADER };
+struct keep_table {
+    uintptr_t lo, len;
+    uint32_t n;
+    struct { uintptr_t lo, hi; uint32_t kind; } r[KEEP_RANGES];
+};
+HIDDEN extern struct keep_table *_Atomic keep_tab;
+HIDDEN void keep_slow(void *p, uintptr_t ra);
+HIDDEN void keep_set(void *p);                        /* p is kept from now on (I8) */
+static inline void keep_note(void *p, uintptr_t ra)
+{
+    const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
+    if (unlikely(ra - t->lo < t->len)) keep_slow(p, ra);
+}
 
 /* stackdepot.c: deduplicated allocation stacks, dense ids 1..depot_count(), 0 = none */
 #define DEPOT_MAX_DEPTH 64
@@ -314,7 +366,7 @@ struct gc_stats {
     uint64_t reclaimed_blocks, reclaimed_bytes;
     uint64_t unreachable_blocks, unreachable_bytes;   /* detect mode, last collection */
     uint64_t live_bytes, live_blocks;                 /* after the last collection */
-    uint64_t roots_bytes[8];                          /* by enum root_kind (scanner.h) */
+    uint64_t roots_bytes[12];                          /* by enum root_kind (scanner.h) */
     uint64_t heap_pages_written;                      /* by the collector, inline headers */
     uint64_t mark_overflows;
     uint64_t marked_bytes_last;                       /* traced by the last collection */

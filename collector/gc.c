@@ -18,6 +18,7 @@
 #include "scanner.h"
 
 struct gc_stats gcstats;
+_Static_assert(ROOT_KINDS <= sizeof gcstats.roots_bytes / sizeof gcstats.roots_bytes[0], "a byte count per root kind");
 static atomic_int disable_count;
 static bool gc_enabled;
 static uint64_t gc_epoch;
@@ -54,50 +55,102 @@ static void page_written(uintptr_t addr)
 
 static inline size_t block_size(const struct span *s) { return s->size; }
 
-/* One candidate value: if it points into an allocated block that is not yet marked, mark the
- * block and push it. inline_marks is a constant at each call site. */
-static inline __attribute__((always_inline)) void
-mark_value(uintptr_t v, uintptr_t limit, bool freeze, const bool inline_marks)
+/* Mark the block lk names unless it is marked already; true when it was newly marked. */
+static inline __attribute__((always_inline)) bool
+mark_one(const struct lookup *lk, const bool inline_marks)
 {
-    struct lookup lk;
-    if (!ptr_test_in(v, limit, &lk)) return;
     /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
-    if (unlikely(freeze) && frozen_test(lk.ci, lk.idx)) return;
-    const struct span *s = span_at(lk.ci);
+    if (unlikely(heap.frozen_bm != NULL) && frozen_test(lk->ci, lk->idx)) return false;
+    const struct span *s = span_at(lk->ci);
     if (!inline_marks) {
-        uint64_t *m = mark_words(lk.ci) + (lk.idx >> 6);
-        uint64_t bit = 1ull << (lk.idx & 63);
-        if (*m & bit) return;
+        uint64_t *m = mark_words(lk->ci) + (lk->idx >> 6);
+        uint64_t bit = 1ull << (lk->idx & 63);
+        if (*m & bit) return false;
         *m |= bit;
     } else {
-        uint64_t *h = (uint64_t *)(lk.user - INLINE_HDR);
-        if (*h & 1) return;
+        uint64_t *h = (uint64_t *)(lk->user - INLINE_HDR);
+        if (*h & 1) return false;
         *h = 1;
         page_written((uintptr_t)h);
     }
     gcstats.marked_bytes_last += block_size(s);
     /* The block is scanned when popped; start fetching its first line now. */
-    __builtin_prefetch((const void *)lk.user);
-    if (!markstack_push(lk.user, lk.user + block_size(s))) gcstats.mark_overflows++;
+    __builtin_prefetch((const void *)lk->user);
+    if (!markstack_push(lk->user, lk->user + block_size(s))) gcstats.mark_overflows++;
+    return true;
 }
 
-/* The mark loop, specialised per layout at compile time (inline_marks is a constant at each
- * call site below). Newly marked blocks go on the mark stack.
+/* v may point one past the end of a block that the request filled exactly (p + n): v is the
+ * start of the next slot or chunk, or of the heap's untouched top. The block is the one holding
+ * v - 1, if it ends at v and (SMALL) its ext bit says exact fit (I7); a LARGE block ends at v
+ * only when its usable size reaches its span's end, which its descriptor tells. */
+static inline bool end_test(uintptr_t v, uintptr_t limit, struct lookup *lk)
+{
+    if (!ptr_test_in(v - 1, limit, lk)) return false;
+    const struct span *s = span_at(lk->ci);
+    if (s->kind == SPAN_SMALL && !(s->flags & SF_EXACT)) return false;
+    if (lk->user + block_size(s) != v) return false;
+    return s->kind != SPAN_SMALL || ext_test(lk->ci, lk->idx);
+}
+
+/* One aligned word v: the block it points into, and in collect mode (ends) the exact-fit block
+ * it may point one past the end of. */
+static inline __attribute__((always_inline)) void
+scan_word(uintptr_t v, uintptr_t limit, uintptr_t *last, const bool inline_marks, const bool ends)
+{
+    struct lookup lk;
+    const uintptr_t base = heap.base, hdr = heap.hdr;
+    if (v == *last) return;
+    /* One past the heap's top can still end a block: off == limit is tested below. */
+    if (ends ? v - base > limit : v - base >= limit) return;
+    bool hit = ptr_test_in(v, limit, &lk);
+    if (hit) {
+        *last = v;
+        mark_one(&lk, inline_marks);
+    }
+    /* A slot's (or chunk's) first byte is also one past the end of the block before it.
+     * Block starts are 16-aligned; exact fits end 16-aligned too. */
+    if (!ends || (v & 15) || v == base) return;
+    if (hit) {
+        if (v != lk.user - hdr) {
+            if (v & (CHUNK_SIZE - 1)) return;   /* inside an aligned large block's lead */
+        } else if (lk.idx > 0) {
+            /* The block before is slot idx - 1 of the same span. */
+            const struct span *s = span_at(lk.ci);
+            uint32_t a = lk.idx - 1;
+            uint64_t abit = 1ull << (a & 63);
+            if (!(s->flags & SF_EXACT) || !(alloc_words(lk.ci)[a >> 6] & abit)) return;
+            /* Marked already: no need to fetch its ext word (usually a cache miss). */
+            if (!inline_marks && (mark_words(lk.ci)[a >> 6] & abit)) return;
+            if (!ext_test(lk.ci, a)) return;
+            lk.idx = a;
+            lk.user -= s->stride;
+            mark_one(&lk, inline_marks);
+            return;
+        }
+    }
+    if (end_test(v, limit, &lk)) {
+        *last = v;
+        mark_one(&lk, inline_marks);
+    }
+}
+
+/* The mark loop, specialised at compile time per layout and per mode (inline_marks and ends are
+ * constants at each call site below): detect mode does not pay for end pointers. Newly marked
+ * blocks go on the mark stack.
  * Pointers are looked for at every 4-byte offset, not only at 8-byte ones: packed structures
  * (__attribute__((packed)), #pragma pack) hold pointers at 4-byte offsets, and Ruby keeps the
  * read buffer of every IO that way (rb_io_t.rbuf.ptr, a PACKED_STRUCT_UNALIGNED member).
  * The value at p + 4 is assembled from the two aligned words around it, and both candidates
- * share one range test, so the common case (neither is a heap address) stays one branch. */
+ * share one range test, so the common case (neither is a heap address) stays one branch.
+ * End pointers are looked for at aligned words only (block ends are 16-aligned). */
 static inline __attribute__((always_inline)) void
-scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
+scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends)
 {
     /* The world is stopped: the heap's extent cannot change during the scan. */
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
     const uintptr_t base = heap.base;
-    /* Arrays of pointers to one object (interned strings, type objects, a shared sentinel) are
-     * common: a word equal to the last block pointer seen needs no second look. */
     uintptr_t last = 0;
-    const bool freeze = heap.frozen_bm != NULL;
     const uintptr_t *w = (const uintptr_t *)lo, *end = (const uintptr_t *)hi;
     if (w == end) return;
     uintptr_t cur = *w;
@@ -105,30 +158,37 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks)
         uintptr_t next = w[1];
         uintptr_t odd = cur >> 32 | next << 32;     /* the 8 bytes at (char *)w + 4 */
         uintptr_t a = cur - base, b = odd - base;
-        if (likely((a < b ? a : b) >= limit)) {
+        if (likely((a < b ? a : b) > limit)) {
             cur = next;
             continue;
         }
-        if (a < limit && cur != last) {
-            last = cur;
-            mark_value(cur, limit, freeze, inline_marks);
+        scan_word(cur, limit, &last, inline_marks, ends);
+        if (b < limit) {
+            struct lookup lk;
+            if (ptr_test_in(odd, limit, &lk)) mark_one(&lk, inline_marks);
         }
-        if (b < limit) mark_value(odd, limit, freeze, inline_marks);
         cur = next;
     }
-    if (cur != last) mark_value(cur, limit, freeze, inline_marks);
+    scan_word(cur, limit, &last, inline_marks, ends);
 }
 
-static void scan_outofline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false); }
-static void scan_inline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true); }
+static void scan_outofline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false, false); }
+static void scan_inline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true, false); }
+static void scan_outofline_ends(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false, true); }
+static void scan_inline_ends(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true, true); }
 
 void gc_mark_range(uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     hi &= ~(uintptr_t)7;
     if (lo >= hi) return;
-    if (heap.mark == MARK_INLINE) scan_inline(lo, hi);
-    else scan_outofline(lo, hi);
+    if (heap.end_pointers) {
+        if (heap.mark == MARK_INLINE) scan_inline_ends(lo, hi);
+        else scan_outofline_ends(lo, hi);
+    } else {
+        if (heap.mark == MARK_INLINE) scan_inline(lo, hi);
+        else scan_outofline(lo, hi);
+    }
 }
 
 void gc_mark_drain(void)
@@ -199,6 +259,21 @@ static void clear_sticky_headers(uint32_t top)
     }
 }
 
+/* SF_EXACT for every SMALL span: does an allocated slot hold an exact fit? World stopped. */
+static void note_exact_spans(void)
+{
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top; ci++) {
+        struct span *s = span_at(ci);
+        if (s->kind != SPAN_SMALL) continue;
+        uint64_t any = 0;
+        const uint64_t *a = alloc_words(ci), *x = ext_words(ci);
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) any |= a[w] & x[w];
+        if (any) s->flags |= SF_EXACT;
+        else s->flags &= (uint8_t)~SF_EXACT;
+    }
+}
+
 static void clear_marks(void)
 {
     uint32_t top = atomic_load(&heap.top);
@@ -235,16 +310,45 @@ static void old_range(uintptr_t lo, uintptr_t hi)
     gc_mark_drain();
 }
 
+/* COWGC_KEEP: kept blocks (I8) are marked and traced like roots. */
+static void mark_kept(void)
+{
+    uint32_t top = atomic_load(&heap.top);
+    const bool inl = heap.mark == MARK_INLINE;
+    for (uint32_t ci = 0; ci < top; ci++) {
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE) {
+            if (!(keep_words(ci)[0] & alloc_words(ci)[0] & 1)) continue;
+            struct lookup lk = { chunk_addr(ci) + s->offset, ci, 0 };
+            gcstats.roots_bytes[ROOT_KEPT] += s->size;
+            mark_one(&lk, inl);
+            gc_mark_drain();
+            continue;
+        }
+        if (s->kind != SPAN_SMALL || !(s->flags & SF_KEPT)) continue;
+        for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++)
+            for (uint64_t k = keep_words(ci)[w] & alloc_words(ci)[w]; k; k &= k - 1) {
+                uint32_t idx = w * 64 + (unsigned)__builtin_ctzll(k);
+                struct lookup lk = { chunk_addr(ci) + (uintptr_t)idx * s->stride + heap.hdr, ci, idx };
+                gcstats.roots_bytes[ROOT_KEPT] += s->size;
+                mark_one(&lk, inl);
+                gc_mark_drain();
+            }
+    }
+}
+
 /* A minor collection: marks are kept (the old generation), old blocks are not traced again,
  * and the old blocks on pages written since the last collection are roots (gen.c, G3).
  * false: the written pages could not be read, and nothing may be swept on this marking. */
 static bool gc_mark_minor(void)
 {
+    if (heap.end_pointers) note_exact_spans();
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     gcstats.marked_bytes_last = 0;
     if (!gen_scan_written(old_range)) return false;
     roots_scan(root_range);
+    if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) return false;
     gc_mark_drain();
     mark_recover();
@@ -255,10 +359,12 @@ static bool gc_mark_minor(void)
 void gc_mark_all(void)
 {
     clear_marks();
+    if (heap.end_pointers) note_exact_spans();
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     gcstats.marked_bytes_last = 0;
     roots_scan(root_range);
+    if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
         /* Without pagemap the written pages are unknown: trace the whole heap, now and later. */
         log_line("COWGC_FORK_FREEZE: /proc/self/pagemap unreadable; tracing the whole heap");

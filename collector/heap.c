@@ -51,7 +51,12 @@ int heap_init(void)
     size_t descs = ((size_t)n * sizeof(struct span) + 4095) & ~(size_t)4095;
     size_t bm = ((size_t)n * BM_WORDS * 8 + 4095) & ~(size_t)4095;
     size_t pages = ((size_t)(want >> 12) / 8 + 4095) & ~(size_t)4095;   /* written-page bits */
-    size_t meta = descs + 3 * bm + pages;
+    size_t gone = ((size_t)n + 4095) & ~(size_t)4095;
+    /* The ext bitmap is written next to the alloc bitmap on every malloc and free: at the same
+     * offset within a page, each access would wait on the other (4 KiB aliasing) and share a
+     * cache set. EXT_SKEW puts it half a page and a line apart. */
+    enum { EXT_SKEW = 2048 + 64 };
+    size_t meta = descs + 5 * bm + 4096 + pages + gone;
     char *m = map_noreserve(meta);
     if (!m) { munmap((void *)base, want); return -1; }
     heap.base = base;
@@ -61,12 +66,17 @@ int heap_init(void)
     heap.alloc_bm = (uint64_t *)(m + descs);
     heap.mark_bm = (uint64_t *)(m + descs + bm);
     heap.remote_bm = (uint64_t *)(m + descs + 2 * bm);
-    heap.page_bm = (uint64_t *)(m + descs + 3 * bm);
+    heap.ext_bm = (uint64_t *)(m + descs + 3 * bm + EXT_SKEW);
+    heap.keep_bm = (uint64_t *)(m + descs + 4 * bm + 4096);
+    heap.page_bm = (uint64_t *)(m + descs + 5 * bm + 4096);
+    heap.gone = (uint8_t *)(m + descs + 5 * bm + 4096 + pages);
     heap.meta_lo = (uintptr_t)m;
     heap.meta_hi = (uintptr_t)m + meta;
     heap.meta_bytes = meta;
     heap.mark = opt.mark;
     heap.hdr = opt.mark == MARK_INLINE ? INLINE_HDR : 0;
+    /* Only where a miss frees live memory: leak reports stay exact (as LeakSanitizer's). */
+    heap.end_pointers = opt.mode == MODE_COLLECT;
     for (unsigned c = 0; c < NCLASSES; c++) heap.orphans[c] = NONE32;
     for (unsigned b = 0; b <= 64; b++) heap.free_runs[b] = NONE32;
     return 0;
@@ -169,6 +179,7 @@ uint32_t heap_run_alloc(uint32_t n, bool *zeroed)
     memset(s, 0, sizeof *s);
     s->nchunks = n;
     s->next = s->prev = NONE32;
+    memset(heap.gone + ci, 0, n);     /* a reused chunk no longer holds a reclaimed block */
     for (uint32_t i = 1; i < n; i++) {
         struct span *c = span_at(ci + i);
         c->kind = SPAN_CONT;
@@ -188,13 +199,23 @@ void heap_run_free(uint32_t ci)
     cg_assert(s->kind == SPAN_SMALL || s->kind == SPAN_LARGE);
     cg_assert(s->list == LIST_NONE);
     heap.mapped -= (uint64_t)n << CHUNK_SHIFT;
-    /* Free chunks have all-zero bitmaps; a LARGE span only ever sets bit 0 of its head. */
+    /* Free chunks have all-zero bitmaps; a LARGE span only ever sets bit 0 of its head. A span
+     * that still has reclaimed slots (I7: every slot is free here, so any ext bit says so) leaves
+     * its chunks marked gone, so a late free of a reclaimed block is still diagnosed. */
+    bool reclaimed = false;
     if (s->kind == SPAN_SMALL) {
+        for (unsigned w = 0; w < BM_WORDS && !reclaimed; w++) reclaimed = ext_words(ci)[w] != 0;
         memset(alloc_words(ci), 0, BM_WORDS * 8);
         memset(remote_words(ci), 0, BM_WORDS * 8);
+        memset(ext_words(ci), 0, BM_WORDS * 8);
+        if (s->flags & SF_KEPT) memset(keep_words(ci), 0, BM_WORDS * 8);
     } else {
+        reclaimed = ext_words(ci)[0] & 1;
         alloc_words(ci)[0] = 0;
+        if (reclaimed) ext_words(ci)[0] = 0;         /* a read leaves an untouched page unmapped */
+        if (keep_words(ci)[0]) keep_words(ci)[0] = 0;
     }
+    if (reclaimed) memset(heap.gone + ci, 1, n);
     uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
     /* Every chunk that ends up inside the merged run becomes SPAN_CONT, so walks over the
      * descriptors (sweep, fork) never mistake it for a span. Chunks that were already CONT
@@ -290,6 +311,7 @@ bool heap_large_extend(uint32_t ci, uint32_t n)
         c->kind = SPAN_CONT;
         c->nchunks = i;
     }
+    memset(heap.gone + ci + have, 0, n - have);
     s->nchunks = n;
     heap.mapped += (uint64_t)(n - have) << CHUNK_SHIFT;
     if (heap.mapped > heap.peak_mapped) heap.peak_mapped = heap.mapped;

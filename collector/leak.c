@@ -1596,8 +1596,24 @@ static void print_groups(struct group *g, size_t n, bool reclaim_report)
 /* For error messages about a bad free: "; allocated at func+0xoff (module+0xoff)" for the slot
  * p falls in, when allocation stacks are recorded. The slot keeps its id after a free, so a
  * double free names the allocation that was freed twice. Writes nothing when unknown. */
-size_t leak_site_of(uintptr_t p, char *buf, size_t n)
+size_t leak_site_of(uintptr_t p, char *buf, size_t n) { return leak_site_object(p, buf, n, NULL, 0); }
+
+/* The name COWGC_KEEP matches an object by: its file name up to ".so" ("libfoo" for
+ * /usr/lib/libfoo.so.1), or the program's own file name. */
+static void object_name(const char *path, char *obj, size_t n)
 {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    const char *so = strstr(b, ".so");
+    size_t len = so && so > b ? (size_t)(so - b) : strlen(b);
+    if (len >= n) len = n - 1;
+    memcpy(obj, b, len);
+    obj[len] = 0;
+}
+
+size_t leak_site_object(uintptr_t p, char *buf, size_t n, char *obj, size_t objn)
+{
+    if (obj && objn) obj[0] = 0;
     if (!leak_capture || !n || p - heap.base >= heap.size) return 0;
     uint32_t c = chunk_of(p);
     if (c >= atomic_load(&heap.top)) return 0;
@@ -1630,6 +1646,7 @@ size_t leak_site_of(uintptr_t p, char *buf, size_t n)
         else
             len = fmt(buf, n, "; allocated at %p (%s+0x%lx)", (void *)a, m ? m->path : "?",
                       (unsigned long)(m ? a - m->base : 0));
+        if (obj && objn && m) object_name(m->path, obj, objn);
         modules_release();
     }
     pthread_mutex_unlock(&report_mu);

@@ -72,11 +72,11 @@ void stats_print(int fd)
              (unsigned long long)st.reclaimed_blocks, KB(st.reclaimed_bytes),
              (unsigned long long)st.live_blocks, KB(st.live_bytes),
              (unsigned long long)st.unreachable_blocks, KB(st.unreachable_bytes));
-    log_line("stats: roots scanned by the last collection: stacks %llu KiB, registers %llu B, data %llu KiB, tls %llu KiB, mappings %llu KiB, user %llu KiB, inherited (written) %llu KiB",
+    log_line("stats: roots scanned by the last collection: stacks %llu KiB, registers %llu B, data %llu KiB, tls %llu KiB, mappings %llu KiB, user %llu KiB, inherited (written) %llu KiB, kept (COWGC_KEEP) %llu KiB",
              KB(gcstats.roots_bytes[ROOT_STACK]), (unsigned long long)gcstats.roots_bytes[ROOT_REGS],
              KB(gcstats.roots_bytes[ROOT_DATA]), KB(gcstats.roots_bytes[ROOT_TLS]),
              KB(gcstats.roots_bytes[ROOT_MAPPING]), KB(gcstats.roots_bytes[ROOT_USER]),
-             KB(gcstats.roots_bytes[ROOT_INHERITED]));
+             KB(gcstats.roots_bytes[ROOT_INHERITED]), KB(gcstats.roots_bytes[ROOT_KEPT]));
     log_line("stats: heap pages written by the collector %llu, mark stack overflows %llu",
              (unsigned long long)st.heap_pages_written, (unsigned long long)gcstats.mark_overflows);
     unsigned sh = share_permille(&st);

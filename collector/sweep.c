@@ -6,11 +6,20 @@
  *    when set (that write is the cost inline marking pays, recorded in page_bm).
  *  - World stopped, caches flushed: every SMALL span is in exactly one list (an owner's partial
  *    or full list, or the orphans), so an empty span can be unlinked and freed here.
+ *  - A reclaimed slot gets its ext bit (I7). With COWGC_QUARANTINE=N, a span or LARGE block
+ *    that lost blocks in collection k keeps them out of use until collection k + N has run:
+ *    such a span is not released while empty, such a LARGE block keeps its chunks.
  */
 #include <string.h>
 
 #include "collector.h"
 #include "scanner.h"
+
+/* The number the running collection will have once it completes. */
+static uint32_t this_collection(void) { return (uint32_t)gcstats.collections + 1; }
+
+/* Reclaimed blocks of s must stay out of use after this collection. */
+static bool quarantined(const struct span *s) { return s->quar_until > this_collection(); }
 
 static void span_unlink(uint32_t ci)
 {
@@ -59,6 +68,7 @@ static void sweep_small(uint32_t ci, bool reclaim)
         dead += (uint32_t)__builtin_popcountll(gone);
         if (reclaim) {
             a[w] = marks;
+            ext_words(ci)[w] |= gone;
             leak_note_reclaimed(ci, w, gone);
         }
     }
@@ -74,7 +84,8 @@ static void sweep_small(uint32_t ci, bool reclaim)
     gcstats.reclaimed_bytes += dead_bytes;
     atomic_fetch_sub_explicit(&heap.in_use, dead_bytes, memory_order_relaxed);
     s->used -= dead;
-    if (s->used == 0) {
+    if (dead && opt.quarantine) s->quar_until = this_collection() + (uint32_t)opt.quarantine;
+    if (s->used == 0 && !quarantined(s)) {
         span_unlink(ci);
         heap_run_free(ci);
     } else if (s->list == LIST_FULL && s->used < s->nblocks) {
@@ -87,7 +98,11 @@ static void sweep_small(uint32_t ci, bool reclaim)
 static void sweep_large(uint32_t ci, bool reclaim)
 {
     struct span *s = span_at(ci);
-    if (!(alloc_words(ci)[0] & 1)) return;
+    if (!(alloc_words(ci)[0] & 1)) {
+        /* A reclaimed block in quarantine: its chunks go back once the quarantine is over. */
+        if ((ext_words(ci)[0] & 1) && !quarantined(s)) heap_run_free(ci);
+        return;
+    }
     uintptr_t user = chunk_addr(ci) + s->offset;
     bool marked = block_is_marked(ci, 0, user);   /* frozen blocks count as marked */
     if (heap.mark == MARK_INLINE && marked && !heap.sticky_marks) *(uint64_t *)(user - INLINE_HDR) = 0;
@@ -105,8 +120,10 @@ static void sweep_large(uint32_t ci, bool reclaim)
     gcstats.reclaimed_bytes += s->size;
     leak_note_reclaimed(ci, 0, 1);
     alloc_words(ci)[0] = 0;
+    ext_words(ci)[0] |= 1;
     atomic_fetch_sub_explicit(&heap.in_use, s->size, memory_order_relaxed);
-    heap_run_free(ci);
+    if (opt.quarantine) s->quar_until = this_collection() + (uint32_t)opt.quarantine;
+    else heap_run_free(ci);
 }
 
 void gc_sweep(bool reclaim)

@@ -120,6 +120,9 @@ static void values_text(const struct option_def *d, char *buf, size_t n, bool ma
     case OPT_PATH:
         snprintf(buf, n, "%s", markdown ? "file name" : "PATH");
         return;
+    case OPT_LIST:
+        snprintf(buf, n, "%s", markdown ? "comma-separated names" : "NAME,...");
+        return;
     case OPT_SIGNAL:
         snprintf(buf, n, "%s%s", markdown ? "signal name or number" : "SIGNAL",
                  d->min == 0 ? (markdown ? ", `0` = off" : "|0") : "");

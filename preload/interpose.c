@@ -1,7 +1,10 @@
 /* interpose.c -- the malloc family that LD_PRELOAD puts in front of glibc's; thin forwards only.
  *
  * Invariant: these are the only exported allocation symbols; each checks its arguments the way
- * C, POSIX and glibc define, then calls the allocator (collector/alloc.c).
+ * C, POSIX and glibc define, then calls the allocator (collector/alloc.c). Each allocating one
+ * hands its caller's return address to keep_note (COWGC_KEEP, collector/keep.c): one compare
+ * against the hull of a table of text ranges (malloc does it inside cg_malloc_caller, so it stays
+ * a tail call).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -12,18 +15,25 @@
 #include "collector.h"
 
 #define EXPORT __attribute__((visibility("default")))
+#define CALLER ((uintptr_t)__builtin_return_address(0))
 
-EXPORT void *malloc(size_t size) { return cg_malloc(size); }
+static inline void *kept(void *p, uintptr_t caller)
+{
+    if (p) keep_note(p, caller);
+    return p;
+}
+
+EXPORT void *malloc(size_t size) { return cg_malloc_caller(size, CALLER); }
 EXPORT void free(void *p) { cg_free(p); }
 EXPORT void cfree(void *p) { cg_free(p); }
-EXPORT void *calloc(size_t n, size_t size) { return cg_calloc(n, size); }
-EXPORT void *realloc(void *p, size_t size) { return cg_realloc(p, size); }
+EXPORT void *calloc(size_t n, size_t size) { return kept(cg_calloc(n, size), CALLER); }
+EXPORT void *realloc(void *p, size_t size) { return kept(cg_realloc(p, size), CALLER); }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
-    return cg_realloc(p, total);
+    return kept(cg_realloc(p, total), CALLER);
 }
 
 static inline bool pow2(size_t a) { return a && !(a & (a - 1)); }
@@ -34,7 +44,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
     int e = errno;
     void *p = cg_memalign(align, size);
     if (!p) { errno = e; return ENOMEM; }
-    *out = p;
+    *out = kept(p, CALLER);
     return 0;
 }
 
@@ -42,7 +52,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 {
     /* glibc accepts any power of two here (C17 leaves the rest undefined). */
     if (!pow2(align)) { errno = EINVAL; return NULL; }
-    return cg_memalign(align, size);
+    return kept(cg_memalign(align, size), CALLER);
 }
 
 EXPORT void *memalign(size_t align, size_t size)
@@ -54,16 +64,16 @@ EXPORT void *memalign(size_t align, size_t size)
         while (a < align) a <<= 1;
         align = a;
     }
-    return cg_memalign(align, size);
+    return kept(cg_memalign(align, size), CALLER);
 }
 
-EXPORT void *valloc(size_t size) { return cg_memalign((size_t)getpagesize(), size); }
+EXPORT void *valloc(size_t size) { return kept(cg_memalign((size_t)getpagesize(), size), CALLER); }
 
 EXPORT void *pvalloc(size_t size)
 {
     size_t pg = (size_t)getpagesize(), r;
     if (__builtin_add_overflow(size, pg - 1, &r)) { errno = ENOMEM; return NULL; }
-    return cg_memalign(pg, r & ~(pg - 1));
+    return kept(cg_memalign(pg, r & ~(pg - 1)), CALLER);
 }
 
 EXPORT size_t malloc_usable_size(void *p) { return cg_usable_size(p); }

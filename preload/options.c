@@ -104,6 +104,10 @@ const struct option_def option_table[] = {
       "file of leak suppressions" },
     { "SYMBOLIZE", OPT_PATH, "1", NULL, 0, 0, F(symbolize),
       "symbolizer for report frames (function, file:line, inlined calls): 1 = llvm-symbolizer, else addr2line, from PATH; 0 = none (symbol table names only); or its path" },
+    { "QUARANTINE", OPT_INT, "0", NULL, 0, 1000000, F(quarantine),
+      "collect mode: blocks the collector reclaimed stay unused for N more collections, so a late free of one is diagnosed, never a free of a new block" },
+    { "KEEP", OPT_LIST, "none", NULL, 0, 0, F(keep),
+      "collect mode: shared objects (comma-separated substrings of their paths) whose blocks are never reclaimed but scanned as roots, added to the built-in list (libfontconfig); -NAME drops a built-in entry" },
 };
 const size_t option_count = sizeof option_table / sizeof option_table[0];
 #define NOPTIONS (sizeof option_table / sizeof option_table[0])
@@ -390,6 +394,8 @@ static size_t render_accepted(char *buf, size_t n, const struct option_def *d)
     }
     case OPT_STATS:
         return fmt(buf, n, "0|1|json:PATH");
+    case OPT_LIST:
+        return fmt(buf, n, "comma-separated names, or %s", d->def);
     }
     return fmt(buf, n, "?");
 }
@@ -409,7 +415,8 @@ static size_t render_value(char *buf, size_t n, const struct option_def *d, cons
         return fmt(buf, n, "%d", *(const int *)field);
     case OPT_RATIO:
         return render_ratio(buf, n, *(const uint32_t *)field);
-    case OPT_PATH: {
+    case OPT_PATH:
+    case OPT_LIST: {
         const char *path = *(const char *const *)field;
         return fmt(buf, n, "%s", path ? path : d->def);
     }
@@ -563,6 +570,9 @@ static int apply(struct options *o, const struct option_def *d, const char *valu
         if (secure)
             return ignore_in_secure(why, n, d, value);
         *(const char **)field = v;
+        return 0;
+    case OPT_LIST:   /* names, not files: harmless in a setuid program */
+        *(const char **)field = strcmp(v, d->def) ? v : NULL;
         return 0;
     case OPT_SIGNAL: {
         int sig;

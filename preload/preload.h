@@ -69,12 +69,14 @@ struct options {
     int leak_exitcode;     /* COWGC_LEAK_EXITCODE, 0 = unchanged */
     const char *suppress;  /* COWGC_SUPPRESS */
     const char *symbolize; /* COWGC_SYMBOLIZE: NULL = 1 (find one), "0", or the symbolizer */
+    int quarantine;        /* COWGC_QUARANTINE, collections */
+    const char *keep;      /* COWGC_KEEP, NULL = only the built-in list */
 };
 
 HIDDEN extern struct options opt;
 
 /* options.c */
-enum opt_type { OPT_ENUM, OPT_BOOL, OPT_SIZE, OPT_INT, OPT_RATIO, OPT_PATH, OPT_SIGNAL, OPT_STATS };
+enum opt_type { OPT_ENUM, OPT_BOOL, OPT_SIZE, OPT_INT, OPT_RATIO, OPT_PATH, OPT_SIGNAL, OPT_STATS, OPT_LIST };
 struct option_def {
     const char *name;       /* without the COWGC_ prefix */
     enum opt_type type;

@@ -29,6 +29,7 @@ enum root_kind {
     ROOT_USER,      /* cowgc_add_roots() */
     ROOT_INHERITED, /* COWGC_FORK_FREEZE: frozen blocks on pages this child wrote */
     ROOT_OLD,       /* minor collections: old blocks on pages written since the last one */
+    ROOT_KEPT,      /* COWGC_KEEP: blocks allocated by listed objects */
     ROOT_KINDS
 };
 

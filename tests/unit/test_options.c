@@ -112,7 +112,7 @@ static void test_table_well_formed(void **state)
         for (size_t j = 0; j < i; j++)
             assert_string_not_equal(option_table[j].name, d->name);
     }
-    assert_int_equal(option_count, 29);
+    assert_int_equal(option_count, 31);
 }
 
 /* ---- parsers --------------------------------------------------------------------------------- */
@@ -389,6 +389,24 @@ static void test_apply_bad_values(void **state)
     assert_memory_equal(&o, &before, sizeof o);
 }
 
+/* COWGC_KEEP is a list of names, not a file: it applies in a setuid program too. */
+static void test_apply_keep_quarantine(void **state)
+{
+    struct options o = opt;
+    char why[1024];
+    assert_null(o.keep);
+    assert_int_equal(o.quarantine, 0);
+    assert_int_equal(option_apply(&o, "KEEP", "libfoo,-libfontconfig", true, why, sizeof why), 0);
+    assert_string_equal(o.keep, "libfoo,-libfontconfig");
+    assert_int_equal(option_apply(&o, "KEEP", "none", false, why, sizeof why), 0);
+    assert_null(o.keep);
+    assert_int_equal(option_apply(&o, "QUARANTINE", "3", false, why, sizeof why), 0);
+    assert_int_equal(o.quarantine, 3);
+    assert_int_equal(option_apply(&o, "QUARANTINE", "-1", false, why, sizeof why), -1);
+    assert_non_null(strstr(why, "COWGC_QUARANTINE=-1 is out of range"));
+    assert_int_equal(o.quarantine, 3);
+}
+
 static void test_apply_unknown_names(void **state)
 {
     struct options o = opt, before = opt;
@@ -397,7 +415,7 @@ static void test_apply_unknown_names(void **state)
     assert_non_null(strstr(why, "unknown variable COWGC_MDOE"));
     assert_non_null(strstr(why, "did you mean COWGC_MODE?"));
     assert_non_null(strstr(why, "known: COWGC_MODE, COWGC_MARK"));
-    assert_non_null(strstr(why, "COWGC_SYMBOLIZE)"));
+    assert_non_null(strstr(why, "COWGC_KEEP)"));
     assert_int_equal(option_apply(&o, "COWGC_MIN_TRIGER", "4M", false, why, sizeof why), -1);
     assert_non_null(strstr(why, "did you mean COWGC_MIN_TRIGGER?"));
     assert_int_equal(option_apply(&o, "mode", "collect", false, why, sizeof why), -1);
@@ -605,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_apply_good_values),
         cmocka_unit_test(test_apply_bounds),
         cmocka_unit_test(test_apply_bad_values),
+        cmocka_unit_test(test_apply_keep_quarantine),
         cmocka_unit_test(test_apply_unknown_names),
         cmocka_unit_test(test_apply_secure_paths),
         cmocka_unit_test(test_init_defaults_and_values),
