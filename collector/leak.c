@@ -378,7 +378,19 @@ static void layout_add(uintptr_t ra, intptr_t delta, intptr_t rbp_off)
 }
 
 /* Learn the layouts of our frames on the current stack from their DWARF CFI. */
-static __attribute__((noinline)) bool learn_layouts(void)
+static __attribute__((noinline)) bool learn_layouts_uncancellable(void);
+/* libunwind may call cancellation points (msync, open): inside malloc a pending cancel would
+ * act there, so it runs with cancellation disabled. */
+static bool learn_layouts(void)
+{
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    bool ok = learn_layouts_uncancellable();
+    pthread_setcancelstate(old, NULL);
+    return ok;
+}
+
+static __attribute__((noinline)) bool learn_layouts_uncancellable(void)
 {
     unw_context_t uc;
     unw_cursor_t c;
@@ -407,7 +419,10 @@ static unsigned unwind_libunwind(uintptr_t *pcs, unsigned max)
 {
     void *buf[DEPOT_MAX_DEPTH + 16];
     if (!unw_load()) return 0;
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);   /* see learn_layouts */
     int n = unw.backtrace(buf, (int)(max + 16 < DEPOT_MAX_DEPTH + 16 ? max + 16 : DEPOT_MAX_DEPTH + 16));
+    pthread_setcancelstate(old, NULL);
     int i = 0;
     while (i < n && in_self((uintptr_t)buf[i])) i++;
     unsigned k = 0;
