@@ -164,7 +164,7 @@ if [ "$mode" = detect ]; then
     leaked=$(awk '/^SUMMARY: cowgc: [0-9]+ bytes leaked/ { s += $3 } END { print s + 0 }' "$work/cowgc.err")
 fi
 
-echo "case:    ${label}"
+echo "case:    ${label}, as $(id -un 2>/dev/null || id -u)"
 echo "command: ${args[*]}"
 echo "cowgc:   LD_PRELOAD=${preload} ${mode_env[*]} COWGC_STATS=json:STATSDIR/%p.json"
 echo "plain:   exit $(describe_rc "$prc"), $(wc -c <"$work/plain.out") stdout bytes, sha256 ${psum}, ${p_secs}s, ${p_rss} kB peak RSS"

@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
 # lighttpd.sh LIGHTTPD CURL WRK SITE -- lighttpd with 2 worker processes on a free loopback port,
 # in this directory, not as a service: a bounded load of curl requests whose bodies are checked,
-# a short wrk run, a graceful stop (SIGINT).
+# a short wrk run, a stop (SIGTERM: a graceful one waits for idle keep-alive connections).
 set -uo pipefail
 LIGHTTPD=$1 CURL=$2 WRK=$3 SITE=$4
 source "$(dirname "$0")/server_lib.sh"
-# lighttpd stops its workers by signalling its whole process group, which is ours: the
-# SIGINT of stop_server comes back to this script, which must live on (a handler, not an
-# ignore, so the programs we start later still get the default).
-trap : INT
 write_config() {
     cat >lighttpd.conf <<CONF
 server.document-root = "$SITE"
@@ -28,5 +24,5 @@ start_server "$LIGHTTPD" -D -f "$PWD/lighttpd.conf" || exit 1
 "$CURL" -s -o /dev/null -w 'first request %{http_code}\n' "http://127.0.0.1:$port/page.html"
 load 20
 wrk_load "http://127.0.0.1:$port/wrk/page.html"
-stop_server INT
+stop_server TERM
 echo "access log: $(wc -l <access.log) lines"

@@ -5,21 +5,23 @@
 
 port=""
 server_pid=""
+server_group=""   # stays set after the stop: no process of the group may be left
 
 # port_in_use PORT: something accepts connections on 127.0.0.1:PORT
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_server CMD...: CMD must contain @PORT@ (in a config file written by the function
-# write_config PORT, which the case defines); runs CMD in the background, in the foreground mode
-# of the server, until it listens. Tries a few random high ports.
+# start_server CMD...: runs CMD (the server in its foreground mode, reading the config file that
+# the case's function write_config PORT writes) in the background until it listens on PORT.
+# Tries a few random high ports. The server gets a session (and process group) of its own:
+# lighttpd stops its workers by signalling its whole process group, which must not be ours.
 start_server() {
     local try i
     for try in 1 2 3 4 5 6 7 8; do
         port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
         port_in_use "$port" && continue
         write_config "$port"
-        "$@" &
-        server_pid=$!
+        setsid "$@" &   # (setsid execs the server: no fork, as we are not a group leader)
+        server_pid=$! server_group=$!
         for i in $(seq 1 300); do
             if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
             if port_in_use "$port"; then return 0; fi
@@ -27,8 +29,7 @@ start_server() {
         done
         if kill -0 "$server_pid" 2>/dev/null; then
             echo "server did not listen on port $port within 30 s" >&2
-            kill -KILL "$server_pid" 2>/dev/null
-            wait "$server_pid" 2>/dev/null
+            kill_server
             return 1
         fi
         wait "$server_pid" 2>/dev/null   # it exited: most likely the port was taken; try another
@@ -39,7 +40,7 @@ start_server() {
 
 # stop_server SIGNAL: ask the server to stop, wait up to 20 s for it, print its exit status.
 stop_server() {
-    local sig=$1 i rc
+    local sig=$1 i rc left
     [ -n "$server_pid" ] || return 0
     kill -"$sig" "$server_pid" 2>/dev/null
     for i in $(seq 1 200); do
@@ -48,15 +49,26 @@ stop_server() {
     done
     if kill -0 "$server_pid" 2>/dev/null; then
         echo "server pid $server_pid did not stop on SIG$sig within 20 s: killed" >&2
-        kill -KILL "$server_pid" 2>/dev/null
+        kill -KILL -- "-$server_group" 2>/dev/null
     fi
     wait "$server_pid"
     rc=$?
     server_pid=""
     echo "server exit status $rc"
+    sleep 0.2   # (exited workers may stay zombies a moment, until init reaps them)
+    left=$(ps -o stat=,pid=,args= -g "$server_group" | awk '$1 !~ /^Z/' | tr '\n' ';')
+    [ -z "$left" ] || echo "server processes left after the server stopped: $left"
 }
-# Whatever happens, no server outlives the case.
-trap '[ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null' EXIT
+# Whatever happens (an error, or the timeout's SIGTERM), no server process outlives the case.
+kill_server() {
+    [ -n "$server_group" ] && kill -KILL -- "-$server_group" 2>/dev/null
+    [ -n "$server_pid" ] && wait "$server_pid" 2>/dev/null
+    server_pid=""
+}
+trap kill_server EXIT
+trap 'kill_server; exit 143' TERM
+trap 'kill_server; exit 130' INT
+trap 'kill_server; exit 129' HUP
 
 # load ROUNDS: every file of SITE fetched ROUNDS times by curl (8 in parallel, kept-alive
 # connections), one missing file per round, a gzip and a byte-range request; prints the status
