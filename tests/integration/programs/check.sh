@@ -167,10 +167,10 @@ done
 leaked=-
 # The log of detect mode less its leak reports (their lines are known): what is left is a
 # complaint, like a "cowgc" line on stderr.
-leak_report='/^=+$/ || /^cowgc: detected memory leaks/ || /^(Direct|Indirect) leak of/ || /^    #[0-9]+ / || /^    \(no allocation stack recorded/ || /^SUMMARY: cowgc:/ || /^Suppressed: / || /^$/'
+leak_report='/^[=-]+$/ || /^==[0-9]+==ERROR: cowgc: detected memory leaks/ || /^cowgc: detected memory leaks/ || /^(Direct|Indirect) leak of/ || /^    #[0-9]+ / || /^    \(no allocation stack recorded/ || /^SUMMARY: cowgc:/ || /^Suppressed: / || /^Suppressions used:/ || /^ +count +bytes +template/ || /^ +[0-9]+ +[0-9]+ / || /^$/'
 log_lines=""
 if [ "$mode" = detect ]; then
-    leaked=$(awk '/^SUMMARY: cowgc: [0-9]+ bytes leaked/ { s += $3 } END { print s + 0 }' "$work/stats/cowgc.log")
+    leaked=$(awk '/^SUMMARY: cowgc: [0-9]+ byte(\(s\))? leaked/ { s += $3 } END { print s + 0 }' "$work/stats/cowgc.log")
     log_lines=$(awk "$leak_report { next } { print }" "$work/stats/cowgc.log" | grep -v '^cowgc: stats: ' | head -20)
 fi
 
