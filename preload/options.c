@@ -5,7 +5,8 @@
  *    `cowgc --markdown-options` and COWGC_VERBOSE=1 all print from it, and the table's default
  *    strings go through the same parsers as the user's values.
  *  - options_init never allocates and never touches stdio: it may run inside the first malloc.
- *    Path options point into the environment strings, which live as long as the process.
+ *    String values (paths, lists) are copied into a static arena: the environment strings do
+ *    not stay put (nginx's setproctitle writes its title over them).
  *  - A rejected value never changes anything: the option keeps its default.
  *  - Ratio bounds in the table are in permille, like the field they bound.
  */
@@ -515,6 +516,19 @@ static int ignore_in_secure(char *why, size_t n, const struct option_def *d, con
     return -1;
 }
 
+/* A copy of v that outlives the environment; v itself if the arena is full. */
+static const char *keep_string(const char *v)
+{
+    static char arena[8192];
+    static size_t used;
+    size_t len = strlen(v) + 1;
+    if (len > sizeof arena - used)
+        return v;
+    char *c = memcpy(arena + used, v, len);
+    used += len;
+    return c;
+}
+
 static int apply(struct options *o, const struct option_def *d, const char *value, bool secure,
                  char *why, size_t n)
 {
@@ -569,10 +583,10 @@ static int apply(struct options *o, const struct option_def *d, const char *valu
         }
         if (secure)
             return ignore_in_secure(why, n, d, value);
-        *(const char **)field = v;
+        *(const char **)field = keep_string(v);
         return 0;
     case OPT_LIST:   /* names, not files: harmless in a setuid program */
-        *(const char **)field = strcmp(v, d->def) ? v : NULL;
+        *(const char **)field = strcmp(v, d->def) ? keep_string(v) : NULL;
         return 0;
     case OPT_SIGNAL: {
         int sig;
@@ -593,7 +607,7 @@ static int apply(struct options *o, const struct option_def *d, const char *valu
             if (secure)
                 return ignore_in_secure(why, n, d, value);
             o->stats = true;
-            o->stats_json = v + 5;
+            o->stats_json = keep_string(v + 5);
             return 0;
         }
         if (parse_bool(v, &b))
