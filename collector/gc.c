@@ -342,6 +342,7 @@ static void mark_kept(void)
  * false: the written pages could not be read, and nothing may be swept on this marking. */
 static bool gc_mark_minor(void)
 {
+    cg_assert(gen_on() && heap.sticky_marks);   /* G1: the marks are the old generation */
     if (heap.end_pointers) note_exact_spans();
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);

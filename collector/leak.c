@@ -722,15 +722,7 @@ struct qwalk { unsigned n; bool changed, overflow; };
 static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct qwalk *w = data;
-    uintptr_t me = (uintptr_t)&quick_segs;
-    bool own = false;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz)
-            own = info->dlpi_name && info->dlpi_name[0];
-    }
-    if (own) return 0;
+    if (roots_object_is_cowgc(info)) return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         struct qrange r = { 0, 0 };

@@ -150,20 +150,28 @@ static size_t static_tls_size;
 
 struct phdr_walk { struct snapshot *s; size_t tls_sum; bool overflow; bool own_done; };
 
-static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+/* Is this loaded object cowgc itself, as a shared object (LD_PRELOAD)? Linked into an
+ * executable (unit tests), its globals cannot be told apart from the program's. */
+HIDDEN bool roots_object_is_cowgc(const struct dl_phdr_info *info)
 {
-    struct phdr_walk *w = data;
     uintptr_t me = (uintptr_t)&snaps;
-    bool own = false;
-
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
         if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz)
-            own = info->dlpi_name && info->dlpi_name[0];
-        if (ph->p_type == PT_TLS)
-            w->tls_sum += ph->p_memsz + ph->p_align;
+            return info->dlpi_name && info->dlpi_name[0];
     }
+    return false;
+}
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct phdr_walk *w = data;
+    bool own = roots_object_is_cowgc(info);
+
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_TLS)
+            w->tls_sum += info->dlpi_phdr[i].p_memsz + info->dlpi_phdr[i].p_align;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || ph->p_memsz == 0)

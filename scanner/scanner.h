@@ -64,6 +64,8 @@ HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* a cowgc-owned mappin
 HIDDEN bool roots_scan_failed(void);   /* the last roots_scan could not read the maps: do not sweep */
 HIDDEN bool freeze_scan_roots(root_fn fn);  /* collector/freeze.c: false if pagemap is unreadable */
 HIDDEN void roots_remove(uintptr_t lo);
+struct dl_phdr_info;
+HIDDEN bool roots_object_is_cowgc(const struct dl_phdr_info *info);   /* cowgc's own .so */
 
 /* arch_x86_64.c: the only architecture-specific code. */
 struct ucontext_t;

@@ -100,14 +100,8 @@ run() {
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }' >"$work/$kind.secs"
 }
 
-describe_rc() {
-    case "$1" in
-        124) echo "124 (timed out after ${tmo}s)" ;;
-        125|126|127) echo "$1 (could not run the command)" ;;
-        1[2-9][0-9]) echo "$1 (killed by signal $(( $1 - 128 )): $(kill -l $(( $1 - 128 )) 2>/dev/null))" ;;
-        *) echo "$1" ;;
-    esac
-}
+# shellcheck source=describe_rc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/describe_rc.sh"
 
 run plain
 run cowgc
