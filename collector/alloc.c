@@ -668,11 +668,17 @@ static void free_slow(void *p, uintptr_t off, const char *who)
     uint32_t h = span_head(ci);
     struct span *s = span_at(h);
     const char *why = NULL, *unalloc = NULL;
+    uint32_t hidden_id = 0;
+    bool hidden = false;
     if (s->kind == SPAN_LARGE && h + s->nchunks > ci) {
         if ((uintptr_t)p != chunk_addr(h) + s->offset) why = "pointer into the middle of a block";
         else if (!(alloc_words(h)[0] & 1)) unalloc = "double free";
         else if (heap.free_ignore) why = "";
         else {
+            if (unlikely(heap.hidden_bm) && (__atomic_fetch_and(&hidden_words(h)[0], ~1ull, __ATOMIC_RELAXED) & 1)) {
+                hidden = true;                /* reported once the lock is dropped */
+                hidden_id = leak_stack_id(h, 0);
+            }
             alloc_words(h)[0] = 0;
             if (heap.frozen_bm) frozen_clear(h, 0);
             large_free_locked(h);
@@ -683,6 +689,7 @@ static void free_slow(void *p, uintptr_t off, const char *who)
         unalloc = "pointer into free heap memory (double free?)";
     }
     heap_unlock();
+    if (hidden) keep_hidden_report(hidden_id, p, who);
     if (unalloc) free_unallocated(who, p, unalloc);
     else if (why && *why) bad_free(who, p, why);
 }
@@ -784,6 +791,7 @@ static inline void free_block(void *p, const char *who)
         return;
     }
     if (unlikely(heap.free_ignore)) return;
+    keep_hidden_check(ci, idx, p, who);
     unsigned w = idx >> 6;
     uint64_t bit = 1ull << (idx & 63);
     struct tcache *tc = tls_tc;
@@ -876,6 +884,7 @@ void *cg_realloc(void *p, size_t size)
         errno = EINVAL;
         return NULL;
     }
+    keep_hidden_check(lk.ci, lk.idx, p, "realloc");
     struct span *s = span_at(lk.ci);
     size_t old;
     if (s->kind == SPAN_SMALL) {

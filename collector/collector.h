@@ -144,6 +144,7 @@ struct heap {
     uint64_t *alloc_bm, *mark_bm, *remote_bm;
     uint64_t *ext_bm;      /* I7: exact fit (allocated) / reclaimed (free) */
     uint64_t *keep_bm;     /* I8: COWGC_KEEP blocks */
+    uint64_t *hidden_bm;   /* detect mode: allocated, and unreachable at the last collection (keep.c) */
     uint8_t *gone;         /* per chunk: freed by the collector's reclaim, not reused since */
     bool kept_any;         /* some block was ever kept (COWGC_KEEP) */
     bool end_pointers;     /* collect mode: p + size keeps an exact-fit block alive (I7) */
@@ -206,6 +207,7 @@ static inline uint64_t *mark_words(uint32_t ci) { return heap.mark_bm + (size_t)
 static inline uint64_t *remote_words(uint32_t ci) { return heap.remote_bm + (size_t)ci * BM_WORDS; }
 static inline uint64_t *ext_words(uint32_t ci) { return heap.ext_bm + (size_t)ci * BM_WORDS; }
 static inline uint64_t *keep_words(uint32_t ci) { return heap.keep_bm + (size_t)ci * BM_WORDS; }
+static inline uint64_t *hidden_words(uint32_t ci) { return heap.hidden_bm + (size_t)ci * BM_WORDS; }
 static inline bool ext_test(uint32_t ci, uint32_t idx)
 {
     return __atomic_load_n(&ext_words(ci)[idx >> 6], __ATOMIC_RELAXED) & (1ull << (idx & 63));
@@ -286,24 +288,35 @@ HIDDEN void leak_at_exit(void);                      /* detect report / reclaime
 HIDDEN size_t leak_site_of(uintptr_t p, char *buf, size_t n);  /* "; allocated at ..." or "" */
 /* The same, and the name of the object that called malloc (for COWGC_KEEP) into obj ("" if unknown). */
 HIDDEN size_t leak_site_object(uintptr_t p, char *buf, size_t n, char *obj, size_t objn);
+HIDDEN size_t leak_site_of_stack(uint32_t id, char *buf, size_t n, char *obj, size_t objn);  /* the same, by stack id */
 HIDDEN void leak_report(bool at_exit);               /* detect mode: stop, mark, classify, print */
 HIDDEN uint32_t leak_stack_id(uint32_t ci, uint32_t idx);   /* the block's stack, 0 = none */
 HIDDEN size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size);  /* as asked for */
 HIDDEN void leak_set_self_text(uintptr_t lo, uintptr_t hi); /* tests: frames in [lo,hi) are skipped */
+HIDDEN bool leak_template_match(const char *pat, const char *s);  /* LSan's: '*', '^', '$', substring */
 
 /* keep.c: COWGC_KEEP. The malloc entry points call keep_note with their return address. A
  * table's hull [lo, lo + len) covers all its ranges: one compare on the common path. The empty
  * table (COWGC_KEEP off) has len 0; the stale table has len ~0, so every caller looks again. */
-#define KEEP_RANGES 100
 enum { KEEP_OBJECT = 1, KEEP_LOADER };
+struct keep_range { uintptr_t lo, hi; uint32_t kind; };
 struct keep_table {
     uintptr_t lo, len;
     uint32_t n;
-    struct { uintptr_t lo, hi; uint32_t kind; } r[KEEP_RANGES];
+    struct keep_range r[];     /* sorted by lo, disjoint */
 };
 HIDDEN extern struct keep_table *_Atomic keep_tab;
 HIDDEN void keep_slow(void *p, uintptr_t ra);
 HIDDEN void keep_set(void *p);                        /* p is kept from now on (I8) */
+/* Detect mode: the program frees or reallocs block (ci, idx) at p; if the last collection found it
+ * unreachable (its hidden bit), say which COWGC_KEEP entry would keep such blocks. */
+HIDDEN void keep_hidden_used(uint32_t ci, uint32_t idx, const void *p, const char *who);
+HIDDEN void keep_hidden_report(uint32_t stack_id, const void *p, const char *who);  /* bit already cleared */
+static inline void keep_hidden_check(uint32_t ci, uint32_t idx, const void *p, const char *who)
+{
+    if (unlikely(heap.hidden_bm) && (hidden_words(ci)[idx >> 6] & (1ull << (idx & 63))))
+        keep_hidden_used(ci, idx, p, who);
+}
 static inline void keep_note(void *p, uintptr_t ra)
 {
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);

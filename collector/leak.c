@@ -1432,7 +1432,7 @@ static bool glob_here(const char *p, const char *s)
 }
 
 /* LSan's TemplateMatch: substring unless anchored with ^ or $, '*' matches anything. */
-static bool template_match(const char *pat, const char *s)
+bool leak_template_match(const char *pat, const char *s)
 {
     if (!s) return false;
     if (*pat == '^') return glob_here(pat + 1, s);
@@ -1446,7 +1446,7 @@ static uint64_t supp_hits[MAX_SUPP], supp_bytes[MAX_SUPP];
 static int match_any(const char *s)
 {
     for (unsigned k = 0; s && k < nsupp; k++)
-        if (template_match(supp[k], s)) return (int)k;
+        if (leak_template_match(supp[k], s)) return (int)k;
     return -1;
 }
 
@@ -1635,9 +1635,14 @@ size_t leak_site_object(uintptr_t p, char *buf, size_t n, char *obj, size_t objn
     } else {
         return 0;
     }
+    return leak_site_of_stack(leak_stack_id(ci, idx), buf, n, obj, objn);
+}
+
+size_t leak_site_of_stack(uint32_t id, char *buf, size_t n, char *obj, size_t objn)
+{
+    if (obj && objn) obj[0] = 0;
     const uintptr_t *pcs;
-    uint32_t id = leak_stack_id(ci, idx);
-    if (!id || !depot_get(id, &pcs)) return 0;
+    if (!leak_capture || !n || !id || !depot_get(id, &pcs)) return 0;
     /* The module table is the report's: take its lock, and leave the table empty again. */
     pthread_mutex_lock(&report_mu);
     if (!modules) modules = map_noreserve(MODULES * sizeof *modules);

@@ -6,7 +6,10 @@
  *    when set (that write is the cost inline marking pays, recorded in page_bm).
  *  - World stopped, caches flushed: every SMALL span is in exactly one list (an owner's partial
  *    or full list, or the orphans), so an empty span can be unlinked and freed here.
- *  - A reclaimed slot gets its ext bit (I7). With COWGC_QUARANTINE=N, a span or LARGE block
+ *  - A reclaimed slot gets its ext bit (I7). In detect mode an unreachable block gets its hidden
+ *    bit (keep.c), which only the program's free or realloc clears, unless it is an exact fit
+ *    that its end pointer may hold.
+ *    With COWGC_QUARANTINE=N, a span or LARGE block
  *    that lost blocks in collection k keeps them out of use until collection k + N has run:
  *    such a span is not released while empty, such a LARGE block keeps its chunks.
  */
@@ -66,6 +69,13 @@ static void sweep_small(uint32_t ci, bool reclaim)
         live += (uint32_t)__builtin_popcountll(marks);
         if (!gone) continue;
         dead += (uint32_t)__builtin_popcountll(gone);
+        /* Detect mode: remembered until the program frees them (keep.c). An exact fit may be
+         * held by its end pointer, which detect mode does not follow, unless the next slot is
+         * allocated and unmarked too: then no word pointed there. */
+        if (!reclaim && heap.hidden_bm) {
+            uint64_t exact = ext_words(ci)[w];
+            hidden_words(ci)[w] |= (gone & ~exact) | (gone & exact & (gone >> 1));
+        }
         if (reclaim) {
             a[w] = marks;
             ext_words(ci)[w] |= gone;
@@ -112,6 +122,7 @@ static void sweep_large(uint32_t ci, bool reclaim)
         return;
     }
     if (!reclaim) {
+        if (heap.hidden_bm && leak_requested_size(ci, 0, s->size) != s->size) hidden_words(ci)[0] |= 1;
         gcstats.unreachable_blocks++;
         gcstats.unreachable_bytes += s->size;
         return;

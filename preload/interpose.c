@@ -76,6 +76,27 @@ EXPORT void *pvalloc(size_t size)
     return kept(cg_memalign(pg, r & ~(pg - 1)), CALLER);
 }
 
+/* Ours, so that COWGC_KEEP sees who asked for the copy (libraries that hide pointers strdup too). */
+EXPORT char *strdup(const char *str)
+{
+    size_t n = strlen(str) + 1;
+    char *p = cg_malloc(n);
+    if (!p) return NULL;
+    keep_note(p, CALLER);
+    return memcpy(p, str, n);
+}
+
+EXPORT char *strndup(const char *str, size_t max)
+{
+    size_t n = strnlen(str, max);
+    char *p = cg_malloc(n + 1);
+    if (!p) return NULL;
+    keep_note(p, CALLER);
+    memcpy(p, str, n);
+    p[n] = 0;
+    return p;
+}
+
 EXPORT size_t malloc_usable_size(void *p) { return cg_usable_size(p); }
 
 EXPORT int malloc_trim(size_t pad)
