@@ -1643,7 +1643,10 @@ size_t leak_site_of_stack(uint32_t id, char *buf, size_t n, char *obj, size_t ob
     if (obj && objn) obj[0] = 0;
     const uintptr_t *pcs;
     if (!leak_capture || !n || !id || !depot_get(id, &pcs)) return 0;
-    /* The module table is the report's: take its lock, and leave the table empty again. */
+    /* The module table is the report's: take its lock, and leave the table empty again. open and
+     * close are cancellation points: a pending cancel must not leave report_mu locked. */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&report_mu);
     if (!modules) modules = map_noreserve(MODULES * sizeof *modules);
     size_t len = 0;
@@ -1662,6 +1665,7 @@ size_t leak_site_of_stack(uint32_t id, char *buf, size_t n, char *obj, size_t ob
         modules_release();
     }
     pthread_mutex_unlock(&report_mu);
+    pthread_setcancelstate(cancel_state, NULL);
     return len;
 }
 
