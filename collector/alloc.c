@@ -7,6 +7,9 @@
  *  - A bin's mask holds only slots whose alloc bit is clear; the alloc bit is set when the slot
  *    is handed out, so the alloc bitmap is exact at every stop and double frees are visible.
  *  - Remote bits are a subset of alloc bits until folded (free checks the alloc bit first).
+ *    A block whose remote bit is set is freed already: the owner's free checks that bit too
+ *    (only when the span's remote_count says some may be set), so a free after another
+ *    thread's is reported and ignored, never put in the LIFO to be handed out twice.
  *  - Across a window where busy == 0 inside a slow path, a thread holds no private reference to
  *    a span: it re-reads its lists after the window, so a collection in between is harmless.
  */
@@ -794,6 +797,14 @@ static inline void free_block(void *p, const char *who)
     if (unlikely(!(v & bit))) {
         busy_leave(tc);
         free_unallocated(who, p, "double free (block is not allocated)");
+        return;
+    }
+    /* A remote free of this block may wait to be folded: freed already. remote_count was
+     * stored after the remote bit (free_remote), so a free that happened before ours shows. */
+    if (unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
+        (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
+        busy_leave(tc);
+        free_bad(who, p, "double free (already freed by another thread)");
         return;
     }
     *a = v & ~bit;
