@@ -469,6 +469,8 @@ static void *large_alloc(size_t size, size_t align, bool zero, size_t slack)
     if (size == 0) size = 1;   /* memalign(big, 0) still returns a unique block */
     size_t hdr = heap.hdr;
     size_t lead = align > CHUNK_SIZE ? align : (hdr ? (align > hdr ? align : hdr) : 0);
+    /* span.offset (user - span start < lead) is 32 bits: larger alignments are refused. */
+    if (lead > ((size_t)1 << 31)) return alloc_fail(size);
     size_t total = size + lead;
     if (total < size) return alloc_fail(size);
     if (total + slack > total && total + slack <= heap.size / 16) total += slack;
@@ -904,6 +906,9 @@ void *cg_realloc(void *p, size_t size)
         }
     } else {
         old = s->size;
+        /* Beyond the reserve nothing can hold it; checked before any chunk count is computed
+         * (a uint32 count of 2^48 bytes' chunks would wrap to a small one). */
+        if (size > heap.size - s->offset) return alloc_fail(size);
         uintptr_t cap = ((uintptr_t)s->nchunks << CHUNK_SHIFT) - s->offset;
         if (size <= cap && size >= old / 2) {
             size_t ns = (size + 15) & ~(size_t)15;
