@@ -890,6 +890,13 @@ void *cg_realloc(void *p, size_t size)
         return NULL;
     }
     struct span *s = span_at(lk.ci);
+    /* Freed by another thread, not yet folded: not allocated any more (see free_block). */
+    if (s->kind == SPAN_SMALL && unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
+        (__atomic_load_n(remote_words(lk.ci) + (lk.idx >> 6), __ATOMIC_RELAXED) & (1ull << (lk.idx & 63)))) {
+        bad_free("realloc", p, "the block was already freed (by another thread)");
+        errno = EINVAL;
+        return NULL;
+    }
     size_t old;
     if (s->kind == SPAN_SMALL) {
         old = class_size[s->cls];

@@ -7,6 +7,7 @@
  *   remote-remote  two other threads free p, one after the other
  *   fold-owner     a thread frees p, the owner folds that free in, then frees p again
  *   orphan         p's owner exits; two other threads free p, one after the other
+ *   remote-realloc a thread frees p, then its owner reallocs it (in place, same class)
  * After the double free, many blocks of p's size class are allocated and kept: all must be
  * distinct and keep their contents (a block handed out twice would be overwritten). */
 #include <pthread.h>
@@ -75,8 +76,13 @@ int main(int argc, char **argv)
     } else if (!strcmp(c, "fold-owner")) {
         in_thread(free_victim);
         /* Fill the span: its owner takes the remote free back before it takes a new span. */
-        for (int i = 0; i < 2000; i++) before[i % BEFORE] = malloc(SIZE);
+        static void *fill[2000];
+        for (int i = 0; i < 2000; i++) fill[i] = malloc(SIZE);
         free(victim);
+        for (int i = 0; i < 2000; i++) free(fill[i]);
+    } else if (!strcmp(c, "remote-realloc")) {
+        in_thread(free_victim);
+        if (realloc(victim, SIZE - 4)) puts("realloc of a freed block succeeded");
     } else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
@@ -105,6 +111,7 @@ int main(int argc, char **argv)
         }
     }
     for (int i = 0; i < KEEP; i++) free((void *)keep[i]);
+    for (int i = 0; i < BEFORE; i++) free(before[i]);
     puts("distinct");
     return 0;
 }
