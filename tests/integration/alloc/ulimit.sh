@@ -29,7 +29,7 @@ for my \$r (1..60) { my @g = map { \"x\" x (\$_ % 100) } 1..20000; \$t += @g; pu
 print \"\$t \", scalar(@live), \"\\n\"'"
 )
 
-failures=0
+failures=0 ran=0
 fail() { echo "FAIL [$kib KiB] $*"; failures=$((failures + 1)); }
 for c in "${cases[@]}"; do
     name=${c%%|*}; rest=${c#*|}; want_gc=${rest%%|*}; cmd=${rest#*|}
@@ -40,6 +40,7 @@ for c in "${cases[@]}"; do
     if [ "$ref_rc" != 0 ]; then
         echo "skip $name: exit $ref_rc under glibc at $kib KiB"; cat "$dir/ref.err"; continue
     fi
+    ran=$((ran + 1))
     for mark in outofline inline; do
         rm -f "$dir"/stats-*.json
         ( ulimit -v "$kib"
@@ -68,4 +69,5 @@ for c in "${cases[@]}"; do
     done
 done
 [ "$failures" = 0 ] || exit 1
-echo "all ok at $kib KiB"
+[ "$ran" -gt 0 ] || { echo "nothing ran"; exit 77; }
+echo "all ok at $kib KiB ($ran programs)"
