@@ -7,6 +7,9 @@
  *  - cowgc_ready is set as soon as allocation works, before the parts that may call malloc
  *    themselves (sigaction via dlsym, pthread_key_create, pthread_atfork): those recurse into
  *    an allocator that is already up. Collection is enabled only after them (gc_enabled).
+ *  - Under an address-space limit (RLIMIT_AS, RLIMIT_DATA) start-up's own mappings fit in
+ *    as_share, and whatever that cost (a smaller reserve or area, a feature off) is said in one
+ *    line at the end of start-up, in every mode; nothing is given up silently.
  */
 #include <fcntl.h>
 #include <stdatomic.h>
