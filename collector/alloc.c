@@ -7,6 +7,9 @@
  *  - A bin's mask holds only slots whose alloc bit is clear; the alloc bit is set when the slot
  *    is handed out, so the alloc bitmap is exact at every stop and double frees are visible.
  *  - Remote bits are a subset of alloc bits until folded (free checks the alloc bit first).
+ *    A block whose remote bit is set is freed already: the owner's free checks that bit too
+ *    (only when the span's remote_count says some may be set), so a free after another
+ *    thread's is reported and ignored, never put in the LIFO to be handed out twice.
  *  - Across a window where busy == 0 inside a slow path, a thread holds no private reference to
  *    a span: it re-reads its lists after the window, so a collection in between is harmless.
  */
@@ -466,6 +469,8 @@ static void *large_alloc(size_t size, size_t align, bool zero, size_t slack)
     if (size == 0) size = 1;   /* memalign(big, 0) still returns a unique block */
     size_t hdr = heap.hdr;
     size_t lead = align > CHUNK_SIZE ? align : (hdr ? (align > hdr ? align : hdr) : 0);
+    /* span.offset (user - span start < lead) is 32 bits: larger alignments are refused. */
+    if (lead > ((size_t)1 << 31)) return alloc_fail(size);
     size_t total = size + lead;
     if (total < size) return alloc_fail(size);
     if (total + slack > total && total + slack <= heap.size / 16) total += slack;
@@ -804,6 +809,14 @@ static inline void free_block(void *p, const char *who)
         free_unallocated(who, p, "double free (block is not allocated)");
         return;
     }
+    /* A remote free of this block may wait to be folded: freed already. remote_count was
+     * stored after the remote bit (free_remote), so a free that happened before ours shows. */
+    if (unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
+        (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
+        busy_leave(tc);
+        free_bad(who, p, "double free (already freed by another thread)");
+        return;
+    }
     *a = v & ~bit;
     ext_words(ci)[w] &= ~bit;                       /* freed by the program (I7) */
     if (unlikely(s->flags & SF_KEPT)) __atomic_fetch_and(&keep_words(ci)[w], ~bit, __ATOMIC_RELAXED);
@@ -886,6 +899,13 @@ void *cg_realloc(void *p, size_t size)
     }
     keep_hidden_check(lk.ci, lk.idx, p, "realloc");
     struct span *s = span_at(lk.ci);
+    /* Freed by another thread, not yet folded: not allocated any more (see free_block). */
+    if (s->kind == SPAN_SMALL && unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
+        (__atomic_load_n(remote_words(lk.ci) + (lk.idx >> 6), __ATOMIC_RELAXED) & (1ull << (lk.idx & 63)))) {
+        bad_free("realloc", p, "the block was already freed (by another thread)");
+        errno = EINVAL;
+        return NULL;
+    }
     size_t old;
     if (s->kind == SPAN_SMALL) {
         old = class_size[s->cls];
@@ -902,6 +922,9 @@ void *cg_realloc(void *p, size_t size)
         }
     } else {
         old = s->size;
+        /* Beyond the reserve nothing can hold it; checked before any chunk count is computed
+         * (a uint32 count of 2^48 bytes' chunks would wrap to a small one). */
+        if (size > heap.size - s->offset) return alloc_fail(size);
         uintptr_t cap = ((uintptr_t)s->nchunks << CHUNK_SHIFT) - s->offset;
         if (size <= cap && size >= old / 2) {
             size_t ns = (size + 15) & ~(size_t)15;

@@ -58,6 +58,7 @@ _Static_assert(BM_WORDS == 64, "lifo_slot.bit >> 12 is the chunk: 6 bits of word
 #define NCLASSES 40
 #define SMALL_MAX 32768                         /* larger requests get a LARGE span */
 #define NONE32 0xffffffffu
+#define HEAP_MIN_RESERVE ((size_t)1 << 20)      /* the smallest reserve start-up settles for */
 
 enum span_kind { SPAN_UNUSED = 0, SPAN_SMALL, SPAN_LARGE, SPAN_CONT, SPAN_FREE, SPAN_FREE_TAIL };
 enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPHAN, LIST_DIRTY, LIST_CLEAN };

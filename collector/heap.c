@@ -28,17 +28,47 @@ static void *map_noreserve(size_t len)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* Side metadata for a reserve of `want` bytes (one mapping; layout in heap_init). */
+static size_t meta_bytes_for(size_t want, size_t *descs, size_t *bm, size_t *pages, size_t *gone)
+{
+    size_t n = want >> CHUNK_SHIFT;
+    *descs = (n * sizeof(struct span) + 4095) & ~(size_t)4095;
+    *bm = (n * BM_WORDS * 8 + 4095) & ~(size_t)4095;
+    *pages = ((want >> 12) / 8 + 4095) & ~(size_t)4095;   /* written-page bits */
+    *gone = (n + 4095) & ~(size_t)4095;
+    return *descs + 5 * *bm + 4096 + *pages + *gone;
+}
+
 int heap_init(void)
 {
-    size_t want = opt.reserve & ~(CHUNK_SIZE - 1);
+    size_t asked = opt.reserve & ~(CHUNK_SIZE - 1), want = asked;
+    size_t descs, bm, pages, gone, meta = 0;
+    /* Under an address-space limit the reserve and its metadata (about 4% of it) take at most
+     * three quarters of cowgc's share; the mark stack and the stop-the-world area fit in the rest. */
+    if (as_share != SIZE_MAX) {
+        size_t budget = as_share / 4 * 3;
+        while (want > HEAP_MIN_RESERVE &&
+               want + CHUNK_SIZE + meta_bytes_for(want, &descs, &bm, &pages, &gone) > budget)
+            want = (want - want / 8) & ~(CHUNK_SIZE - 1);
+        if (want < HEAP_MIN_RESERVE) want = HEAP_MIN_RESERVE;
+    }
+    /* The reserve costs address space only; shrink it (by eighths) while the kernel refuses it
+     * or its metadata. */
     void *raw = NULL;
-    /* The reserve costs address space only; shrink it if the kernel refuses. */
-    for (; want >= ((size_t)256 << 20); want /= 2)
-        if ((raw = map_noreserve(want + CHUNK_SIZE)) != NULL) break;
-    if (!raw) return -1;
-    /* Said only on request: under a tight RLIMIT_AS every process of a pipeline would say it. */
-    if (want != (opt.reserve & ~(CHUNK_SIZE - 1)) && opt.verbose)
-        log_line("COWGC_RESERVE: only %zu MiB of address space could be reserved", want >> 20);
+    char *m = NULL;
+    for (;;) {
+        meta = meta_bytes_for(want, &descs, &bm, &pages, &gone);
+        if ((raw = map_noreserve(want + CHUNK_SIZE)) != NULL) {
+            if ((m = map_noreserve(meta)) != NULL) break;
+            munmap(raw, want + CHUNK_SIZE);
+            raw = NULL;
+        }
+        if (want <= HEAP_MIN_RESERVE) return -1;
+        want = (want - want / 8) & ~(CHUNK_SIZE - 1);
+        if (want < HEAP_MIN_RESERVE) want = HEAP_MIN_RESERVE;
+    }
+    if (want != asked)
+        limits_note("heap reserve %zu MiB (of COWGC_RESERVE=%zu)", want >> 20, asked >> 20);
     uintptr_t base = ((uintptr_t)raw + CHUNK_SIZE - 1) & ~(uintptr_t)(CHUNK_SIZE - 1);
     /* Give back the unaligned slop on both sides. */
     if (base > (uintptr_t)raw) munmap(raw, base - (uintptr_t)raw);
@@ -48,17 +78,10 @@ int heap_init(void)
     madvise((void *)base, want, MADV_NOHUGEPAGE);
 
     uint32_t n = (uint32_t)(want >> CHUNK_SHIFT);
-    size_t descs = ((size_t)n * sizeof(struct span) + 4095) & ~(size_t)4095;
-    size_t bm = ((size_t)n * BM_WORDS * 8 + 4095) & ~(size_t)4095;
-    size_t pages = ((size_t)(want >> 12) / 8 + 4095) & ~(size_t)4095;   /* written-page bits */
-    size_t gone = ((size_t)n + 4095) & ~(size_t)4095;
     /* The ext bitmap is written next to the alloc bitmap on every malloc and free: at the same
      * offset within a page, each access would wait on the other (4 KiB aliasing) and share a
      * cache set. EXT_SKEW puts it half a page and a line apart. */
     enum { EXT_SKEW = 2048 + 64 };
-    size_t meta = descs + 5 * bm + 4096 + pages + gone;
-    char *m = map_noreserve(meta);
-    if (!m) { munmap((void *)base, want); return -1; }
     heap.base = base;
     heap.size = want;
     heap.nchunks_max = n;

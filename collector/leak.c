@@ -543,7 +543,8 @@ void leak_init(void)
         reclaimed = map_table(reclaimed_ids * sizeof *reclaimed);
     }
     if (!slices || depot_init() != 0) {
-        log_line("cannot map the allocation stack tables; leak reports will have no stacks");
+        /* Said in start-up's one line about what an address-space limit took away. */
+        limits_note("leak reports have no allocation stacks (their tables could not be mapped)");
         slices = NULL;
         return;
     }

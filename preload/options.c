@@ -84,7 +84,7 @@ const struct option_def option_table[] = {
     { "MAX_HEAP", OPT_SIZE, "0", NULL, 0, 64 * TiB, F(max_heap),
       "largest heap in bytes; 0 = no limit" },
     { "RESERVE", OPT_SIZE, "64G", NULL, 256 * MiB, 64 * TiB, F(reserve),
-      "address space reserved for the heap at start-up" },
+      "address space reserved for the heap at start-up; less under an address-space limit (ulimit -v), said in one line" },
     { "SIGNAL", OPT_SIGNAL, "SIGPWR", NULL, 1, 64, F(signal),
       "the stop-the-world signal; pick one the program does not use" },
     { "STACK_DEPTH", OPT_INT, "16", NULL, 0, 64, F(stack_depth),

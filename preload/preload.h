@@ -121,6 +121,13 @@ HIDDEN void assert_fail(const char *expr, const char *file, int line, const char
 
 /* init.c */
 HIDDEN void cowgc_init_slow(void);   /* idempotent, thread-safe start-up */
+/* Address space cowgc may take for itself at start-up: a share of what RLIMIT_AS and
+ * RLIMIT_DATA leave (the program keeps the rest for its stacks, libraries and mappings);
+ * SIZE_MAX when neither is set. Start-up sizes the heap reserve and the fixed areas to fit. */
+HIDDEN extern size_t as_share;
+/* What start-up gave up (a smaller reserve or area, a disabled feature): parts of the ONE line
+ * start-up prints at its end, when there is any. */
+HIDDEN void limits_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 HIDDEN extern volatile int cowgc_ready;
 static inline void cowgc_ensure_init(void) { if (unlikely(!cowgc_ready)) cowgc_init_slow(); }
 

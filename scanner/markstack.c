@@ -27,22 +27,25 @@ HIDDEN void markstack_init(void)
 {
     if (stack_base)
         return;
-    /* Under a tight RLIMIT_AS take what there is: a small stack overflows more often, which
-     * costs rescans but never loses a block. */
+    /* Under a tight address-space limit take a sixteenth of cowgc's share, or what there is:
+     * a small stack overflows more often, which costs rescans but never loses a block. */
     void *p = MAP_FAILED;
     size_t n = MARKSTACK_ENTRIES;
+    while (n > 4096 && n * sizeof(struct mark_item) > as_share / 16)
+        n /= 4;
     for (; n >= 4096; n /= 4) {
         p = mmap(NULL, n * sizeof(struct mark_item), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) break;
     }
     if (p == MAP_FAILED) {
-        log_line("markstack: cannot map even %zu bytes; marking will rely on overflow rescans",
-                 (size_t)4096 * sizeof(struct mark_item));
+        limits_note("no mark stack (not even %zu KiB could be mapped): collections rely on overflow rescans",
+                    (size_t)4096 * sizeof(struct mark_item) >> 10);
         return;
     }
-    if (n < MARKSTACK_ENTRIES && opt.verbose)
-        log_line("markstack: %zu entries (address space is limited)", n);
+    if (n < MARKSTACK_ENTRIES)
+        limits_note("mark stack %zu KiB (of %zu)", n * sizeof(struct mark_item) >> 10,
+                    MARKSTACK_ENTRIES * sizeof(struct mark_item) >> 10);
     stack_base = p;
     mapped_entries = n;
     markstack.cap = n;

@@ -59,7 +59,7 @@
 #include "scanner.h"
 #include "../collector/collector.h"
 
-#define MAX_THREADS 65536
+#define MAX_THREADS 65536                   /* threads one stop can hold, address space permitting */
 #define NREGS (sizeof(((struct stopped_thread *)0)->regs) / sizeof(uintptr_t))
 #define STOP_TIMEOUT_NS 2000000000ull       /* give up on a stop after 2 s */
 #define LIVENESS_PERIOD_NS 20000000ull      /* how often unacknowledged tids are checked */
@@ -86,18 +86,21 @@ struct target {
     uint64_t cpu_ns;        /* its CPU time at the first of those checks */
 };
 
-/* All of stw.c's memory: one MAP_NORESERVE mapping, excluded from the roots. */
+/* All of stw.c's memory: one MAP_NORESERVE mapping, excluded from the roots: this header,
+ * then the arrays it points to, max_threads entries each (fewer than MAX_THREADS only under an
+ * address-space limit: a stop that finds more threads is given up). */
 struct stw_area {
-    struct stopped_thread slots[MAX_THREADS];
-    _Atomic uint32_t ready[MAX_THREADS];    /* epoch whose record slots[i] holds */
-    uintptr_t tps[MAX_THREADS];             /* thread pointer (fs base) of slots[i] */
-    struct target targets[MAX_THREADS];     /* sorted by tid */
-    struct target listed[MAX_THREADS];      /* one read of /proc/self/task, sorted (tid only) */
-    uint8_t from_proc[MAX_THREADS];         /* slots[i] was written by the stopper (T_ASLEEP) */
+    struct stopped_thread *slots;
+    _Atomic uint32_t *ready;                /* epoch whose record slots[i] holds */
+    uintptr_t *tps;                         /* thread pointer (fs base) of slots[i] */
+    struct target *targets;                 /* sorted by tid */
+    struct target *listed;                  /* one read of /proc/self/task, sorted (tid only) */
+    uint8_t *from_proc;                     /* slots[i] was written by the stopper (T_ASLEEP) */
     pid_t hints[MAX_HINTS];                 /* sorted; kept from one stop to the next */
 };
 
 static struct stw_area *area;
+static size_t max_threads;
 static int stop_sig;
 static struct sigaction our_act;
 static sigset_t async_mask;                 /* blocked while stopped: all but fault signals */
@@ -151,7 +154,7 @@ static int sys_open(const char *path, int flags)
 
 static void sys_close(int fd) { syscall(SYS_close, fd); }
 
-/* Heapsort by tid: bounded time and no recursion, for up to MAX_THREADS entries. */
+/* Heapsort by tid: bounded time and no recursion, for up to max_threads entries. */
 static void sift(struct target *a, size_t root, size_t n)
 {
     for (;;) {
@@ -203,7 +206,7 @@ static long read_tasks(void)
             pid_t tid = 0;
             while (*name >= '0' && *name <= '9')
                 tid = tid * 10 + (*name++ - '0');
-            if (n == MAX_THREADS) {
+            if ((size_t)n == max_threads) {
                 sys_close(fd);
                 return -1;
             }
@@ -441,7 +444,7 @@ static void stop_self(uint32_t e, void *uc)
     for (;;) {
         if ((uint32_t)(c >> 32) != e)
             return;     /* that stop is already over */
-        if ((uint32_t)c >= MAX_THREADS) {
+        if ((uint32_t)c >= max_threads) {
             atomic_store(&slot_overflow, 1);
             futex_wake(&nack, 1);
             return;
@@ -515,17 +518,52 @@ HIDDEN void stw_deferred_stop(void)
 
 /* ---- set-up ---- */
 
+/* The mapping for n threads: the header, then each array 64-byte aligned. */
+static size_t area_size(size_t n, size_t off[6])
+{
+    size_t sz[6] = { n * sizeof(struct stopped_thread), n * sizeof(_Atomic uint32_t), n * sizeof(uintptr_t),
+                     n * sizeof(struct target), n * sizeof(struct target), n };
+    size_t at = (sizeof(struct stw_area) + 63) & ~(size_t)63;
+    for (int i = 0; i < 6; i++) {
+        off[i] = at;
+        at = (at + sz[i] + 63) & ~(size_t)63;
+    }
+    return (at + 4095) & ~(size_t)4095;
+}
+
 HIDDEN void stw_init(void)
 {
     if (area)
         return;
-    void *p = mmap(NULL, sizeof(struct stw_area), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Room for MAX_THREADS threads (30 MiB of address space, touched only as threads come);
+     * under an address-space limit at most a sixteenth of cowgc's share, at least 64 threads. */
+    size_t off[6], n = MAX_THREADS, len = area_size(n, off);
+    while (n > 64 && len > as_share / 16)
+        len = area_size(n /= 2, off);
+    void *p = MAP_FAILED;
+    for (;;) {
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED || n <= 64)
+            break;
+        len = area_size(n /= 2, off);
+    }
     if (p == MAP_FAILED) {
-        log_line("stw: cannot map %zu bytes: collections will be skipped", sizeof(struct stw_area));
+        limits_note("collections disabled: the stop-the-world area (%zu KiB for %zu threads) could not be mapped",
+                    len >> 10, n);
         return;
     }
-    roots_exclude((uintptr_t)p, (uintptr_t)p + sizeof(struct stw_area));
+    if (n < MAX_THREADS)
+        limits_note("collections stop at most %zu threads (a process with more skips them)", n);
+    struct stw_area *a = p;
+    char *b = p;
+    a->slots = (struct stopped_thread *)(b + off[0]);
+    a->ready = (_Atomic uint32_t *)(b + off[1]);
+    a->tps = (uintptr_t *)(b + off[2]);
+    a->targets = (struct target *)(b + off[3]);
+    a->listed = (struct target *)(b + off[4]);
+    a->from_proc = (uint8_t *)(b + off[5]);
+    max_threads = n;
+    roots_exclude((uintptr_t)p, (uintptr_t)p + len);
 
     stop_sig = opt.signal > 0 ? opt.signal : SIGPWR;
     /* Synchronous faults stay deliverable (a bug in here must crash, not hang); everything
@@ -542,7 +580,7 @@ HIDDEN void stw_init(void)
     if (signals_take_over(stop_sig, &our_act) != 0) {
         log_line("stw: cannot install the handler for signal %d: collections will be skipped",
                  stop_sig);
-        munmap(p, sizeof(struct stw_area));
+        munmap(p, len);
         return;
     }
     area = p;
@@ -610,7 +648,7 @@ static bool hinted(pid_t tid)
 static long claim_slot(uint32_t e)
 {
     uint64_t c = atomic_fetch_add(&claim, 1);
-    if ((uint32_t)(c >> 32) != e || (uint32_t)c >= MAX_THREADS) {
+    if ((uint32_t)(c >> 32) != e || (uint32_t)c >= max_threads) {
         atomic_store(&slot_overflow, 1);
         return -1;
     }
@@ -746,7 +784,7 @@ static long refresh_targets(pid_t self, uint32_t e)
         }
         if (tid == self)
             continue;
-        if (ntargets == MAX_THREADS)
+        if (ntargets == max_threads)
             return -1;
         struct target *t = &area->targets[ntargets++];
         t->tid = tid;
