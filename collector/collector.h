@@ -380,8 +380,20 @@ struct gen_stats {
     uint64_t pages_written;            /* heap pages reported written, all collections */
     uint64_t pages_written_last;       /* by the last minor collection */
     uint64_t young_marked;             /* bytes traced by minor collections */
+    uint64_t stayed_young_last;        /* blocks the last collection kept young (age 1) */
 };
 HIDDEN extern struct gen_stats genstats;
+/* Per block, the mark bitmap's shape (BM_WORDS words per chunk); NULL without generations. */
+struct gen_meta {
+    uint64_t *old_bm;      /* alloc & mark as the last sweep left them: the old generation */
+    uint64_t *age_bm;      /* young blocks that survived one minor collection */
+};
+HIDDEN extern struct gen_meta genmeta;
+/* Sweep (world stopped): gen_begin once, then gen_age_word for every word of allocated blocks
+ * with their marks; it returns the blocks that stay young, whose marks the caller clears. */
+HIDDEN void gen_begin(bool minor, bool promote_all);
+HIDDEN uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks);
+HIDDEN void gen_span_freed(uint32_t ci);   /* heap_run_free: no stale mark outlives a span */
 HIDDEN void gen_init(void);                /* after heap_init: pick the tracker */
 HIDDEN bool gen_on(void);
 HIDDEN const char *gen_tracker_name(void);

@@ -49,6 +49,17 @@ static uint64_t word_marks(uint32_t ci, const struct span *s, unsigned w, uint64
     return marks;
 }
 
+static void unmark(uint32_t ci, const struct span *s, unsigned w, uint64_t bits)
+{
+    if (heap.mark == MARK_OUTOFLINE) {
+        mark_words(ci)[w] &= ~bits;
+        return;
+    }
+    uintptr_t slot0 = chunk_addr(ci) + (uintptr_t)w * 64 * s->stride;
+    for (; bits; bits &= bits - 1)
+        *(uint64_t *)(slot0 + (uintptr_t)__builtin_ctzll(bits) * s->stride) = 0;
+}
+
 static void sweep_small(uint32_t ci, bool reclaim)
 {
     struct span *s = span_at(ci);
@@ -60,6 +71,12 @@ static void sweep_small(uint32_t ci, bool reclaim)
         uint64_t alloc = a[w];
         if (!alloc) continue;
         uint64_t marks = word_marks(ci, s, w, alloc) & alloc;
+        if (heap.sticky_marks && reclaim) {
+            /* Generations: a block reached for the first time stays young, unmarked, and is
+             * traced again by the next minor collection (gen.c, G6). */
+            uint64_t stay = gen_age_word(ci, w, marks);
+            if (stay) unmark(ci, s, w, stay);
+        }
         if (unlikely(heap.frozen_bm) && ci < heap.frozen_top)
             marks |= heap.frozen_bm[(size_t)ci * BM_WORDS + w] & alloc;
         uint64_t gone = alloc & ~marks;
@@ -104,6 +121,17 @@ static void sweep_large(uint32_t ci, bool reclaim)
         return;
     }
     uintptr_t user = chunk_addr(ci) + s->offset;
+    if (heap.sticky_marks && reclaim) {
+        uint64_t *h = (uint64_t *)(user - INLINE_HDR);
+        uint64_t own = heap.mark == MARK_INLINE ? *h & 1 : mark_words(ci)[0] & 1;
+        if (gen_age_word(ci, 0, own)) {       /* stays young (gen.c, G6) */
+            if (heap.mark == MARK_INLINE) *h = 0;
+            else mark_words(ci)[0] &= ~1ull;
+            gcstats.live_blocks++;
+            gcstats.live_bytes += s->size;
+            return;
+        }
+    }
     bool marked = block_is_marked(ci, 0, user);   /* frozen blocks count as marked */
     if (heap.mark == MARK_INLINE && marked && !heap.sticky_marks) *(uint64_t *)(user - INLINE_HDR) = 0;
     if (marked) {
