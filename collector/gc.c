@@ -469,14 +469,17 @@ static void collect(const char *why)
     heap_unlock();
     if (opt.verbose)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
-                 " (written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us)",
+                 " (written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
+                 " %llu pages written, %llu protected in %llu runs)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10),
                  (unsigned long long)(gcstats.marked_bytes_last >> 10),
                  (unsigned long long)(phase.written_ns / 1000), (unsigned long long)(phase.roots_ns / 1000),
                  (unsigned long long)((t1 - t0 - phase.written_ns - phase.roots_ns) / 1000),
-                 (unsigned long long)(phase.sweep_ns / 1000), (unsigned long long)(phase.rearm_ns / 1000));
+                 (unsigned long long)(phase.sweep_ns / 1000), (unsigned long long)(phase.rearm_ns / 1000),
+                 (unsigned long long)(minor ? genstats.pages_written_last : 0),
+                 (unsigned long long)genstats.protected_last, (unsigned long long)genstats.protect_runs_last);
     errno = saved_errno;
 }
 

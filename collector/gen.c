@@ -401,49 +401,53 @@ static void scan_carried(void)
     }
 }
 
-/* Pages of chunk ci (bit p: its page p) holding a set mark bit, out of line: an old block, or
- * a freed old slot that is old again the moment it is handed out (G1). */
-static bool bits_any(const uint64_t *m, uint32_t first, uint32_t last)
+/* G7: the pages of chunk ci (bit p: its page p) worth write-protecting, out of line: pages
+ * where every slot holds an old block (alloc & mark), and the pages of an old LARGE block.
+ * A page that also has young or free slots is left writable: the allocator is likely to
+ * write it again, and a fault costs more than scanning its few old blocks at every minor
+ * collection (an unprotected page is always reported written, so nothing is missed). */
+static bool bits_all(const uint64_t *a, const uint64_t *m, uint32_t first, uint32_t last)
 {
     for (uint32_t w = first >> 6; w <= last >> 6; w++) {
-        uint64_t b = m[w];
-        if (w == first >> 6) b &= ~0ull << (first & 63);
-        if (w == last >> 6 && (last & 63) != 63) b &= (2ull << (last & 63)) - 1;
-        if (b) return true;
+        uint64_t want = ~0ull;
+        if (w == first >> 6) want &= ~0ull << (first & 63);
+        if (w == last >> 6 && (last & 63) != 63) want &= (2ull << (last & 63)) - 1;
+        if ((a[w] & m[w] & want) != want) return false;
     }
-    return false;
+    return true;
 }
 
-static unsigned marked_pages(uint32_t ci)
+static unsigned protect_pages(uint32_t ci)
 {
     const struct span *s = span_at(ci);
     if (s->kind == SPAN_SMALL) {
-        const uint64_t *m = mark_words(ci);
+        const uint64_t *a = alloc_words(ci), *m = mark_words(ci);
         unsigned mask = 0;
         for (unsigned p = 0; p < CHUNK_SIZE / PAGE; p++) {
             uint32_t first = (uint32_t)(p * PAGE / s->stride), last = (uint32_t)(((p + 1) * PAGE - 1) / s->stride);
             if (first >= s->nblocks) break;
             if (last >= s->nblocks) last = s->nblocks - 1;
-            if (bits_any(m, first, last)) mask |= 1u << p;
+            if (bits_all(a, m, first, last)) mask |= 1u << p;
         }
         return mask;
     }
     if (s->kind == SPAN_LARGE || s->kind == SPAN_CONT) {
         uint32_t h = s->kind == SPAN_LARGE ? ci : span_head(ci);
         const struct span *hs = span_at(h);
-        if (hs->kind == SPAN_LARGE && ci < h + hs->nchunks && (mark_words(h)[0] & 1))
+        if (hs->kind == SPAN_LARGE && ci < h + hs->nchunks && (alloc_words(h)[0] & mark_words(h)[0] & 1))
             return (1u << (CHUNK_SIZE / PAGE)) - 1;
     }
-    return 0;      /* free chunks have no marks (gen_span_freed) */
+    return 0;
 }
 
-/* G7: write-protect the written pages that hold marks (inline: every written page), one
+/* G7: write-protect the written pages worth it (inline: every written page), one
  * PAGEMAP_SCAN per run; written_bm is cleared on the way. */
 static bool protect_written(void)
 {
     const bool selective = heap.mark == MARK_OUTOFLINE;
     const size_t per_chunk = CHUNK_SIZE / PAGE, npages = heap_pages();
     uintptr_t run_lo = 0, run_hi = 0;
+    genstats.protect_runs_last = genstats.protected_last = 0;
     uint32_t mask_ci = NONE32;
     unsigned mask = 0;
     bool ok = true;
@@ -456,17 +460,18 @@ static bool protect_written(void)
             if (pg >= npages) break;
             if (selective) {
                 uint32_t ci = (uint32_t)(pg / per_chunk);
-                if (ci != mask_ci) { mask_ci = ci; mask = marked_pages(ci); }
+                if (ci != mask_ci) { mask_ci = ci; mask = protect_pages(ci); }
                 if (!(mask >> (pg % per_chunk) & 1)) continue;
             }
             uintptr_t a = heap.base + pg * PAGE;
-            if (a == run_hi) { run_hi += PAGE; continue; }
-            if (run_hi) ok &= pms_scan(run_lo, run_hi, true, NULL);
+            if (a == run_hi) { run_hi += PAGE; genstats.protected_last++; continue; }
+            if (run_hi) { ok &= pms_scan(run_lo, run_hi, true, NULL); genstats.protect_runs_last++; }
             run_lo = a;
             run_hi = a + PAGE;
+            genstats.protected_last++;
         }
     }
-    if (run_hi) ok &= pms_scan(run_lo, run_hi, true, NULL);
+    if (run_hi) { ok &= pms_scan(run_lo, run_hi, true, NULL); genstats.protect_runs_last++; }
     return ok;
 }
 
