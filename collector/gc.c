@@ -470,7 +470,7 @@ static void collect(const char *why)
     if (opt.verbose)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
                  " (written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
-                 " %llu pages written, %llu protected in %llu runs)",
+                 " %llu pages written, %llu protected in %llu runs; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10),
@@ -479,7 +479,11 @@ static void collect(const char *why)
                  (unsigned long long)((t1 - t0 - phase.written_ns - phase.roots_ns) / 1000),
                  (unsigned long long)(phase.sweep_ns / 1000), (unsigned long long)(phase.rearm_ns / 1000),
                  (unsigned long long)(minor ? genstats.pages_written_last : 0),
-                 (unsigned long long)genstats.protected_last, (unsigned long long)genstats.protect_runs_last);
+                 (unsigned long long)genstats.protected_last, (unsigned long long)genstats.protect_runs_last,
+                 (unsigned long long)(gcstats.roots_bytes[ROOT_STACK] >> 10),
+                 (unsigned long long)((gcstats.roots_bytes[ROOT_DATA] + gcstats.roots_bytes[ROOT_TLS]) >> 10),
+                 (unsigned long long)(gcstats.roots_bytes[ROOT_MAPPING] >> 10),
+                 (unsigned long long)(gcstats.roots_bytes[ROOT_OLD] >> 10));
     errno = saved_errno;
 }
 

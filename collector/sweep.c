@@ -73,9 +73,13 @@ static void sweep_small(uint32_t ci, bool reclaim)
         uint64_t marks = word_marks(ci, s, w, alloc) & alloc;
         if (heap.sticky_marks && reclaim) {
             /* Generations: a block reached for the first time stays young, unmarked, and is
-             * traced again by the next minor collection (gen.c, G6). */
-            uint64_t stay = gen_age_word(ci, w, marks);
-            if (stay) unmark(ci, s, w, stay);
+             * traced again by the next minor collection (gen.c, G6). A word whose marked
+             * blocks are all old already and holds no aged block has nothing to change. */
+            size_t gi = (size_t)ci * BM_WORDS + w;
+            if (marks != genmeta.old_bm[gi] || genmeta.age_bm[gi]) {
+                uint64_t stay = gen_age_word(ci, w, marks);
+                if (stay) unmark(ci, s, w, stay);
+            }
         }
         if (unlikely(heap.frozen_bm) && ci < heap.frozen_top)
             marks |= heap.frozen_bm[(size_t)ci * BM_WORDS + w] & alloc;
