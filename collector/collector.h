@@ -64,7 +64,11 @@ enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPH
 /* SF_EXACT: during a collection, some allocated slot of this SMALL span is an exact fit (I7);
  * the mark loop skips the one-past-the-end test in spans without it. Computed from the ext and
  * alloc bitmaps when a collection starts (world stopped), so the allocator never writes it. */
-enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16 };
+/* SF_YOUNG: a bin took slots of this SMALL span since the last collection (set by the allocator,
+ * cleared by the sweep); SF_AGED: the span holds blocks that survived one minor collection young
+ * (gen.c, G6). A minor collection neither sweeps nor recomputes SF_EXACT for a span with
+ * neither: every allocated block in it is old. */
+enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16, SF_YOUNG = 32, SF_AGED = 64 };
 
 struct tcache;
 
@@ -388,6 +392,7 @@ HIDDEN extern struct gen_stats genstats;
 struct gen_meta {
     uint64_t *old_bm;      /* alloc & mark as the last sweep left them: the old generation */
     uint64_t *age_bm;      /* young blocks that survived one minor collection */
+    bool minor;            /* the collection being swept is a minor one (gen_begin) */
 };
 HIDDEN extern struct gen_meta genmeta;
 /* Sweep (world stopped): gen_begin once, then gen_age_word for every word of allocated blocks

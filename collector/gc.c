@@ -262,13 +262,16 @@ static void clear_sticky_headers(uint32_t top)
     }
 }
 
-/* SF_EXACT for every SMALL span: does an allocated slot hold an exact fit? World stopped. */
-static void note_exact_spans(void)
+/* SF_EXACT for every SMALL span: does an allocated slot hold an exact fit? World stopped.
+ * A minor collection skips spans that hold old blocks only (SF_YOUNG, SF_AGED): an end pointer
+ * can only find a block that is marked already there. */
+static void note_exact_spans(bool minor)
 {
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);
         if (s->kind != SPAN_SMALL) continue;
+        if (minor && !(s->flags & (SF_YOUNG | SF_AGED))) continue;
         uint64_t any = 0;
         const uint64_t *a = alloc_words(ci), *x = ext_words(ci);
         for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) any |= a[w] & x[w];
@@ -346,7 +349,7 @@ static void mark_kept(void)
 static bool gc_mark_minor(void)
 {
     cg_assert(gen_on() && heap.sticky_marks);   /* G1: the marks are the old generation */
-    if (heap.end_pointers) note_exact_spans();
+    if (heap.end_pointers) note_exact_spans(true);
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     gcstats.marked_bytes_last = 0;
@@ -367,7 +370,7 @@ static bool gc_mark_minor(void)
 void gc_mark_all(void)
 {
     clear_marks();
-    if (heap.end_pointers) note_exact_spans();
+    if (heap.end_pointers) note_exact_spans(false);
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     gcstats.marked_bytes_last = 0;

@@ -517,7 +517,7 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
 
 void gen_begin(bool minor, bool promote_all)
 {
-    g.minor = minor;
+    g.minor = genmeta.minor = minor;
     g.promote_all = promote_all;
     g.stayed = 0;
     if (minor)

@@ -67,6 +67,7 @@ static void sweep_small(uint32_t ci, bool reclaim)
     uint64_t *a = alloc_words(ci);
     uint32_t dead = 0, live = 0;
     unsigned nw = (s->nblocks + 63) / 64;
+    bool aged = false;
     for (unsigned w = 0; w < nw; w++) {
         uint64_t alloc = a[w];
         if (!alloc) continue;
@@ -78,7 +79,7 @@ static void sweep_small(uint32_t ci, bool reclaim)
             size_t gi = (size_t)ci * BM_WORDS + w;
             if (marks != genmeta.old_bm[gi] || genmeta.age_bm[gi]) {
                 uint64_t stay = gen_age_word(ci, w, marks);
-                if (stay) unmark(ci, s, w, stay);
+                if (stay) { unmark(ci, s, w, stay); aged = true; }
             }
         }
         if (unlikely(heap.frozen_bm) && ci < heap.frozen_top)
@@ -92,6 +93,10 @@ static void sweep_small(uint32_t ci, bool reclaim)
             ext_words(ci)[w] |= gone;
             leak_note_reclaimed(ci, w, gone);
         }
+    }
+    if (heap.sticky_marks && reclaim) {
+        uint8_t f = (uint8_t)((s->flags & ~(SF_YOUNG | SF_AGED)) | (aged ? SF_AGED : 0));
+        if (f != s->flags) s->flags = f;
     }
     uint64_t dead_bytes = (uint64_t)dead * s->size;
     gcstats.live_blocks += live;
@@ -165,7 +170,18 @@ void gc_sweep(bool reclaim)
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top; ci++) {
         uint8_t kind = span_at(ci)->kind;
-        if (kind == SPAN_SMALL) sweep_small(ci, reclaim);
+        if (kind == SPAN_SMALL) {
+            const struct span *s = span_at(ci);
+            /* A minor collection: a span that got no slot handed out and holds no aged block
+             * holds old blocks only, all marked; nothing in it changes (SF_YOUNG). */
+            if (genmeta.minor && reclaim && !(s->flags & (SF_YOUNG | SF_AGED)) && s->used &&
+                !(s->list == LIST_FULL && s->used < s->nblocks) && !heap.frozen_bm) {
+                gcstats.live_blocks += s->used;
+                gcstats.live_bytes += (uint64_t)s->used * s->size;
+                continue;
+            }
+            sweep_small(ci, reclaim);
+        }
         else if (kind == SPAN_LARGE) sweep_large(ci, reclaim);
     }
 }
