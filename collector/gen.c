@@ -9,9 +9,11 @@
  *
  * Invariants:
  *  G1 While generations are on, between collections a block with its alloc and mark bits set
- *     is old: it survived the last collection, or it took the slot of one that was freed
- *     since (then it is kept until the next full collection: floating garbage, never a lost
- *     block, because what it points to was written after the last collection, see G3).
+ *     is old: it survived two minor collections (or one full one, or the one before a fork),
+ *     or it took the slot of one that was freed since (then it is kept until the next full
+ *     collection: floating garbage, never a lost block, because what it points to was written
+ *     after the last collection, see G3). old_bm holds the old set as the last sweep left it,
+ *     always a subset of the marks; a freed span leaves no mark, old or age bit behind.
  *  G2 Every heap page written since the last collection, by the program or by the kernel on
  *     its behalf (read(2) into a buffer), is reported by gen_scan_written() at the next one.
  *     Reporting and re-arming happen while the world is stopped, so no write slips between.
@@ -24,6 +26,19 @@
  *     written every page written in the parent since the parent's last collection (captured
  *     by the fork prepare handler into inherited_bm) plus every page it holds exclusively
  *     (pagemap bit 56: a copy-on-write copy it made, or a page its relatives let go of).
+ *  G6 Ages: a young block reached by a minor collection for the first time stays young (its
+ *     mark cleared, its age bit set) and is promoted by the next minor collection that reaches
+ *     it. A block that stayed young may be held by an old block on a page that is not written
+ *     again, or by a block promoted in the same collection; so the pages of the old blocks a
+ *     minor collection scanned as written, and of the blocks it promoted, form the carry set,
+ *     scanned again by the next minor collection (which promotes what they hold). A collection
+ *     that keeps nothing young needs no carry set.
+ *  G7 Out of line, only written pages whose every slot is old (and pages of old LARGE blocks)
+ *     are write-protected again (inline marks: every written page); any other page stays
+ *     writable, and a writable page is reported
+ *     written by every scan. So which pages are protected is a matter of cost only: G2 holds
+ *     for every page (protection is applied with the world stopped, after the scan that saw
+ *     the page's earlier writes).
  *
  * Trackers, best first:
  *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
