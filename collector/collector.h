@@ -386,6 +386,7 @@ struct gen_stats {
     uint64_t young_marked;             /* bytes traced by minor collections */
     uint64_t stayed_young_last;        /* blocks the last collection kept young (age 1) */
     uint64_t protected_last, protect_runs_last;   /* pages write-protected again, in runs */
+    uint64_t promoted_last;            /* bytes the last minor collection promoted */
 };
 HIDDEN extern struct gen_stats genstats;
 /* Per block, the mark bitmap's shape (BM_WORDS words per chunk); NULL without generations. */

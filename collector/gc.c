@@ -473,7 +473,7 @@ static void collect(const char *why)
     if (opt.verbose)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
                  " (written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
-                 " %llu pages written, %llu protected in %llu runs; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu)",
+                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10),
@@ -483,6 +483,7 @@ static void collect(const char *why)
                  (unsigned long long)(phase.sweep_ns / 1000), (unsigned long long)(phase.rearm_ns / 1000),
                  (unsigned long long)(minor ? genstats.pages_written_last : 0),
                  (unsigned long long)genstats.protected_last, (unsigned long long)genstats.protect_runs_last,
+                 (unsigned long long)(genstats.promoted_last >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_STACK] >> 10),
                  (unsigned long long)((gcstats.roots_bytes[ROOT_DATA] + gcstats.roots_bytes[ROOT_TLS]) >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_MAPPING] >> 10),

@@ -542,6 +542,7 @@ void gen_begin(bool minor, bool promote_all)
     g.minor = genmeta.minor = minor;
     g.promote_all = promote_all;
     g.stayed = 0;
+    genstats.promoted_last = 0;
     if (minor)
         return;
     /* A full collection: every survivor is old (G6 needs no carry), ages start over. */
@@ -561,6 +562,8 @@ uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks)
         uint64_t fresh = marks & ~old;                 /* young, reached by this collection */
         stay = g.promote_all ? 0 : fresh & ~age;       /* first survival: stays young */
         uint64_t promoted = fresh & ~stay;
+        if (promoted)
+            genstats.promoted_last += (uint64_t)__builtin_popcountll(promoted) * span_at(ci)->size;
         if (promoted && !g.promote_all) {
             /* G6: what a promoted block points to may have stayed young. */
             const struct span *s = span_at(ci);
