@@ -1,7 +1,7 @@
 /* gen_cases.c -- generations: a young block reachable only through old memory written since the last collection survives minor collections; a forked child's minor collections copy no inherited heap page.
  *
  * usage: gen_cases CASE   (old-block, old-large, global, anon, tls, fork-shared, age,
- *                          carry-written, carry-promoted)
+ *                          carry-written, carry-promoted, reuse)
  * Run under libcowgc.so with a small COWGC_MIN_TRIGGER. Each case makes old data with a full
  * collection (cowgc_collect), then stores pointers to young blocks only where the case says,
  * allocates garbage until the trigger has run minor collections, and checks every young block.
@@ -248,19 +248,54 @@ static int case_age(void)
 }
 
 /* An old block whose page is written once: the young block it then holds survives that minor
- * collection young, and must be found by the next ones although the page is not written again. */
+ * collection young, and must be found by the next ones although the page is not written again.
+ * The block sits amid old neighbours of its size, so its page holds old blocks only and is
+ * write-protected again (a page with free slots stays writable and is rescanned anyway). */
+#define FILL 64
+static void **carry_fill[FILL];
 static void **carry_old;
 
 static int case_carry_written(void)
 {
-    carry_old = malloc(N * sizeof(void *));
-    memset(carry_old, 0, N * sizeof(void *));
-    collect();                                   /* carry_old is old */
+    for (int i = 0; i < FILL; i++) {
+        carry_fill[i] = malloc(N * sizeof(void *));
+        memset(carry_fill[i], 0, N * sizeof(void *));
+    }
+    carry_old = carry_fill[FILL / 2];
+    collect();                                   /* carry_old and its neighbours are old */
     uint64_t before = minors();
     for (unsigned k = 0; k < N; k++) carry_old[k] = young(k + 1);
     churn_minors(4);                             /* page written before the 1st only */
     int bad = 0;
     for (unsigned k = 0; k < N; k++) bad |= check(carry_old[k], k + 1, "an old block written once");
+    return bad | require_minors(before);
+}
+
+/* An old block freed by the program and its slot handed out again: the new block keeps the
+ * old mark (it is old at once, G1) and lies on a write-protected page; what it then holds must
+ * be found through the page's write. */
+static void **reuse_fill[FILL];
+static void **reused;
+
+static int case_reuse(void)
+{
+    for (int i = 0; i < FILL; i++) {
+        reuse_fill[i] = malloc(N * sizeof(void *) + 8);   /* a size class of its own here */
+        memset(reuse_fill[i], 0, N * sizeof(void *) + 8);
+    }
+    collect();                                   /* all old; their pages protected */
+    void *slot = reuse_fill[FILL / 2];
+    free(slot);
+    reuse_fill[FILL / 2] = NULL;
+    reused = malloc(N * sizeof(void *) + 8);
+    if ((void *)reused != slot)
+        fprintf(stderr, "gen_cases reuse: the freed slot was not handed out again (%p, %p); the case checks less\n",
+                slot, (void *)reused);
+    uint64_t before = minors();
+    for (unsigned k = 0; k < N; k++) reused[k] = young(k + 1);
+    churn_minors(4);
+    int bad = 0;
+    for (unsigned k = 0; k < N; k++) bad |= check(reused[k], k + 1, "a block in a reused old slot");
     return bad | require_minors(before);
 }
 
@@ -346,6 +381,7 @@ int main(int argc, char **argv)
         { "old-block", case_old_block }, { "old-large", case_old_large }, { "global", case_global },
         { "anon", case_anon }, { "tls", case_tls }, { "fork-shared", case_fork_shared },
         { "age", case_age }, { "carry-written", case_carry_written }, { "carry-promoted", case_carry_promoted },
+        { "reuse", case_reuse },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
