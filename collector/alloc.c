@@ -347,6 +347,7 @@ static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
             __atomic_fetch_or(&s->flags, SF_HWM, __ATOMIC_RELAXED);   /* keep_set ORs in SF_KEPT */
         }
         s->used += n;
+        if (!(s->flags & SF_YOUNG)) __atomic_fetch_or(&s->flags, SF_YOUNG, __ATOMIC_RELAXED);
         tc->alloc_bytes += (uint64_t)n * s->size;
         return true;
     }

@@ -65,7 +65,11 @@ enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPH
 /* SF_EXACT: during a collection, some allocated slot of this SMALL span is an exact fit (I7);
  * the mark loop skips the one-past-the-end test in spans without it. Computed from the ext and
  * alloc bitmaps when a collection starts (world stopped), so the allocator never writes it. */
-enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16 };
+/* SF_YOUNG: a bin took slots of this SMALL span since the last collection (set by the allocator,
+ * cleared by the sweep); SF_AGED: the span holds blocks that survived one minor collection young
+ * (gen.c, G6). A minor collection neither sweeps nor recomputes SF_EXACT for a span with
+ * neither: every allocated block in it is old. */
+enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16, SF_YOUNG = 32, SF_AGED = 64 };
 
 struct tcache;
 
@@ -394,8 +398,23 @@ struct gen_stats {
     uint64_t pages_written;            /* heap pages reported written, all collections */
     uint64_t pages_written_last;       /* by the last minor collection */
     uint64_t young_marked;             /* bytes traced by minor collections */
+    uint64_t stayed_young_last;        /* blocks the last collection kept young (age 1) */
+    uint64_t protected_last, protect_runs_last;   /* pages write-protected again, in runs */
+    uint64_t promoted_last;            /* bytes the last minor collection promoted */
 };
 HIDDEN extern struct gen_stats genstats;
+/* Per block, the mark bitmap's shape (BM_WORDS words per chunk); NULL without generations. */
+struct gen_meta {
+    uint64_t *old_bm;      /* alloc & mark as the last sweep left them: the old generation */
+    uint64_t *age_bm;      /* young blocks that survived one minor collection */
+    bool minor;            /* the collection being swept is a minor one (gen_begin) */
+};
+HIDDEN extern struct gen_meta genmeta;
+/* Sweep (world stopped): gen_begin once, then gen_age_word for every word of allocated blocks
+ * with their marks; it returns the blocks that stay young, whose marks the caller clears. */
+HIDDEN void gen_begin(bool minor, bool promote_all);
+HIDDEN uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks);
+HIDDEN void gen_span_freed(uint32_t ci);   /* heap_run_free: no stale mark outlives a span */
 HIDDEN void gen_init(void);                /* after heap_init: pick the tracker */
 HIDDEN bool gen_on(void);
 HIDDEN const char *gen_tracker_name(void);

@@ -23,6 +23,9 @@ static atomic_int disable_count;
 static bool gc_enabled;
 static uint64_t gc_epoch;
 static uint64_t baseline;   /* in_use right after the last collection */
+/* Where the last collection's pause went (COWGC_VERBOSE): written pages and old blocks on them,
+ * roots (minor only: a full's roots are part of its marking), sweep, re-arming the tracker. */
+static struct { uint64_t written_ns, roots_ns, sweep_ns, rearm_ns; } phase;
 
 #define PIECE ((uintptr_t)64 << 10)   /* large blocks are scanned in pieces of this size */
 
@@ -259,13 +262,16 @@ static void clear_sticky_headers(uint32_t top)
     }
 }
 
-/* SF_EXACT for every SMALL span: does an allocated slot hold an exact fit? World stopped. */
-static void note_exact_spans(void)
+/* SF_EXACT for every SMALL span: does an allocated slot hold an exact fit? World stopped.
+ * A minor collection skips spans that hold old blocks only (SF_YOUNG, SF_AGED): an end pointer
+ * can only find a block that is marked already there. */
+static void note_exact_spans(bool minor)
 {
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);
         if (s->kind != SPAN_SMALL) continue;
+        if (minor && !(s->flags & (SF_YOUNG | SF_AGED))) continue;
         uint64_t any = 0;
         const uint64_t *a = alloc_words(ci), *x = ext_words(ci);
         for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) any |= a[w] & x[w];
@@ -343,12 +349,16 @@ static void mark_kept(void)
 static bool gc_mark_minor(void)
 {
     cg_assert(gen_on() && heap.sticky_marks);   /* G1: the marks are the old generation */
-    if (heap.end_pointers) note_exact_spans();
+    if (heap.end_pointers) note_exact_spans(true);
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     gcstats.marked_bytes_last = 0;
+    uint64_t t0 = now_ns();
     if (!gen_scan_written(old_range)) return false;
+    uint64_t t1 = now_ns();
     roots_scan(root_range);
+    phase.written_ns = t1 - t0;
+    phase.roots_ns = now_ns() - t1;
     if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) return false;
     gc_mark_drain();
@@ -360,7 +370,7 @@ static bool gc_mark_minor(void)
 void gc_mark_all(void)
 {
     clear_marks();
-    if (heap.end_pointers) note_exact_spans();
+    if (heap.end_pointers) note_exact_spans(false);
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     gcstats.marked_bytes_last = 0;
@@ -411,6 +421,10 @@ static void collect(const char *why)
     struct timespec c0, c1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     bool minor = gen_next_is_minor(!triggered);
+    /* What a parent holds when it forks is what its children inherit: old at once, so that no
+     * child traces it again (a young survivor otherwise waits for a second minor collection). */
+    bool promote_all = why && strcmp(why, "fork") == 0;
+    phase.written_ns = phase.roots_ns = 0;
     if (stw_stop_all() != 0) {
         gcstats.skipped++;
         heap_unlock();
@@ -429,6 +443,7 @@ static void collect(const char *why)
     if (complete) {
         /* madvise of freed spans waits until the world runs again: it is not part of the pause. */
         heap.defer_purge = true;
+        if (heap.sticky_marks) gen_begin(minor, promote_all);
         gc_sweep(opt.mode == MODE_COLLECT);
         heap.defer_purge = false;
     } else {
@@ -437,8 +452,11 @@ static void collect(const char *why)
             log_line("collection %llu: the roots could not be read (/proc/self/maps); nothing reclaimed",
                      (unsigned long long)gcstats.collections + 1);
     }
+    uint64_t ts = now_ns();
     gen_after_collection(minor, complete);
     uint64_t t2 = now_ns();
+    phase.sweep_ns = ts - t1;
+    phase.rearm_ns = t2 - ts;
     baseline = atomic_load(&heap.in_use);
     stw_resume_all();
     heap_purge_if_needed();
@@ -453,10 +471,23 @@ static void collect(const char *why)
     gcstats.cpu_ns += (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
     heap_unlock();
     if (opt.verbose)
-        log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB", (unsigned long long)gcstats.collections,
+        log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
+                 " (written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
+                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu)",
+                 (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10),
-                 (unsigned long long)(gcstats.marked_bytes_last >> 10));
+                 (unsigned long long)(gcstats.marked_bytes_last >> 10),
+                 (unsigned long long)(phase.written_ns / 1000), (unsigned long long)(phase.roots_ns / 1000),
+                 (unsigned long long)((t1 - t0 - phase.written_ns - phase.roots_ns) / 1000),
+                 (unsigned long long)(phase.sweep_ns / 1000), (unsigned long long)(phase.rearm_ns / 1000),
+                 (unsigned long long)(minor ? genstats.pages_written_last : 0),
+                 (unsigned long long)genstats.protected_last, (unsigned long long)genstats.protect_runs_last,
+                 (unsigned long long)(genstats.promoted_last >> 10),
+                 (unsigned long long)(gcstats.roots_bytes[ROOT_STACK] >> 10),
+                 (unsigned long long)((gcstats.roots_bytes[ROOT_DATA] + gcstats.roots_bytes[ROOT_TLS]) >> 10),
+                 (unsigned long long)(gcstats.roots_bytes[ROOT_MAPPING] >> 10),
+                 (unsigned long long)(gcstats.roots_bytes[ROOT_OLD] >> 10));
     errno = saved_errno;
 }
 

@@ -9,9 +9,11 @@
  *
  * Invariants:
  *  G1 While generations are on, between collections a block with its alloc and mark bits set
- *     is old: it survived the last collection, or it took the slot of one that was freed
- *     since (then it is kept until the next full collection: floating garbage, never a lost
- *     block, because what it points to was written after the last collection, see G3).
+ *     is old: it survived two minor collections (or one full one, or the one before a fork),
+ *     or it took the slot of one that was freed since (then it is kept until the next full
+ *     collection: floating garbage, never a lost block, because what it points to was written
+ *     after the last collection, see G3). old_bm holds the old set as the last sweep left it,
+ *     always a subset of the marks; a freed span leaves no mark, old or age bit behind.
  *  G2 Every heap page written since the last collection, by the program or by the kernel on
  *     its behalf (read(2) into a buffer), is reported by gen_scan_written() at the next one.
  *     Reporting and re-arming happen while the world is stopped, so no write slips between.
@@ -24,6 +26,19 @@
  *     written every page written in the parent since the parent's last collection (captured
  *     by the fork prepare handler into inherited_bm) plus every page it holds exclusively
  *     (pagemap bit 56: a copy-on-write copy it made, or a page its relatives let go of).
+ *  G6 Ages: a young block reached by a minor collection for the first time stays young (its
+ *     mark cleared, its age bit set) and is promoted by the next minor collection that reaches
+ *     it. A block that stayed young may be held by an old block on a page that is not written
+ *     again, or by a block promoted in the same collection; so the pages of the old blocks a
+ *     minor collection scanned as written, and of the blocks it promoted, form the carry set,
+ *     scanned again by the next minor collection (which promotes what they hold). A collection
+ *     that keeps nothing young needs no carry set.
+ *  G7 Out of line, only written pages whose every slot is old (and pages of old LARGE blocks)
+ *     are write-protected again (inline marks: every written page); any other page stays
+ *     writable, and a writable page is reported
+ *     written by every scan. So which pages are protected is a matter of cost only: G2 holds
+ *     for every page (protection is applied with the world stopped, after the scan that saw
+ *     the page's earlier writes).
  *
  * Trackers, best first:
  *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
@@ -65,6 +80,7 @@ struct page_region { uint64_t start, end, categories; };
 #define PM_EXCLUSIVE (1ull << 56)
 #define PAGE 4096ul
 #define VEC_LEN 4096            /* regions per PAGEMAP_SCAN call */
+#define MERGE_GAP 4             /* protect_written: pages between runs that share a call */
 
 static const char *const tracker_names[] = { "none", "pagemap-scan", "soft-dirty" };
 
@@ -79,9 +95,18 @@ static struct {
     size_t inherited_pages;
     uint64_t old_at_full;       /* live bytes after the last full collection */
     bool want_full;
-    bool rearmed_by_scan;       /* this minor's PAGEMAP_SCAN already re-protected the pages */
     uint64_t inherited_live;    /* live bytes when we were forked: shared, not ours */
+    /* One bit per heap page, [0, heap.size / PAGE): */
+    uint64_t *written_bm;       /* reported written by this collection's scan (re-protection) */
+    uint64_t *carry_bm;         /* G6: scanned again by the next minor collection */
+    uint64_t *carry_new;        /* the carry set this collection builds */
+    bool noting_carry;          /* old blocks scanned now go into carry_new */
+    bool have_written;          /* written_bm holds this collection's scan */
+    bool minor, promote_all;    /* the collection being swept (gen_begin) */
+    uint64_t stayed;            /* blocks this collection kept young (G6) */
 } g = { .uffd = -1, .pagemap_fd = -1 };
+
+struct gen_meta genmeta;
 
 struct gen_stats genstats;
 
@@ -123,10 +148,8 @@ static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_
         long n = ioctl(g.pagemap_fd, PAGEMAP_SCAN_IOCTL, &a);
         if (n < 0)
             return false;
-        for (long i = 0; i < n && fn; i++) {
-            genstats.pages_written += (g.vec[i].end - g.vec[i].start) / PAGE;
+        for (long i = 0; i < n && fn; i++)
             fn(g.vec[i].start, g.vec[i].end);
-        }
         if (a.walk_end <= lo)
             return false;
         /* A full vector may end the walk inside the last region it reported: go on after
@@ -149,10 +172,10 @@ static bool pagemap_bits(uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(ui
         for (size_t k = 0; k < n; k++, pg += PAGE) {
             bool w = ent[k] & bit;
             if (w && !run) run = pg;
-            if (!w && run) { genstats.pages_written += (pg - run) / PAGE; fn(run, pg); run = 0; }
+            if (!w && run) { fn(run, pg); run = 0; }
         }
     }
-    if (run) { genstats.pages_written += (hi - run) / PAGE; fn(run, hi); }
+    if (run) fn(run, hi);
     return true;
 }
 
@@ -195,6 +218,26 @@ static bool tracker_try(int t)
     return ok && !(clean & PM_SOFT_DIRTY) && (dirty & PM_SOFT_DIRTY);
 }
 
+/* The side bitmaps: per block (the mark bitmap's shape) the old set and the age bits, per heap
+ * page the written, carried and next carried sets. One reservation, touched where used, never
+ * a root. */
+static bool side_maps(void)
+{
+    size_t blk = ((size_t)heap.nchunks_max * BM_WORDS * 8 + PAGE - 1) & ~(PAGE - 1);
+    size_t pg = ((heap.size / PAGE + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    char *m = mmap(NULL, 2 * blk + 3 * pg, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    roots_exclude((uintptr_t)m, (uintptr_t)m + 2 * blk + 3 * pg);
+    genmeta.old_bm = (uint64_t *)m;
+    genmeta.age_bm = (uint64_t *)(m + blk);
+    g.written_bm = (uint64_t *)(m + 2 * blk);
+    g.carry_bm = (uint64_t *)(m + 2 * blk + pg);
+    g.carry_new = (uint64_t *)(m + 2 * blk + 2 * pg);
+    return true;
+}
+
 void gen_init(void)
 {
     genstats = (struct gen_stats){ 0 };
@@ -218,6 +261,10 @@ void gen_init(void)
             why = first == TRACKER_PAGEMAP_SCAN
                 ? "no userfaultfd write-protection with PAGEMAP_SCAN (Linux 6.7+) nor working soft-dirty bits"
                 : "soft-dirty bits unavailable (the kernel never sets them: CONFIG_MEM_SOFT_DIRTY is off, or /proc/self/clear_refs is closed)";
+    }
+    if (g.tracker != TRACKER_NONE && !side_maps()) {
+        why = "no address space for the generations' side bitmaps";
+        g.tracker = TRACKER_NONE;
     }
     g.on = g.tracker != TRACKER_NONE;
     g.armed = false;
@@ -249,11 +296,28 @@ bool gen_next_is_minor(bool forced)
     return gcstats.live_bytes <= base + (grow > opt.min_trigger ? grow : opt.min_trigger);
 }
 
+/* ---- page sets ---- */
+
+static size_t heap_pages(void) { return (heap_end() - heap.base) / PAGE; }
+
+static void set_pages(uint64_t *bm, uintptr_t lo, uintptr_t hi)
+{
+    for (size_t i = (lo - heap.base) / PAGE, e = (hi - heap.base + PAGE - 1) / PAGE; i < e; i++)
+        bm[i >> 6] |= 1ull << (i & 63);
+}
+
+static void clear_pages(uint64_t *bm)
+{
+    for (size_t w = 0, n = (heap_pages() + 63) / 64; w < n; w++)
+        if (bm[w]) bm[w] = 0;
+}
+
 /* ---- the written pages (world stopped) ---- */
 
 static void (*scan_fn)(uintptr_t, uintptr_t);
 
-/* The old blocks on [lo, hi), each overlap handed to scan_fn. */
+/* The old blocks on [lo, hi), each overlap handed to scan_fn (and, for a minor collection's
+ * written pages, its pages noted for the next one: G6). */
 static void old_blocks_on(uintptr_t lo, uintptr_t hi)
 {
     uintptr_t end = heap_end();
@@ -279,7 +343,10 @@ static void old_blocks_on(uintptr_t lo, uintptr_t hi)
                     uintptr_t user = chunk_addr(ci) + (uintptr_t)i * s->stride + heap.hdr;
                     if (heap.mark == MARK_INLINE && !block_is_marked(ci, i, user)) continue;
                     uintptr_t b = user > lo ? user : lo, e = user + s->size < stop ? user + s->size : stop;
-                    if (b < e) scan_fn(b, e);
+                    if (b < e) {
+                        if (g.noting_carry) set_pages(g.carry_new, b, e);
+                        scan_fn(b, e);
+                    }
                 }
             }
         } else if (s->kind == SPAN_LARGE || s->kind == SPAN_CONT) {
@@ -289,13 +356,26 @@ static void old_blocks_on(uintptr_t lo, uintptr_t hi)
                 uintptr_t user = chunk_addr(h) + hs->offset;
                 if (block_is_marked(h, 0, user)) {
                     uintptr_t b = user > lo ? user : lo, e = user + hs->size < stop ? user + hs->size : stop;
-                    if (b < e) scan_fn(b, e);
+                    if (b < e) {
+                        if (g.noting_carry) set_pages(g.carry_new, b, e);
+                        scan_fn(b, e);
+                    }
                 }
             }
         }
         lo = stop;
     }
 }
+
+/* A minor collection's written range: noted for re-protection, its old blocks scanned. */
+static void minor_written(uintptr_t lo, uintptr_t hi)
+{
+    genstats.pages_written += (hi - lo) / PAGE;
+    set_pages(g.written_bm, lo, hi);
+    old_blocks_on(lo, hi);
+}
+
+static void note_written(uintptr_t lo, uintptr_t hi) { set_pages(g.written_bm, lo, hi); }
 
 static void mark_inherited_range(uintptr_t lo, uintptr_t hi)
 {
@@ -315,20 +395,121 @@ static bool child_written(void (*fn)(uintptr_t, uintptr_t))
         }
         size_t j = i;
         while (j < g.inherited_pages && (g.inherited_bm[j >> 6] & (1ull << (j & 63)))) j++;
-        genstats.pages_written += j - i;
         fn(heap.base + i * PAGE, heap.base + j * PAGE);
         i = j;
     }
     return pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, fn);
 }
 
-/* Re-arm after a collection (full, or a minor that already read the pages). */
+/* G6: the carried pages the tracker did not report again; the carry set is used up. */
+static void scan_carried(void)
+{
+    size_t n = (heap_pages() + 63) / 64;
+    for (size_t w = 0; w < n; w++) {
+        uint64_t bits = g.carry_bm[w];
+        if (!bits) continue;
+        g.carry_bm[w] = 0;
+        bits &= ~g.written_bm[w];
+        for (; bits; bits &= bits - 1) {
+            uintptr_t pg = heap.base + (w * 64 + (unsigned)__builtin_ctzll(bits)) * PAGE;
+            old_blocks_on(pg, pg + PAGE);
+        }
+    }
+}
+
+/* G7: the pages of chunk ci (bit p: its page p) worth write-protecting, out of line: pages
+ * where every slot holds an old block (alloc & mark), and the pages of an old LARGE block.
+ * A page that also has young or free slots is left writable: the allocator is likely to
+ * write it again, and a fault costs more than scanning its few old blocks at every minor
+ * collection (an unprotected page is always reported written, so nothing is missed). */
+static bool bits_all(const uint64_t *a, const uint64_t *m, uint32_t first, uint32_t last)
+{
+    for (uint32_t w = first >> 6; w <= last >> 6; w++) {
+        uint64_t want = ~0ull;
+        if (w == first >> 6) want &= ~0ull << (first & 63);
+        if (w == last >> 6 && (last & 63) != 63) want &= (2ull << (last & 63)) - 1;
+        if ((a[w] & m[w] & want) != want) return false;
+    }
+    return true;
+}
+
+static unsigned protect_pages(uint32_t ci)
+{
+    const struct span *s = span_at(ci);
+    if (s->kind == SPAN_SMALL) {
+        const uint64_t *a = alloc_words(ci), *m = mark_words(ci);
+        unsigned mask = 0;
+        for (unsigned p = 0; p < CHUNK_SIZE / PAGE; p++) {
+            uint32_t first = (uint32_t)(p * PAGE / s->stride), last = (uint32_t)(((p + 1) * PAGE - 1) / s->stride);
+            if (first >= s->nblocks) break;
+            if (last >= s->nblocks) last = s->nblocks - 1;
+            if (bits_all(a, m, first, last)) mask |= 1u << p;
+        }
+        return mask;
+    }
+    if (s->kind == SPAN_LARGE || s->kind == SPAN_CONT) {
+        uint32_t h = s->kind == SPAN_LARGE ? ci : span_head(ci);
+        const struct span *hs = span_at(h);
+        if (hs->kind == SPAN_LARGE && ci < h + hs->nchunks && (alloc_words(h)[0] & mark_words(h)[0] & 1))
+            return (1u << (CHUNK_SIZE / PAGE)) - 1;
+    }
+    return 0;
+}
+
+/* G7: write-protect the written pages worth it (inline: every written page), one
+ * PAGEMAP_SCAN per run; written_bm is cleared on the way. */
+static bool protect_written(void)
+{
+    const bool selective = heap.mark == MARK_OUTOFLINE;
+    const size_t per_chunk = CHUNK_SIZE / PAGE, npages = heap_pages();
+    uintptr_t run_lo = 0, run_hi = 0;
+    genstats.protect_runs_last = genstats.protected_last = 0;
+    uint32_t mask_ci = NONE32;
+    unsigned mask = 0;
+    bool ok = true;
+    for (size_t w = 0; w < (npages + 63) / 64; w++) {
+        uint64_t bits = g.written_bm[w];
+        if (!bits) continue;
+        g.written_bm[w] = 0;
+        for (; bits; bits &= bits - 1) {
+            size_t pg = w * 64 + (unsigned)__builtin_ctzll(bits);
+            if (pg >= npages) break;
+            if (selective) {
+                uint32_t ci = (uint32_t)(pg / per_chunk);
+                if (ci != mask_ci) { mask_ci = ci; mask = protect_pages(ci); }
+                if (!(mask >> (pg % per_chunk) & 1)) continue;
+            }
+            uintptr_t a = heap.base + pg * PAGE;
+            /* Runs a few pages apart share one call (an ioctl costs a few fault's worth):
+             * the written pages between get protected too, unwritten ones are already. */
+            if (run_hi && a <= run_hi + MERGE_GAP * PAGE) {
+                genstats.protected_last += (a + PAGE - run_hi) / PAGE;
+                run_hi = a + PAGE;
+                continue;
+            }
+            if (run_hi) { ok &= pms_scan(run_lo, run_hi, true, NULL); genstats.protect_runs_last++; }
+            run_lo = a;
+            run_hi = a + PAGE;
+            genstats.protected_last++;
+        }
+    }
+    if (run_hi) { ok &= pms_scan(run_lo, run_hi, true, NULL); genstats.protect_runs_last++; }
+    return ok;
+}
+
+/* Re-arm after a collection. */
 static bool rearm(void)
 {
     if (g.tracker == TRACKER_PAGEMAP_SCAN) {
-        if (g.uffd < 0 && !uffd_start())
+        if (g.uffd < 0) {
+            /* A fresh registration protects nothing: every populated page reads as written. */
+            if (!uffd_start()) return false;
+            g.have_written = false;
+        }
+        if (!g.have_written && !pms_scan(heap.base, heap_end(), false, note_written))
             return false;
-        return pms_scan(heap.base, heap_end(), true, NULL);
+        g.have_written = false;
+        return protect_written();
     }
     return soft_dirty_reset();
 }
@@ -338,14 +519,84 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
     scan_fn = fn;
     uint64_t before = genstats.pages_written;
     bool ok;
+    clear_pages(g.written_bm);
+    g.noting_carry = true;
     if (g.child_pending)
-        ok = child_written(old_blocks_on);
+        ok = child_written(minor_written);
     else if (g.tracker == TRACKER_PAGEMAP_SCAN)
-        ok = g.rearmed_by_scan = pms_scan(heap.base, heap_end(), true, old_blocks_on);
+        ok = pms_scan(heap.base, heap_end(), false, minor_written);
     else
-        ok = pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, old_blocks_on);
+        ok = pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, minor_written);
+    g.noting_carry = false;
+    /* After a fork the child's written set is not what its own tracker reports. */
+    g.have_written = ok && !g.child_pending;
+    if (ok) scan_carried();
     genstats.pages_written_last = genstats.pages_written - before;
     return ok;
+}
+
+/* ---- ages (sweep, world stopped) ---- */
+
+void gen_begin(bool minor, bool promote_all)
+{
+    g.minor = genmeta.minor = minor;
+    g.promote_all = promote_all;
+    g.stayed = 0;
+    genstats.promoted_last = 0;
+    if (minor)
+        return;
+    /* A full collection: every survivor is old (G6 needs no carry), ages start over. */
+    size_t n = (size_t)atomic_load(&heap.top) * BM_WORDS;
+    for (size_t i = 0; i < n; i++) {
+        if (genmeta.old_bm[i]) genmeta.old_bm[i] = 0;
+        if (genmeta.age_bm[i]) genmeta.age_bm[i] = 0;
+    }
+}
+
+uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks)
+{
+    size_t i = (size_t)ci * BM_WORDS + w;
+    uint64_t old = genmeta.old_bm[i], age = genmeta.age_bm[i], stay = 0;
+    cg_assert(heap.mark != MARK_OUTOFLINE || !(old & ~mark_words(ci)[w]));   /* G1 */
+    if (g.minor) {
+        uint64_t fresh = marks & ~old;                 /* young, reached by this collection */
+        stay = g.promote_all ? 0 : fresh & ~age;       /* first survival: stays young */
+        uint64_t promoted = fresh & ~stay;
+        if (promoted)
+            genstats.promoted_last += (uint64_t)__builtin_popcountll(promoted) * span_at(ci)->size;
+        if (promoted && !g.promote_all) {
+            /* G6: what a promoted block points to may have stayed young. */
+            const struct span *s = span_at(ci);
+            if (s->kind == SPAN_LARGE) {
+                uintptr_t u = chunk_addr(ci) + s->offset;
+                set_pages(g.carry_new, u - heap.hdr, u + s->size);
+            } else {
+                for (; promoted; promoted &= promoted - 1) {
+                    uintptr_t b = chunk_addr(ci) + (uintptr_t)(w * 64 + (unsigned)__builtin_ctzll(promoted)) * s->stride;
+                    set_pages(g.carry_new, b, b + s->stride);
+                }
+            }
+        }
+    }
+    uint64_t now_old = marks & ~stay;
+    if (old != now_old) genmeta.old_bm[i] = now_old;
+    if (age != stay) genmeta.age_bm[i] = stay;
+    g.stayed += (uint64_t)__builtin_popcountll(stay);
+    return stay;
+}
+
+void gen_span_freed(uint32_t ci)
+{
+    if (!heap.sticky_marks || !genmeta.old_bm)
+        return;
+    /* A new span on these chunks starts with no old block (G7 reads marks by its layout). */
+    unsigned n = span_at(ci)->kind == SPAN_SMALL ? BM_WORDS : 1;
+    uint64_t *m = mark_words(ci), *o = genmeta.old_bm + (size_t)ci * BM_WORDS, *a = genmeta.age_bm + (size_t)ci * BM_WORDS;
+    for (unsigned w = 0; w < n; w++) {
+        if (m[w]) m[w] = 0;
+        if (o[w]) o[w] = 0;
+        if (a[w]) a[w] = 0;
+    }
 }
 
 void gen_after_collection(bool minor, bool ok)
@@ -370,11 +621,16 @@ void gen_after_collection(bool minor, bool ok)
             g.inherited_bm = NULL;
         }
     }
-    /* A minor collection's single PAGEMAP_SCAN found and re-protected the pages at once; the
-     * collector's own writes since (inline headers) only make pages look written next time. */
-    g.armed = ok && ((minor && g.rearmed_by_scan) || rearm());
-    g.rearmed_by_scan = false;
-    if (!g.armed) {
+    /* G6: the next minor collection rescans this one's carry set only if a block stayed young. */
+    clear_pages(g.carry_bm);
+    if (!g.stayed || !minor || !ok)
+        clear_pages(g.carry_new);
+    uint64_t *t = g.carry_bm;
+    g.carry_bm = g.carry_new;
+    g.carry_new = t;
+    genstats.stayed_young_last = g.stayed;
+    g.armed = ok && rearm();
+    if (ok && !g.armed) {
         log_line("generations: the %s tracker failed (errno %d); collections are full from now on",
                  tracker_names[g.tracker], errno);
         g.on = false;

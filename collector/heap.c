@@ -239,6 +239,7 @@ void heap_run_free(uint32_t ci)
         if (keep_words(ci)[0]) keep_words(ci)[0] = 0;
     }
     if (reclaimed) memset(heap.gone + ci, 1, n);
+    gen_span_freed(ci);
     uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
     /* Every chunk that ends up inside the merged run becomes SPAN_CONT, so walks over the
      * descriptors (sweep, fork) never mistake it for a span. Chunks that were already CONT

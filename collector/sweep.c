@@ -52,6 +52,17 @@ static uint64_t word_marks(uint32_t ci, const struct span *s, unsigned w, uint64
     return marks;
 }
 
+static void unmark(uint32_t ci, const struct span *s, unsigned w, uint64_t bits)
+{
+    if (heap.mark == MARK_OUTOFLINE) {
+        mark_words(ci)[w] &= ~bits;
+        return;
+    }
+    uintptr_t slot0 = chunk_addr(ci) + (uintptr_t)w * 64 * s->stride;
+    for (; bits; bits &= bits - 1)
+        *(uint64_t *)(slot0 + (uintptr_t)__builtin_ctzll(bits) * s->stride) = 0;
+}
+
 static void sweep_small(uint32_t ci, bool reclaim)
 {
     struct span *s = span_at(ci);
@@ -59,10 +70,21 @@ static void sweep_small(uint32_t ci, bool reclaim)
     uint64_t *a = alloc_words(ci);
     uint32_t dead = 0, live = 0;
     unsigned nw = (s->nblocks + 63) / 64;
+    bool aged = false;
     for (unsigned w = 0; w < nw; w++) {
         uint64_t alloc = a[w];
         if (!alloc) continue;
         uint64_t marks = word_marks(ci, s, w, alloc) & alloc;
+        if (heap.sticky_marks && reclaim) {
+            /* Generations: a block reached for the first time stays young, unmarked, and is
+             * traced again by the next minor collection (gen.c, G6). A word whose marked
+             * blocks are all old already and holds no aged block has nothing to change. */
+            size_t gi = (size_t)ci * BM_WORDS + w;
+            if (marks != genmeta.old_bm[gi] || genmeta.age_bm[gi]) {
+                uint64_t stay = gen_age_word(ci, w, marks);
+                if (stay) { unmark(ci, s, w, stay); aged = true; }
+            }
+        }
         if (unlikely(heap.frozen_bm) && ci < heap.frozen_top)
             marks |= heap.frozen_bm[(size_t)ci * BM_WORDS + w] & alloc;
         uint64_t gone = alloc & ~marks;
@@ -81,6 +103,10 @@ static void sweep_small(uint32_t ci, bool reclaim)
             ext_words(ci)[w] |= gone;
             leak_note_reclaimed(ci, w, gone);
         }
+    }
+    if (heap.sticky_marks && reclaim) {
+        uint8_t f = (uint8_t)((s->flags & ~(SF_YOUNG | SF_AGED)) | (aged ? SF_AGED : 0));
+        if (f != s->flags) s->flags = f;
     }
     uint64_t dead_bytes = (uint64_t)dead * s->size;
     gcstats.live_blocks += live;
@@ -114,6 +140,17 @@ static void sweep_large(uint32_t ci, bool reclaim)
         return;
     }
     uintptr_t user = chunk_addr(ci) + s->offset;
+    if (heap.sticky_marks && reclaim) {
+        uint64_t *h = (uint64_t *)(user - INLINE_HDR);
+        uint64_t own = heap.mark == MARK_INLINE ? *h & 1 : mark_words(ci)[0] & 1;
+        if (gen_age_word(ci, 0, own)) {       /* stays young (gen.c, G6) */
+            if (heap.mark == MARK_INLINE) *h = 0;
+            else mark_words(ci)[0] &= ~1ull;
+            gcstats.live_blocks++;
+            gcstats.live_bytes += s->size;
+            return;
+        }
+    }
     bool marked = block_is_marked(ci, 0, user);   /* frozen blocks count as marked */
     if (heap.mark == MARK_INLINE && marked && !heap.sticky_marks) *(uint64_t *)(user - INLINE_HDR) = 0;
     if (marked) {
@@ -144,7 +181,18 @@ void gc_sweep(bool reclaim)
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top; ci++) {
         uint8_t kind = span_at(ci)->kind;
-        if (kind == SPAN_SMALL) sweep_small(ci, reclaim);
+        if (kind == SPAN_SMALL) {
+            const struct span *s = span_at(ci);
+            /* A minor collection: a span that got no slot handed out and holds no aged block
+             * holds old blocks only, all marked; nothing in it changes (SF_YOUNG). */
+            if (genmeta.minor && reclaim && !(s->flags & (SF_YOUNG | SF_AGED)) && s->used &&
+                !(s->list == LIST_FULL && s->used < s->nblocks) && !heap.frozen_bm) {
+                gcstats.live_blocks += s->used;
+                gcstats.live_bytes += (uint64_t)s->used * s->size;
+                continue;
+            }
+            sweep_small(ci, reclaim);
+        }
         else if (kind == SPAN_LARGE) sweep_large(ci, reclaim);
     }
 }

@@ -1,6 +1,7 @@
 /* gen_cases.c -- generations: a young block reachable only through old memory written since the last collection survives minor collections; a forked child's minor collections copy no inherited heap page.
  *
- * usage: gen_cases CASE   (old-block, old-large, global, anon, tls, fork-shared)
+ * usage: gen_cases CASE   (old-block, old-large, global, anon, tls, fork-shared, age,
+ *                          carry-written, carry-promoted, reuse)
  * Run under libcowgc.so with a small COWGC_MIN_TRIGGER. Each case makes old data with a full
  * collection (cowgc_collect), then stores pointers to young blocks only where the case says,
  * allocates garbage until the trigger has run minor collections, and checks every young block.
@@ -172,6 +173,154 @@ static int case_tls(void)
     return bad;
 }
 
+/* ---- ages (G6): young survivors are traced again, old-to-young pointers are not lost ---- */
+static struct cowgc_stats stats_now(void)
+{
+    struct cowgc_stats st;
+    memset(&st, 0, sizeof st);
+    get_stats(&st, sizeof st);
+    return st;
+}
+
+static bool gen_forced(void)
+{
+    const char *gen = getenv("COWGC_GENERATIONAL");
+    return gen && strcmp(gen, "on") == 0;
+}
+
+/* A block held through one minor collection and dropped before the next is reclaimed by that
+ * next minor collection, not kept until a full one. */
+#define AGE_LARGE 8
+#define AGE_SMALL 2048
+static void *volatile age_large[AGE_LARGE];
+static void **volatile age_list;
+
+static __attribute__((noinline)) void age_build(void)
+{
+    for (int i = 0; i < AGE_LARGE; i++) {
+        age_large[i] = malloc(256 << 10);
+        memset(age_large[i], 0x11, 256 << 10);
+    }
+    for (int i = 0; i < AGE_SMALL; i++) {     /* a chain of small blocks: traced, not roots */
+        void **b = malloc(48);
+        memset(b, 0x22, 48);
+        b[0] = age_list;
+        age_list = b;
+    }
+}
+
+static __attribute__((noinline)) void age_drop(void)
+{
+    for (int i = 0; i < AGE_LARGE; i++) age_large[i] = NULL;
+    age_list = NULL;
+}
+
+static int case_age(void)
+{
+    collect();
+    uint64_t m0 = minors();
+    age_build();
+    if (minors() != m0) {
+        fprintf(stderr, "gen_cases age: a collection ran while the blocks were made (the young trigger is too small)\n");
+        return 1;
+    }
+    churn_minors(1);                             /* survives one minor collection: age 1 */
+    struct cowgc_stats a = stats_now();
+    age_drop();
+    churn_minors(1);                             /* the next minor collection */
+    struct cowgc_stats b = stats_now();
+    uint64_t held = (uint64_t)AGE_LARGE * (256 << 10) + (uint64_t)AGE_SMALL * 48;
+    fprintf(stderr, "gen_cases age: live %llu KiB after the first minor, %llu KiB after the next (%llu KiB dropped); minor %llu, full %llu -> %llu\n",
+            (unsigned long long)(a.live_bytes >> 10), (unsigned long long)(b.live_bytes >> 10),
+            (unsigned long long)(held >> 10), (unsigned long long)(b.minor_collections - m0),
+            (unsigned long long)a.full_collections, (unsigned long long)b.full_collections);
+    if (!gen_forced() || b.minor_collections == m0) return require_minors(m0);
+    if (b.full_collections != a.full_collections) {
+        fprintf(stderr, "gen_cases age: a full collection ran; the case needs two minor ones\n");
+        return 1;
+    }
+    /* Half: a stale register or stack word may still hold a block or two (conservative roots). */
+    if (a.live_bytes < held || b.live_bytes + held / 2 > a.live_bytes) {
+        fprintf(stderr, "gen_cases age: the dropped blocks were not reclaimed by the next minor collection\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* An old block whose page is written once: the young block it then holds survives that minor
+ * collection young, and must be found by the next ones although the page is not written again.
+ * The block sits amid old neighbours of its size, so its page holds old blocks only and is
+ * write-protected again (a page with free slots stays writable and is rescanned anyway). */
+#define FILL 64
+static void **carry_fill[FILL];
+static void **carry_old;
+
+static int case_carry_written(void)
+{
+    for (int i = 0; i < FILL; i++) {
+        carry_fill[i] = malloc(N * sizeof(void *));
+        memset(carry_fill[i], 0, N * sizeof(void *));
+    }
+    carry_old = carry_fill[FILL / 2];
+    collect();                                   /* carry_old and its neighbours are old */
+    uint64_t before = minors();
+    for (unsigned k = 0; k < N; k++) carry_old[k] = young(k + 1);
+    churn_minors(4);                             /* page written before the 1st only */
+    int bad = 0;
+    for (unsigned k = 0; k < N; k++) bad |= check(carry_old[k], k + 1, "an old block written once");
+    return bad | require_minors(before);
+}
+
+/* An old block freed by the program and its slot handed out again: the new block keeps the
+ * old mark (it is old at once, G1) and lies on a write-protected page; what it then holds must
+ * be found through the page's write. */
+static void **reuse_fill[FILL];
+static void **reused;
+
+static int case_reuse(void)
+{
+    for (int i = 0; i < FILL; i++) {
+        reuse_fill[i] = malloc(N * sizeof(void *) + 8);   /* a size class of its own here */
+        memset(reuse_fill[i], 0, N * sizeof(void *) + 8);
+    }
+    collect();                                   /* all old; their pages protected */
+    void *slot = reuse_fill[FILL / 2];
+    free(slot);
+    reuse_fill[FILL / 2] = NULL;
+    reused = malloc(N * sizeof(void *) + 8);
+    if ((void *)reused != slot)
+        fprintf(stderr, "gen_cases reuse: the freed slot was not handed out again (%p, %p); the case checks less\n",
+                slot, (void *)reused);
+    uint64_t before = minors();
+    for (unsigned k = 0; k < N; k++) reused[k] = young(k + 1);
+    churn_minors(4);
+    int bad = 0;
+    for (unsigned k = 0; k < N; k++) bad |= check(reused[k], k + 1, "a block in a reused old slot");
+    return bad | require_minors(before);
+}
+
+/* A block promoted by its second minor collection whose child, stored after its first, stays
+ * young there: only the promoted parent holds it, and the parent's page is not written again. */
+#define PARENT_SIZE 200          /* another size class than the garbage and the children */
+static void **volatile parents[N];
+
+static int case_carry_promoted(void)
+{
+    collect();
+    uint64_t before = minors();
+    for (unsigned k = 0; k < N; k++) {
+        parents[k] = malloc(PARENT_SIZE);
+        memset(parents[k], 0, PARENT_SIZE);
+    }
+    churn_minors(1);                             /* parents: age 1 */
+    for (unsigned k = 0; k < N; k++) parents[k][0] = young(k + 1);
+    churn_minors(1);                             /* parents promoted, children age 1 */
+    churn_minors(3);                             /* the parents' pages are not written again */
+    int bad = 0;
+    for (unsigned k = 0; k < N; k++) bad |= check(parents[k][0], k + 1, "a block promoted by this minor collection");
+    return bad | require_minors(before);
+}
+
 /* ---- a forked child's minor collections leave the inherited heap pages shared ---- */
 #define OLD_BLOCKS 20000
 static void *old_blocks[OLD_BLOCKS];
@@ -231,6 +380,8 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(void); } cases[] = {
         { "old-block", case_old_block }, { "old-large", case_old_large }, { "global", case_global },
         { "anon", case_anon }, { "tls", case_tls }, { "fork-shared", case_fork_shared },
+        { "age", case_age }, { "carry-written", case_carry_written }, { "carry-promoted", case_carry_promoted },
+        { "reuse", case_reuse },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
