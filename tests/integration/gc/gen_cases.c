@@ -284,13 +284,13 @@ static int case_reuse(void)
         memset(reuse_fill[i], 0, N * sizeof(void *) + 8);
     }
     collect();                                   /* all old; their pages protected */
-    void *slot = reuse_fill[FILL / 2];
-    free(slot);
+    volatile uintptr_t slot = (uintptr_t)reuse_fill[FILL / 2];   /* compared after the free: an address */
+    free((void *)slot);
     reuse_fill[FILL / 2] = NULL;
     reused = malloc(N * sizeof(void *) + 8);
-    if ((void *)reused != slot)
+    if ((uintptr_t)reused != slot)
         fprintf(stderr, "gen_cases reuse: the freed slot was not handed out again (%p, %p); the case checks less\n",
-                slot, (void *)reused);
+                (void *)slot, (void *)reused);
     uint64_t before = minors();
     for (unsigned k = 0; k < N; k++) reused[k] = young(k + 1);
     churn_minors(4);
