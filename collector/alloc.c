@@ -358,10 +358,13 @@ static bool bin_refill_local(struct tcache *tc, unsigned c)
         if (b->span != NONE32) {
             if (bin_take_word(tc, b, b->word + 1)) return true;
             struct span *s = span_at(b->span);
-            if (atomic_load_explicit(&s->remote_count, memory_order_relaxed)) {
-                span_fold_remote(b->span);
-                if (bin_take_word(tc, b, 0)) return true;
-            }
+            if (atomic_load_explicit(&s->remote_count, memory_order_relaxed)) span_fold_remote(b->span);
+            /* Slots freed behind the cursor (this thread's frees while the span was current do
+             * not move it between lists) are found by starting over at word 0. Only a span that
+             * is nearly full goes to the full list: a span parked there with free slots would
+             * wait for a free that may never come while new spans are taken (issue 11). The LIFO
+             * is empty here, so the rescan cannot hand out a slot it holds. */
+            if (s->used < s->nblocks - s->nblocks / 8 && bin_take_word(tc, b, 0)) return true;
             span_list_push(&b->full, b->span, LIST_FULL);
             b->span = NONE32;
         }
