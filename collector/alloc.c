@@ -886,9 +886,9 @@ static __attribute__((noinline)) void free_other(void *p, const char *who)
 
 static __attribute__((noinline)) void free_leave(struct tcache *tc) { busy_leave(tc); }
 
-/* The common free: a SMALL block of a span this thread owns, not freed twice, LIFO not full,
- * nothing pending. Calls nothing but in tail position; anything else goes to free_other,
- * which repeats the checks and does what free_owned does. */
+/* The common free: a SMALL block of a span this thread owns, not freed twice, nothing pending.
+ * Calls nothing but in tail position (free_local_span when the LIFO is full); anything else
+ * goes to free_other, which repeats the checks and does what free_owned does. */
 static inline void free_block(void *p, const char *who)
 {
     uintptr_t off = (uintptr_t)p - heap.base;
@@ -909,12 +909,13 @@ static inline void free_block(void *p, const char *who)
                  * it may have flushed the bin. Leaving it early is safe: free_other enters again
                  * (and parks when a stop is pending) before it writes anything. */
                 if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
-                uint32_t n = b->nlifo;
                 uint64_t v = *a;
-                if (unlikely(!(v & bit) || n >= LIFO_CAP)) { tc->busy = 0; free_other(p, who); return; }
+                if (unlikely(!(v & bit))) { tc->busy = 0; free_other(p, who); return; }
                 *a = v & ~bit;
                 if (heap.track_ext) ext_words(ci)[w] &= ~bit;   /* freed by the program (I7) */
                 tc->nfree++;
+                uint32_t n = b->nlifo;
+                if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
                 tc->lifo[c][n].user = (uintptr_t)p;
                 tc->lifo[c][n].bit = (uint64_t)ci << 12 | idx;
                 b->nlifo = n + 1;
