@@ -55,6 +55,24 @@ static inline void busy_leave(struct tcache *tc)
     if (unlikely(tc->stop_pending)) stw_deferred_stop();   /* preserves errno */
 }
 
+/* The same for the fast paths, which call nothing in the middle (a call there costs every
+ * malloc and free the registers it must save): false = a stop is pending, and the caller hands
+ * over to a noinline function that calls stw_deferred_stop(). */
+static inline bool busy_enter_fast(struct tcache *tc)
+{
+    tc->busy = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    return likely(!tc->stop_pending);
+}
+
+static inline bool busy_leave_fast(struct tcache *tc)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    tc->busy = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    return likely(!tc->stop_pending);
+}
+
 /* ext := exact (I7): one read-modify-write of a word next to the alloc word's. */
 static inline void ext_put(uint64_t *w, uint64_t bit, bool exact)
 {
@@ -69,16 +87,16 @@ static inline void *bin_take_mask(struct bin *b, bool exact)
     unsigned i = (unsigned)__builtin_ctzll(m);
     b->mask = m & (m - 1);
     *b->allocw |= 1ull << i;
-    ext_put(b->extw, 1ull << i, exact);
+    if (heap.track_ext) ext_put(b->extw, 1ull << i, exact);
     return (void *)(b->base + (uintptr_t)i * b->stride);
 }
 
-/* Hand out the most recently freed slot (nlifo != 0). busy held. */
-static inline void *bin_take_lifo(struct bin *b, bool exact)
+/* Hand out the most recently freed slot of class c (nlifo != 0). busy held. */
+static inline void *bin_take_lifo(struct tcache *tc, struct bin *b, unsigned c, bool exact)
 {
-    const struct lifo_slot *e = &b->lifo[--b->nlifo];
+    const struct lifo_slot *e = &tc->lifo[c][--b->nlifo];
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
-    ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), exact);
+    if (heap.track_ext) ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), exact);
     return (void *)e->user;
 }
 
@@ -152,8 +170,9 @@ static void tcache_flush_counts(struct tcache *tc)
 /* Give back the unhanded slots of a bin (LIFO and mask) and park its span on the partial list. */
 static void bin_flush(struct tcache *tc, struct bin *b)
 {
+    const struct lifo_slot *lifo = tc->lifo[b - tc->bins];
     for (uint32_t i = 0; i < b->nlifo; i++) {
-        struct span *s = span_at((uint32_t)(b->lifo[i].bit >> 12));   /* word / BM_WORDS */
+        struct span *s = span_at((uint32_t)(lifo[i].bit >> 12));   /* word / BM_WORDS */
         cg_assert(s->kind == SPAN_SMALL && s->used > 0);
         s->used--;
         tc->free_bytes += s->size;
@@ -362,10 +381,13 @@ static bool bin_refill_local(struct tcache *tc, unsigned c)
         if (b->span != NONE32) {
             if (bin_take_word(tc, b, b->word + 1)) return true;
             struct span *s = span_at(b->span);
-            if (atomic_load_explicit(&s->remote_count, memory_order_relaxed)) {
-                span_fold_remote(b->span);
-                if (bin_take_word(tc, b, 0)) return true;
-            }
+            if (atomic_load_explicit(&s->remote_count, memory_order_relaxed)) span_fold_remote(b->span);
+            /* Slots freed behind the cursor (this thread's frees while the span was current do
+             * not move it between lists) are found by starting over at word 0. Only a span that
+             * is nearly full goes to the full list: a span parked there with free slots would
+             * wait for a free that may never come while new spans are taken (issue 11). The LIFO
+             * is empty here, so the rescan cannot hand out a slot it holds. */
+            if (s->used < s->nblocks - s->nblocks / 8 && bin_take_word(tc, b, 0)) return true;
             span_list_push(&b->full, b->span, LIST_FULL);
             b->span = NONE32;
         }
@@ -549,26 +571,67 @@ static void *fallback_alloc(size_t size, bool exact)
 
 /* ---- entry points ---- */
 
+/* The end of a fast malloc that found a stop pending. */
+static __attribute__((noinline)) void *malloc_done(void *p)
+{
+    stw_deferred_stop();
+    return p;
+}
+
+/* The malloc family's common case: a small request served from this thread's bin of class c:
+ * the LIFO's newest slot, else the lowest of the current word's mask. NULL: both are empty, or
+ * a stop is pending (I5): the caller takes the full path (as it does while stacks are recorded). */
+static inline __attribute__((always_inline)) void *malloc_fast(struct tcache *tc, unsigned c, size_t size)
+{
+    struct bin *b = &tc->bins[c];
+    void *p;
+    if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; return NULL; }
+    if (likely(b->nlifo)) {
+        p = bin_take_lifo(tc, b, c, size == class_size[c]);
+    } else if (likely(b->mask)) {
+        p = bin_take_mask(b, size == class_size[c]);
+    } else {
+        tc->busy = 0;          /* nothing written: the full path re-enters and checks */
+        return NULL;
+    }
+    tc->nmalloc++;
+    if (unlikely(!busy_leave_fast(tc))) return malloc_done(p);
+    return p;
+}
+
+/* Everything but the common case: no cache yet, an empty bin, a pending stop, a large block. */
+static __attribute__((noinline)) void *malloc_other(size_t size)
+{
+    if (size <= SMALL_MAX) {
+        struct tcache *tc = tls_tc;
+        unsigned c = size_class(size);
+        if (tc) {
+            struct bin *b = &tc->bins[c];
+            busy_enter(tc);
+            if (b->nlifo | b->mask) {
+                void *p = b->nlifo ? bin_take_lifo(tc, b, c, size == class_size[c])
+                                   : bin_take_mask(b, size == class_size[c]);
+                tc->nmalloc++;
+                busy_leave(tc);
+                if (unlikely(leak_capture)) leak_on_alloc(p, size);
+                return p;
+            }
+            busy_leave(tc);
+        }
+        return malloc_small_slow(size, size == class_size[c]);
+    }
+    cowgc_ensure_init();
+    return large_alloc(size, 16, false, 0);
+}
+
 void *cg_malloc(size_t size)
 {
     struct tcache *tc = tls_tc;
-    if (likely(tc && size <= SMALL_MAX)) {
-        unsigned c = size_class(size);
-        struct bin *b = &tc->bins[c];
-        bool exact = size == class_size[c];
-        busy_enter(tc);
-        if (likely(b->nlifo | b->mask)) {
-            void *p = b->nlifo ? bin_take_lifo(b, exact) : bin_take_mask(b, exact);
-            tc->nmalloc++;
-            busy_leave(tc);
-            if (unlikely(leak_capture)) leak_on_alloc(p, size);
-            return p;
-        }
-        busy_leave(tc);
+    if (likely(tc != NULL && size <= 1024 && !leak_capture)) {
+        void *p = malloc_fast(tc, class_of_small[(size + 15) >> 4], size);
+        if (likely(p != NULL)) return p;
     }
-    if (size <= SMALL_MAX) return malloc_small_slow(size, size == class_size[size_class(size)]);
-    cowgc_ensure_init();
-    return large_alloc(size, 16, false, 0);
+    return malloc_other(size);
 }
 
 static __attribute__((noinline)) void *malloc_keep(size_t size, uintptr_t caller)
@@ -779,8 +842,46 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
     }
 }
 
-/* The common free: a SMALL block of a span this thread owns goes onto its bin's LIFO. */
-static inline void free_block(void *p, const char *who)
+/* A SMALL block of a span this thread owns goes onto its bin's LIFO. */
+static inline __attribute__((always_inline)) void
+free_owned(struct tcache *tc, struct span *s, uint32_t ci, uint32_t idx, void *p, const char *who)
+{
+    unsigned w = idx >> 6;
+    uint64_t bit = 1ull << (idx & 63);
+    busy_enter(tc);
+    uint64_t *a = alloc_words(ci) + w;
+    uint64_t v = *a;
+    if (unlikely(!(v & bit))) {
+        busy_leave(tc);
+        free_unallocated(who, p, "double free (block is not allocated)");
+        return;
+    }
+    /* A remote free of this block may wait to be folded: freed already. remote_count was
+     * stored after the remote bit (free_remote), so a free that happened before ours shows. */
+    if (unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
+        (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
+        busy_leave(tc);
+        free_bad(who, p, "double free (already freed by another thread)");
+        return;
+    }
+    *a = v & ~bit;
+    if (heap.track_ext) ext_words(ci)[w] &= ~bit;   /* freed by the program (I7) */
+    if (unlikely(s->flags & SF_KEPT)) __atomic_fetch_and(&keep_words(ci)[w], ~bit, __ATOMIC_RELAXED);
+    if (unlikely(heap.frozen_bm)) frozen_clear(ci, idx);
+    tc->nfree++;
+    unsigned c = s->cls;
+    struct bin *b = &tc->bins[c];
+    uint32_t n = b->nlifo;
+    if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
+    tc->lifo[c][n].user = (uintptr_t)p;
+    tc->lifo[c][n].bit = (uint64_t)ci << 12 | idx;    /* = (ci * BM_WORDS + w) << 6 | idx % 64 */
+    b->nlifo = n + 1;
+    busy_leave(tc);
+}
+
+/* Every free but the common one, with the checks in full: foreign pointers, large blocks,
+ * pointers into a block, COWGC_FREE=ignore, other threads' blocks. */
+static __attribute__((noinline)) void free_other(void *p, const char *who)
 {
     uintptr_t off = (uintptr_t)p - heap.base;
     if (unlikely(off >= heap.size)) {
@@ -802,34 +903,53 @@ static inline void free_block(void *p, const char *who)
     uint64_t bit = 1ull << (idx & 63);
     struct tcache *tc = tls_tc;
     if (unlikely(!tc || s->owner != tc)) { free_remote(p, s, ci, w, bit, who); return; }
-    busy_enter(tc);
-    uint64_t *a = alloc_words(ci) + w;
-    uint64_t v = *a;
-    if (unlikely(!(v & bit))) {
-        busy_leave(tc);
-        free_unallocated(who, p, "double free (block is not allocated)");
-        return;
+    free_owned(tc, s, ci, idx, p, who);
+}
+
+static __attribute__((noinline)) void free_leave(struct tcache *tc) { busy_leave(tc); }
+
+/* The common free: a SMALL block of a span this thread owns, not freed twice, nothing pending.
+ * Calls nothing but in tail position (free_local_span when the LIFO is full); anything else
+ * goes to free_other, which repeats the checks and does what free_owned does. */
+static inline void free_block(void *p, const char *who)
+{
+    uintptr_t off = (uintptr_t)p - heap.base;
+    struct tcache *tc = tls_tc;
+    if (likely(off < heap.size && tc != NULL && !heap.free_ignore)) {
+        uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
+        struct span *s = span_at(ci);
+        if (likely(s->kind == SPAN_SMALL && s->owner == tc)) {
+            uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1));
+            uint32_t idx = (uint32_t)(((uint64_t)rel * s->recip) >> 32);
+            unsigned c = s->cls, w = idx >> 6;
+            uint64_t bit = 1ull << (idx & 63);
+            uint64_t *a = alloc_words(ci) + w;
+            struct bin *b = &tc->bins[c];
+            /* remote_count: a remote free of this block may wait to be folded (free_owned
+             * checks its bit); hidden_bm: detect mode's hint (keep.c). */
+            if (likely(rel == idx * s->stride + heap.hdr && idx < s->nblocks &&
+                       !(s->flags & SF_KEPT) && !heap.frozen_bm && !heap.hidden_bm &&
+                       !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+                /* The cache is read only inside the busy section: a collection that ran before
+                 * it may have flushed the bin. Leaving it early is safe: free_other enters again
+                 * (and parks when a stop is pending) before it writes anything. */
+                if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
+                uint64_t v = *a;
+                if (unlikely(!(v & bit))) { tc->busy = 0; free_other(p, who); return; }
+                *a = v & ~bit;
+                if (heap.track_ext) ext_words(ci)[w] &= ~bit;   /* freed by the program (I7) */
+                tc->nfree++;
+                uint32_t n = b->nlifo;
+                if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
+                tc->lifo[c][n].user = (uintptr_t)p;
+                tc->lifo[c][n].bit = (uint64_t)ci << 12 | idx;
+                b->nlifo = n + 1;
+                if (unlikely(!busy_leave_fast(tc))) free_leave(tc);
+                return;
+            }
+        }
     }
-    /* A remote free of this block may wait to be folded: freed already. remote_count was
-     * stored after the remote bit (free_remote), so a free that happened before ours shows. */
-    if (unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
-        (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
-        busy_leave(tc);
-        free_bad(who, p, "double free (already freed by another thread)");
-        return;
-    }
-    *a = v & ~bit;
-    ext_words(ci)[w] &= ~bit;                       /* freed by the program (I7) */
-    if (unlikely(s->flags & SF_KEPT)) __atomic_fetch_and(&keep_words(ci)[w], ~bit, __ATOMIC_RELAXED);
-    if (unlikely(heap.frozen_bm)) frozen_clear(ci, idx);
-    tc->nfree++;
-    struct bin *b = &tc->bins[s->cls];
-    uint32_t n = b->nlifo;
-    if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
-    b->lifo[n].user = (uintptr_t)p;
-    b->lifo[n].bit = ((uint64_t)ci * BM_WORDS + w) << 6 | (idx & 63);
-    b->nlifo = n + 1;
-    busy_leave(tc);
+    free_other(p, who);
 }
 
 void cg_free(void *p)
@@ -859,6 +979,7 @@ size_t cg_usable_size(const void *p)
 static bool exact_update(uint32_t ci, uint32_t idx, bool exact)
 {
     struct tcache *tc = tls_tc;
+    if (!heap.track_ext) return true;
     if (!tc || span_at(ci)->owner != tc) return false;
     busy_enter(tc);
     ext_put(&ext_words(ci)[idx >> 6], 1ull << (idx & 63), exact);

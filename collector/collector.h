@@ -27,7 +27,8 @@
  *  I6 Outside a collection, every inline mark header is zero and mark bitmaps are don't-care --
  *     unless generations are on (heap.sticky_marks): then a set mark on an allocated block
  *     means "old" (gen.c, G1), and only a full collection clears marks.
- *  I7 The ext bit of a SMALL slot means "exact fit" while the slot is allocated (the request
+ *  I7 (Collect mode only, heap.track_ext: no other mode reads these bits, so the allocator
+ *     leaves them all clear there.) The ext bit of a SMALL slot means "exact fit" while the slot is allocated (the request
  *     filled the slot, so p + size is the next slot's start: the mark phase keeps the block
  *     alive through such a one-past-the-end pointer) and "reclaimed by the collector, not handed
  *     out since" while it is free. Every hand-out writes it (= exact), every free by the program
@@ -103,13 +104,14 @@ _Static_assert(sizeof(struct span) == 64, "one descriptor per cache line");
 
 #define LIFO_CAP 32
 
-/* A thread's cache for one size class. The LIFO holds slots this thread freed recently, so a
- * program that frees and allocates reuses warm blocks without touching its span's lists:
+/* A thread's cache for one size class, one cache line (the fast paths index bins with a shift).
+ * The LIFO (tcache.lifo[class]) holds slots this thread freed recently, so a program that frees
+ * and allocates reuses warm blocks without touching its span's lists:
  *   LIFO slots are free in the alloc bitmap (so a double free is still seen), still counted in
  *   span.used, and lie in spans this thread owns; the mask is refilled only when the LIFO is
  *   empty, so a refill never hands out a slot the LIFO also holds. */
 struct bin {
-    uint32_t nlifo;        /* entries in lifo[] */
+    uint32_t nlifo;        /* entries in the class's lifo[] */
     uint32_t stride;       /* bytes per slot of this class: class size (+ INLINE_HDR) */
     uint64_t mask;         /* free slots of the current word, handed out lowest first */
     uint64_t *allocw;      /* the alloc bitmap word the mask belongs to */
@@ -118,22 +120,26 @@ struct bin {
     uint32_t span;         /* chunk of the current span, NONE32 if none */
     uint32_t word;         /* index of the current word within the span's bitmap */
     uint32_t partial, full;/* heads of this thread's lists of spans of this class */
-    struct lifo_slot {
-        uintptr_t user;    /* the block */
-        uint64_t bit;      /* its alloc bit: alloc_bm word index << 6 | bit in the word */
-    } lifo[LIFO_CAP];
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct bin) == 64, "bins are indexed with a shift");
+
+struct lifo_slot {
+    uintptr_t user;        /* the block */
+    uint64_t bit;          /* its alloc bit: chunk << 12 | slot = alloc_bm word index << 6 | bit */
 };
 
 struct tcache {
-    struct bin bins[NCLASSES];
+    /* The owner's fast paths write this line and the bins. */
     volatile int busy;             /* I5 */
     volatile int stop_pending;     /* set by the stop handler when it found busy */
-    pid_t tid;
     uint64_t nmalloc, nfree;       /* counts since last flush into global stats */
     uint64_t alloc_bytes;          /* bytes reserved since the last flush into heap.in_use */
     uint64_t free_bytes;           /* bytes freed locally since then */
     struct tcache *next;           /* registry, under heap_lock */
+    pid_t tid;
     bool in_use;
+    struct bin bins[NCLASSES];
+    struct lifo_slot lifo[NCLASSES][LIFO_CAP];
     /* Written by other threads: on its own cache line so remote frees do not bounce the line
      * that the owner's fast path writes. */
     _Alignas(64) _Atomic uint32_t remote_pending;
@@ -141,26 +147,29 @@ struct tcache {
 
 /* Global heap state. Written under heap_lock unless the field says otherwise. */
 struct heap {
+    /* Read by every malloc and free: one cache line. */
     uintptr_t base;        /* heap_base, CHUNK_SIZE aligned */
     size_t size;           /* bytes reserved */
+    struct span *descs;
+    uint64_t *alloc_bm;
+    uint64_t *ext_bm;      /* I7: exact fit (allocated) / reclaimed (free) */
+    uint64_t *frozen_bm;   /* COWGC_FORK_FREEZE in a forked child: blocks inherited, untraced */
+    uint32_t hdr;          /* INLINE_HDR or 0 */
+    bool free_ignore;      /* COWGC_FREE=ignore in collect mode: free() is a no-op */
+    bool track_ext;        /* collect mode: the allocator keeps the ext bitmap (I7) */
     uint32_t nchunks_max;
     _Atomic uint32_t top;  /* chunks ever handed out: [base, base + top*CHUNK) is the live range */
-    struct span *descs;
-    uint64_t *alloc_bm, *mark_bm, *remote_bm;
-    uint64_t *ext_bm;      /* I7: exact fit (allocated) / reclaimed (free) */
+    uint64_t *mark_bm, *remote_bm;
     uint64_t *keep_bm;     /* I8: COWGC_KEEP blocks */
     uint64_t *hidden_bm;   /* detect mode: allocated, and unreachable at the last collection (keep.c) */
     uint8_t *gone;         /* per chunk: freed by the collector's reclaim, not reused since */
     bool kept_any;         /* some block was ever kept (COWGC_KEEP) */
     bool end_pointers;     /* collect mode: p + size keeps an exact-fit block alive (I7) */
     uint64_t *page_bm;     /* inline mode: heap pages the collector wrote this collection */
-    uint64_t *frozen_bm;   /* COWGC_FORK_FREEZE in a forked child: blocks inherited, untraced */
     uint32_t frozen_top;   /* chunks that existed at the fork */
     size_t meta_bytes;     /* bytes reserved for descs + bitmaps (for roots exclusion) */
     uintptr_t meta_lo, meta_hi;
     int mark;              /* opt.mark, copied: the layout never changes after start-up */
-    uint32_t hdr;          /* INLINE_HDR or 0 */
-    bool free_ignore;      /* COWGC_FREE=ignore in collect mode: free() is a no-op */
     bool defer_purge;      /* a collection is sweeping: madvise after the world resumes */
     bool sticky_marks;     /* generations: marks survive sweeping (gen.c G1) */
     pthread_mutex_t lock;

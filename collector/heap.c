@@ -100,6 +100,9 @@ int heap_init(void)
     heap.hdr = opt.mark == MARK_INLINE ? INLINE_HDR : 0;
     /* Only where a miss frees live memory: leak reports stay exact (as LeakSanitizer's). */
     heap.end_pointers = opt.mode == MODE_COLLECT;
+    /* Exact fits and reclaimed slots matter only where blocks are reclaimed: elsewhere the
+     * malloc and free fast paths skip the ext word (a second cache line each). */
+    heap.track_ext = opt.mode == MODE_COLLECT;
     for (unsigned c = 0; c < NCLASSES; c++) heap.orphans[c] = NONE32;
     for (unsigned b = 0; b <= 64; b++) heap.free_runs[b] = NONE32;
     return 0;

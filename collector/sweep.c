@@ -63,6 +63,18 @@ static void unmark(uint32_t ci, const struct span *s, unsigned w, uint64_t bits)
         *(uint64_t *)(slot0 + (uintptr_t)__builtin_ctzll(bits) * s->stride) = 0;
 }
 
+/* Detect mode (no ext bits): of the unreachable blocks `gone` in word w, those no end pointer
+ * can have held: not exact fits by their requested size, or followed by an unreachable slot. */
+static uint64_t hidden_candidates(uint32_t ci, const struct span *s, unsigned w, uint64_t gone)
+{
+    uint64_t out = gone & (gone >> 1);
+    for (uint64_t g = gone & ~out; g; g &= g - 1) {
+        unsigned b = (unsigned)__builtin_ctzll(g);
+        if (leak_requested_size(ci, w * 64 + b, s->size) != s->size) out |= 1ull << b;
+    }
+    return out;
+}
+
 static void sweep_small(uint32_t ci, bool reclaim)
 {
     struct span *s = span_at(ci);
@@ -94,10 +106,7 @@ static void sweep_small(uint32_t ci, bool reclaim)
         /* Detect mode: remembered until the program frees them (keep.c). An exact fit may be
          * held by its end pointer, which detect mode does not follow, unless the next slot is
          * allocated and unmarked too: then no word pointed there. */
-        if (!reclaim && heap.hidden_bm) {
-            uint64_t exact = ext_words(ci)[w];
-            hidden_words(ci)[w] |= (gone & ~exact) | (gone & exact & (gone >> 1));
-        }
+        if (!reclaim && heap.hidden_bm) hidden_words(ci)[w] |= hidden_candidates(ci, s, w, gone);
         if (reclaim) {
             a[w] = marks;
             ext_words(ci)[w] |= gone;

@@ -31,6 +31,8 @@ static __attribute__((noinline)) void scrub(void)
 {
     volatile char buf[1 << 16];
     memset((char *)buf, 0, sizeof buf);
+    /* Without this the compiler drops the memset (buf is never read again) and scrub with it. */
+    __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
 int main(int argc, char **argv)
