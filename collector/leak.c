@@ -199,6 +199,31 @@ static bool allocated_since_fork;
 
 static int pagemap_fd = -1;                 /* /proc/self/pagemap, opened by this process */
 
+/* ---- a forked child's own allocations: a private log instead of the slices ----
+ * After fork() every first store to a page of the slices is a copy-on-write fault, and a
+ * short-lived child's few allocations land on as many slice pages as it touches size classes
+ * (a shell's $( ) child: about ten faults, more than the rest of its bookkeeping). So a child
+ * records its first OWN_LOG_CAP blocks as (address, stack id, slack) in a log of its own: one
+ * fresh page per 256 addresses, plus one page of index (address -> record). All allocations
+ * of a logging process are logged and nothing else is, so an allocated block is its own iff
+ * its address has a record. When the log is full its live blocks move to the slices
+ * (gen = proc_gen) and the slices take over. gen 0 (an exec'd program) never logs. */
+#define OWN_LOG_CAP 1024
+#define OWN_INDEX_SLOTS 2048                 /* record number + 1 per slot; load <= 1/2 */
+struct own_rec {
+    uintptr_t user;                         /* the block's address (block_user) */
+    uint32_t id;
+    uint16_t slack;
+    uint16_t pad;
+};
+#define OWN_LOG_BYTES (OWN_LOG_CAP * sizeof(struct own_rec) + OWN_INDEX_SLOTS * sizeof(uint16_t))
+static struct own_rec *own_log;             /* the records, then the index; mapped by leak_init */
+static uint16_t *own_index;
+static uint32_t own_count;                  /* records of this process */
+static bool own_logging;                    /* this process logs (a child, log not outgrown) */
+static bool own_log_stale;                  /* the pages hold an ancestor's records */
+static _Atomic int own_lock;
+
 static void fork_child_gen(void)
 {
     if (pagemap_fd >= 0) close(pagemap_fd);   /* it shows the parent's pages */
@@ -206,6 +231,30 @@ static void fork_child_gen(void)
     proc_gen++;
     forked_since_gen = false;
     allocated_since_fork = false;
+    if (own_count) own_log_stale = true;      /* cleared (MADV_DONTNEED) at the first record */
+    own_count = 0;
+    if (own_log) own_logging = true;
+    if (atomic_load_explicit(&own_lock, memory_order_relaxed))
+        atomic_store_explicit(&own_lock, 0, memory_order_relaxed);   /* its holder is gone */
+}
+
+/* The log's lock: only once the child has started threads (a getpid-free spin lock; the fork
+ * handler frees it). */
+static bool own_lock_take(void)
+{
+    if (__libc_single_threaded) return false;
+    int expect = 0;
+    while (!atomic_compare_exchange_weak_explicit(&own_lock, &expect, 1, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        expect = 0;
+        sched_yield();
+    }
+    return true;
+}
+
+static void own_lock_drop(bool taken)
+{
+    if (taken) atomic_store_explicit(&own_lock, 0, memory_order_release);
 }
 
 /* After a fork every first store to a page is a copy-on-write fault: store only changes. */
@@ -262,22 +311,75 @@ static inline const struct slot_meta *meta_get(uint32_t ci, uint32_t idx)
     return sl && idx < sl[-1].id ? &sl[idx] : &none;
 }
 
-uint32_t leak_stack_id(uint32_t ci, uint32_t idx) { return meta_get(ci, idx)->id; }
-
-size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size)
-{
-    uint16_t slack = meta_get(ci, idx)->slack;
-    return slack < slot_size ? slot_size - slack : slot_size;
-}
-
 static inline uint16_t slack_of(size_t slot_size, size_t requested)
 {
     size_t d = requested < slot_size ? slot_size - requested : 0;
     return d > UINT16_MAX ? UINT16_MAX : (uint16_t)d;
 }
 
+/* The address of block idx of span ci (its head chunk for a LARGE block). */
+static inline uintptr_t block_user(uint32_t ci, uint32_t idx)
+{
+    const struct span *s = span_at(ci);
+    if (s->kind == SPAN_SMALL) return chunk_addr(ci) + (uintptr_t)idx * s->stride + heap.hdr;
+    return chunk_addr(ci) + s->offset;
+}
+
+/* The block holding p (just allocated, so its span is stable): its address and slot size. */
+static inline uintptr_t block_at(uintptr_t p, size_t *slot_size)
+{
+    uint32_t ci = chunk_of(p);
+    const struct span *s = span_at(ci);
+    if (likely(s->kind == SPAN_SMALL)) {
+        *slot_size = s->size;
+        return block_user(ci, (uint32_t)(((uint64_t)(p - chunk_addr(ci)) * s->recip) >> 32));
+    }
+    ci = span_head(ci);
+    *slot_size = span_at(ci)->size;
+    return block_user(ci, 0);
+}
+
+static inline uint32_t own_hash(uintptr_t user)
+{
+    return (uint32_t)(((user >> 4) * 0x9e3779b97f4a7c15ull) >> 53) & (OWN_INDEX_SLOTS - 1);
+}
+
+/* The record of the block at user, or NULL. Reads only this process's pages (own_count == 0:
+ * the index may still hold an ancestor's entries). */
+static struct own_rec *own_find(uintptr_t user)
+{
+    if (!own_count) return NULL;
+    for (uint32_t i = own_hash(user);; i = (i + 1) & (OWN_INDEX_SLOTS - 1)) {
+        uint16_t r = own_index[i];
+        if (!r) return NULL;
+        if (own_log[r - 1].user == user) return &own_log[r - 1];
+    }
+}
+
 /* A forked child's own blocks: allocated by this process, not inherited. */
-static inline bool own_block(uint32_t ci, uint32_t idx) { return meta_get(ci, idx)->gen == proc_gen; }
+static inline bool own_block(uint32_t ci, uint32_t idx)
+{
+    if (own_logging) return own_find(block_user(ci, idx)) != NULL;
+    return meta_get(ci, idx)->gen == proc_gen;
+}
+
+/* The metadata of an allocated block, wherever it is kept. */
+static inline struct slot_meta meta_of(uint32_t ci, uint32_t idx)
+{
+    if (unlikely(own_logging)) {
+        const struct own_rec *r = own_find(block_user(ci, idx));
+        if (r) return (struct slot_meta){ r->id, r->slack, proc_gen };
+    }
+    return *meta_get(ci, idx);
+}
+
+uint32_t leak_stack_id(uint32_t ci, uint32_t idx) { return meta_of(ci, idx).id; }
+
+size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size)
+{
+    uint16_t slack = meta_of(ci, idx).slack;
+    return slack < slot_size ? slot_size - slack : slot_size;
+}
 
 /* ---- the current thread's stack bounds, for the fp unwinder ---- */
 
@@ -477,36 +579,100 @@ static inline void meta_store(struct slot_meta *slot, struct slot_meta m)
     if (old != v) memcpy(slot, &v, sizeof v);
 }
 
+/* A full log: its live blocks go to the slices, which take over. own_lock held. */
+static void own_migrate(void)
+{
+    const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    for (uint32_t i = 0; i < own_count; i++) {
+        const struct own_rec *r = &own_log[i];
+        struct lookup lk;
+        if (!ptr_test_in(r->user, limit, &lk) || lk.user != r->user) continue;   /* freed */
+        size_t slot_size;
+        struct slot_meta *slot = meta_slot(r->user, &slot_size);
+        if (slot) meta_store(slot, (struct slot_meta){ r->id, r->slack, proc_gen });
+    }
+    own_logging = false;
+}
+
+/* Records m for the block at p in the log; false: not logging (any more), use the slices. */
+static bool own_put(uintptr_t p, struct slot_meta m)
+{
+
+    size_t slot_size;
+    uintptr_t user = block_at(p, &slot_size);
+    bool taken = own_lock_take();
+    if (!own_logging) { own_lock_drop(taken); return false; }
+    if (own_log_stale) {                       /* an ancestor's records: start from zero pages */
+        madvise(own_log, OWN_LOG_BYTES, MADV_DONTNEED);
+        own_log_stale = false;
+    }
+    struct own_rec *r = own_find(user);
+    if (!r && own_count == OWN_LOG_CAP) {
+        own_migrate();
+        own_lock_drop(taken);
+        return false;
+    }
+    if (!r) {
+        r = &own_log[own_count++];
+        r->user = user;
+        uint32_t i = own_hash(user);
+        /* (The first record skips the read: reading the fresh index page first would map the
+         * zero page, then copy it at the store, two faults for one page.) */
+        if (own_count > 1)
+            while (own_index[i]) i = (i + 1) & (OWN_INDEX_SLOTS - 1);
+        own_index[i] = (uint16_t)own_count;
+    }
+    r->id = m.id;
+    r->slack = m.slack;
+    own_lock_drop(taken);
+    return true;
+}
+
+static inline void meta_put(uintptr_t p, struct slot_meta m)
+{
+    if (unlikely(own_logging) && own_put(p, m)) return;
+    size_t slot_size;
+    struct slot_meta *slot = meta_slot(p, &slot_size);
+    if (likely(slot != NULL)) meta_store(slot, m);
+}
+
 static __thread int in_leak;               /* re-entrancy guard */
 static __thread uint32_t sample_left;
 
 void leak_on_alloc(void *ptr, size_t size)
 {
     size_t slot_size;
-    struct slot_meta *slot = meta_slot((uintptr_t)ptr, &slot_size);
-    if (unlikely(!slot)) return;
+    block_at((uintptr_t)ptr, &slot_size);
     if (unlikely(proc_gen) && !allocated_since_fork) allocated_since_fork = true;
     struct slot_meta m = { 0, slack_of(slot_size, size), proc_gen };
     uint32_t every = opt.stack_sample;
     if (every > 1) {
         if (unlikely(!sample_left))     /* first use: spread threads over the period */
             sample_left = 1 + (uint32_t)((((uintptr_t)&sample_left >> 12) * 2654435761u) % every);
-        if (--sample_left) { meta_store(slot, m); return; }
+        if (--sample_left) { meta_put((uintptr_t)ptr, m); return; }
         sample_left = every;
     }
     unsigned max = (unsigned)opt.stack_depth;
-    if (in_leak || !max) { meta_store(slot, m); return; }
+    if (in_leak || !max) { meta_put((uintptr_t)ptr, m); return; }
     in_leak = 1;
     uintptr_t pcs[DEPOT_MAX_DEPTH];
     unsigned n = opt.unwind == UNWIND_FP ? unwind_fp(pcs, max) : unwind_libunwind(pcs, max);
     m.id = n ? depot_put(pcs, n) : 0;
-    meta_store(slot, m);
+    meta_put((uintptr_t)ptr, m);
     in_leak = 0;
 }
 
 void leak_set_size(void *ptr, size_t size)
 {
     size_t slot_size;
+    uintptr_t user = block_at((uintptr_t)ptr, &slot_size);
+    if (unlikely(own_logging)) {
+        bool taken = own_lock_take();
+        struct own_rec *r = own_logging ? own_find(user) : NULL;
+        if (r) r->slack = slack_of(slot_size, size);
+        own_lock_drop(taken);
+        if (r) return;
+    }
     struct slot_meta *slot = meta_slot((uintptr_t)ptr, &slot_size);
     if (slot) slot->slack = slack_of(slot_size, size);
 }
@@ -525,9 +691,9 @@ void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits)
     const struct span *s = span_at(ci);
     for (; bits; bits &= bits - 1) {
         uint32_t idx = word * 64 + (unsigned)__builtin_ctzll(bits);
-        const struct slot_meta *m = meta_get(ci, idx);
-        uint32_t id = m->id < reclaimed_ids ? m->id : 0;
-        reclaimed[id].bytes += m->slack < s->size ? s->size - m->slack : s->size;
+        const struct slot_meta m = meta_of(ci, idx);
+        uint32_t id = m.id < reclaimed_ids ? m.id : 0;
+        reclaimed[id].bytes += m.slack < s->size ? s->size - m.slack : s->size;
         reclaimed[id].count++;
     }
 }
@@ -547,6 +713,9 @@ void leak_init(void)
         slices = NULL;
         return;
     }
+    /* Without it, children write their metadata to the slices. */
+    own_log = map_table(OWN_LOG_BYTES);
+    if (own_log) own_index = (uint16_t *)(own_log + OWN_LOG_CAP);
     /* Requested sizes are recorded even with COWGC_STACK_DEPTH=0. */
     leak_capture = true;
 }
@@ -618,10 +787,10 @@ struct tally_ctx { struct tally *t; uint32_t nids; };
 static void tally_leak(uint32_t ci, uint32_t idx, uintptr_t user, size_t size, void *arg)
 {
     struct tally_ctx *c = arg;
-    const struct slot_meta *m = meta_get(ci, idx);
-    uint32_t id = m->id > c->nids ? 0 : m->id;
+    const struct slot_meta m = meta_of(ci, idx);
+    uint32_t id = m.id > c->nids ? 0 : m.id;
     struct tally *t = &c->t[(size_t)id * 2 + (ind_test(ci, idx) ? K_INDIRECT : K_DIRECT)];
-    t->bytes += m->slack < size ? size - m->slack : size;
+    t->bytes += m.slack < size ? size - m.slack : size;
     t->count++;
 }
 
@@ -711,9 +880,16 @@ struct qrange { uintptr_t lo, hi; };
 static struct qrange quick_segs[QUICK_SEGS];
 static unsigned nquick;
 static bool quick_overflow;
-/* The marked set (open addressing, user addresses) and then the work list, packed at the
- * start of one buffer: a small check touches (copy-on-write faults) one or two pages of it. */
-static uintptr_t qbuf[QUICK_MAX * 4];
+/* A filter of the chunks holding own blocks (bit ci % 4096), a pagemap buffer, the marked set
+ * (open addressing, user addresses) and then the work list, packed at the start of one
+ * buffer: a small check touches (copy-on-write faults) one or two pages of it. */
+#define QBLOOM_WORDS 64
+#define QENT 256
+static struct {
+    uint64_t bloom[QBLOOM_WORDS];
+    uint64_t ent[QENT];
+    uintptr_t buf[QUICK_MAX * 4];
+} qmem;
 static uintptr_t *qset;
 static struct qrange *qwork;
 static unsigned qmask, nwork, nmarked;
@@ -789,17 +965,28 @@ static uintptr_t initial_stack_top(void)
     return (uintptr_t)(p + 2);
 }
 
-/* Allocated and not freed by another thread (remote bits wait to be folded). */
+/* Allocated and not freed by another thread (remote bits wait to be folded). The remote
+ * bitmap is read only where remote frees happened: in a single-threaded child most of its
+ * pages were never written, and reading one maps the zero page (a fault). */
 static inline bool live_block(uint32_t ci, uint32_t idx)
 {
     uint64_t bit = 1ull << (idx & 63);
-    return (alloc_words(ci)[idx >> 6] & bit) && !(remote_words(ci)[idx >> 6] & bit);
+    if (!(alloc_words(ci)[idx >> 6] & bit)) return false;
+    const struct span *s = span_at(ci);
+    return s->kind != SPAN_SMALL || !atomic_load_explicit(&s->remote_count, memory_order_relaxed) ||
+           !(remote_words(ci)[idx >> 6] & bit);
 }
+
+static inline bool qbloom_test(uint32_t ci) { return qmem.bloom[(ci >> 6) % QBLOOM_WORDS] >> (ci & 63) & 1; }
+static inline void qbloom_set(uint32_t ci) { qmem.bloom[(ci >> 6) % QBLOOM_WORDS] |= 1ull << (ci & 63); }
 
 static void quick_scan(uintptr_t lo, uintptr_t hi)
 {
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
     for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
+        uintptr_t off = *(const uintptr_t *)p - heap.base;
+        /* Most heap pointers are to inherited blocks, in chunks holding no own block. */
+        if (likely(off >= limit) || !qbloom_test((uint32_t)(off >> CHUNK_SHIFT))) continue;
         struct lookup lk;
         if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
         if (!own_block(lk.ci, lk.idx) || !live_block(lk.ci, lk.idx)) continue;
@@ -816,10 +1003,10 @@ static void quick_scan(uintptr_t lo, uintptr_t hi)
  * never touches a page that is not mapped or not present. false: pagemap unreadable. */
 static bool quick_written(uintptr_t lo, uintptr_t hi)
 {
-    uint64_t ent[512];
+    uint64_t *ent = qmem.ent;
     for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
         size_t n = (size_t)((hi - pg + 4095) >> 12);
-        if (n > 512) n = 512;
+        if (n > QENT) n = QENT;
         if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
         for (size_t k = 0; k < n; k++, pg += 4096)
             if (((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE)))) &&
@@ -841,11 +1028,11 @@ static void quick_drain(void)
  * it stored lies there). false: pagemap unreadable. */
 static bool quick_inherited(void)
 {
-    uint64_t ent[512];
+    uint64_t *ent = qmem.ent;
     uintptr_t end = heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT);
     for (uintptr_t pg = heap.base; pg < end;) {
         size_t n = (size_t)((end - pg) >> 12);
-        if (n > 512) n = 512;
+        if (n > QENT) n = QENT;
         if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
         for (size_t k = 0; k < n; k++, pg += 4096) {
             uint64_t e = ent[k];
@@ -872,10 +1059,23 @@ static bool quick_inherited(void)
     return true;
 }
 
-/* Own live blocks (reads only); stops counting past QUICK_MAX. */
+/* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the chunk filter. */
 static uint64_t own_census(void)
 {
     uint64_t own = 0;
+    if (own_logging) {                     /* the log lists them all */
+        const uintptr_t limit = (uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT;
+        for (uint32_t i = 0; i < own_count && own <= QUICK_MAX; i++) {
+            struct lookup lk;
+            if (!ptr_test_in(own_log[i].user, limit, &lk) || lk.user != own_log[i].user ||
+                !live_block(lk.ci, lk.idx))
+                continue;
+            own++;
+            qbloom_set(lk.ci);
+        }
+        return own;
+    }
+    memset(qmem.bloom, 0xff, sizeof qmem.bloom);
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top && own <= QUICK_MAX; ci++) {
         const struct span *s = span_at(ci);
@@ -901,14 +1101,15 @@ static bool quick_check(void)
     if (pagemap_fd < 0) return false;
     if (quick_overflow) return false;
     heap_lock();
+    memset(qmem.bloom, 0, sizeof qmem.bloom);
     uint64_t own = own_census();
     bool done = own == 0;
     if (!done && own <= QUICK_MAX) {
         unsigned size = 16;
         while (size < own * 2) size <<= 1;
         qmask = size - 1;
-        qset = qbuf;
-        qwork = (struct qrange *)(qbuf + size);
+        qset = qmem.buf;
+        qwork = (struct qrange *)(qmem.buf + size);
         memset(qset, 0, size * sizeof *qset);
         nwork = nmarked = 0;
         uintptr_t regs[48], sp;
