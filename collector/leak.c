@@ -58,9 +58,10 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-/* libunwind is loaded with dlopen when stacks are first needed, so a program that never asks
- * for leak reports does not carry it (nor its liblzma) in memory. Until cowgc's constructor has
- * run (libc fully up), nothing is loaded and captures record no stack. */
+/* libunwind is loaded with dlopen only where it is needed: for COWGC_UNWIND=libunwind, or when
+ * our own call frame information cannot be read (layout_from_cfi), so a process does not carry
+ * it (nor its liblzma) in memory, and a fork() does not copy their mappings. Until cowgc's
+ * constructor has run (libc fully up), nothing is loaded and captures record no stack. */
 static struct {
     int (*getcontext)(unw_context_t *);
     int (*init_local)(unw_cursor_t *, unw_context_t *);
@@ -102,10 +103,13 @@ static void fork_prepare_gen(void);
 static void fork_child_gen(void);
 static void fork_parent_gen(void);
 
+static bool cfi_usable(void);
+
 void leak_late_init(void)
 {
     unw_allowed = true;
-    if (leak_capture && opt.stack_depth) unw_load();
+    /* Loaded now rather than inside a malloc later, when it will be needed. */
+    if (leak_capture && opt.stack_depth && (opt.unwind == UNWIND_LIBUNWIND || !cfi_usable())) unw_load();
     if (slices) pthread_atfork(fork_prepare_gen, fork_parent_gen, fork_child_gen);
 }
 
@@ -118,6 +122,7 @@ extern const ElfW(Ehdr) __ehdr_start HIDDEN;
 
 static uintptr_t self_lo, self_hi;
 static uintptr_t self_wlo, self_whi;       /* our writable segments: never a quick-check root */
+static const uint8_t *self_eh_hdr;         /* our .eh_frame_hdr (its search table), or NULL */
 
 static void self_text_init(void)
 {
@@ -139,6 +144,8 @@ static void self_text_init(void)
         if (bias + ph[i].p_vaddr + ph[i].p_memsz > hi) hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
     }
     if (lo < hi) { self_wlo = lo & ~(uintptr_t)4095; self_whi = (hi + 4095) & ~(uintptr_t)4095; }
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_GNU_EH_FRAME) self_eh_hdr = (const uint8_t *)(bias + ph[i].p_vaddr);
 }
 
 void leak_set_self_text(uintptr_t lo, uintptr_t hi) { self_lo = lo; self_hi = hi; }
@@ -479,6 +486,191 @@ static void layout_add(uintptr_t ra, intptr_t delta, intptr_t rbp_off)
     spin_unlock(&layout_lock);
 }
 
+/* ---- our frames' layouts from our own .eh_frame, without libunwind ----
+ * libunwind (and its liblzma) mapped into every process costs each fork() a dozen more mappings
+ * to copy and each exec'd program two library loads, for a few dozen frame layouts that are a
+ * property of this library's code. So the layout at a return address is read from our own
+ * call frame information: the FDE found through .eh_frame_hdr's search table, its CIE's and its
+ * own instructions run up to the call. Only what GCC emits for x86-64 is understood (CFA =
+ * rsp + offset, rbp saved at CFA + offset); anything else answers false and libunwind decides. */
+
+static uint64_t uleb(const uint8_t **p, const uint8_t *end)
+{
+    uint64_t v = 0;
+    for (unsigned sh = 0; *p < end && sh < 64; sh += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) break;
+    }
+    return v;
+}
+
+static int64_t sleb(const uint8_t **p, const uint8_t *end)
+{
+    int64_t v = 0;
+    unsigned sh = 0;
+    uint8_t b = 0;
+    while (*p < end && sh < 64) {
+        b = *(*p)++;
+        v |= (int64_t)(b & 0x7f) << sh;
+        sh += 7;
+        if (!(b & 0x80)) break;
+    }
+    if (sh < 64 && (b & 0x40)) v |= -((int64_t)1 << sh);
+    return v;
+}
+
+struct cfi_state { uint64_t cfa_reg; int64_t cfa_off; bool rbp_saved; int64_t rbp_off; };
+
+enum { DW_RBP = 6, DW_RSP = 7 };
+
+/* Runs CFA instructions [p, end) from location loc while loc <= target. init: the CIE's rules
+ * (for DW_CFA_restore). false: an instruction this reader does not take on. */
+static bool cfi_run(const uint8_t *p, const uint8_t *end, uintptr_t loc, uintptr_t target,
+                    int64_t data_align, struct cfi_state *st, const struct cfi_state *init)
+{
+    struct cfi_state saved[4];
+    unsigned nsaved = 0;
+    while (p < end) {
+        uint8_t op = *p++;
+        uint64_t reg, delta = 0;
+        switch (op >> 6) {
+        case 1: delta = op & 0x3f; goto advance;
+        case 2:
+            reg = op & 0x3f;
+            if (reg == DW_RBP) { st->rbp_saved = true; st->rbp_off = (int64_t)uleb(&p, end) * data_align; }
+            else uleb(&p, end);
+            continue;
+        case 3:
+            if ((op & 0x3f) == DW_RBP) { st->rbp_saved = init->rbp_saved; st->rbp_off = init->rbp_off; }
+            continue;
+        }
+        switch (op) {
+        case 0x00: continue;                                        /* nop */
+        case 0x02: if (p + 1 > end) return false; delta = p[0]; p += 1; goto advance;
+        case 0x03: if (p + 2 > end) return false; delta = (uint64_t)p[0] | (uint64_t)p[1] << 8; p += 2; goto advance;
+        case 0x04:
+            if (p + 4 > end) return false;
+            delta = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+            p += 4;
+            goto advance;
+        case 0x05:                                                  /* offset_extended */
+            reg = uleb(&p, end);
+            if (reg == DW_RBP) { st->rbp_saved = true; st->rbp_off = (int64_t)uleb(&p, end) * data_align; }
+            else uleb(&p, end);
+            continue;
+        case 0x11:                                                  /* offset_extended_sf */
+            reg = uleb(&p, end);
+            if (reg == DW_RBP) { st->rbp_saved = true; st->rbp_off = sleb(&p, end) * data_align; }
+            else sleb(&p, end);
+            continue;
+        case 0x06: case 0x07: case 0x08:                           /* restore_ext, undefined, same_value */
+            reg = uleb(&p, end);
+            if (reg == DW_RBP) {
+                if (op == 0x07) return false;
+                st->rbp_saved = op == 0x06 && init->rbp_saved;
+                st->rbp_off = init->rbp_off;
+            }
+            continue;
+        case 0x09:                                                  /* register */
+            reg = uleb(&p, end);
+            uleb(&p, end);
+            if (reg == DW_RBP) return false;
+            continue;
+        case 0x0a: if (nsaved == 4) return false; saved[nsaved++] = *st; continue;
+        case 0x0b: if (!nsaved) return false; *st = saved[--nsaved]; continue;
+        case 0x0c: st->cfa_reg = uleb(&p, end); st->cfa_off = (int64_t)uleb(&p, end); continue;
+        case 0x0d: st->cfa_reg = uleb(&p, end); continue;
+        case 0x0e: st->cfa_off = (int64_t)uleb(&p, end); continue;
+        case 0x12: st->cfa_reg = uleb(&p, end); st->cfa_off = sleb(&p, end) * data_align; continue;
+        case 0x13: st->cfa_off = sleb(&p, end) * data_align; continue;
+        case 0x10: case 0x16: {                                     /* (val_)expression */
+            reg = uleb(&p, end);
+            uint64_t n = uleb(&p, end);
+            if (reg == DW_RBP || n > (uint64_t)(end - p)) return false;
+            p += n;
+            continue;
+        }
+        case 0x2e: uleb(&p, end); continue;                         /* GNU_args_size */
+        default: return false;                                      /* set_loc, def_cfa_expression, ... */
+        }
+    advance:
+        loc += delta;                                               /* code alignment is 1 (checked) */
+        if (loc > target) return true;
+    }
+    return true;
+}
+
+static inline int32_t rd32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+/* .eh_frame_hdr as GCC and ld write it: version 1, eh_frame_ptr pcrel|sdata4, fde_count
+ * udata4, a search table of datarel|sdata4 pairs. */
+static bool cfi_usable(void)
+{
+    const uint8_t *h = self_eh_hdr;
+    return h && h[0] == 1 && h[1] == 0x1b && h[2] == 0x03 && h[3] == 0x3b && rd32(h + 8) > 0;
+}
+
+/* The layout of our frame that returns to ra, from our .eh_frame. */
+static bool layout_from_cfi(uintptr_t ra, intptr_t *delta, intptr_t *rbp_off)
+{
+    const uint8_t *h = self_eh_hdr;
+    if (!cfi_usable()) return false;
+    uint32_t n = (uint32_t)rd32(h + 8);
+    const uint8_t *tab = h + 12;
+    uintptr_t pc = ra - 1;                   /* the call instruction */
+    uint32_t lo = 0, hi = n;                 /* last entry with initial location <= pc */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)(h + rd32(tab + 8 * mid)) <= pc) lo = mid + 1;
+        else hi = mid;
+    }
+    if (!lo) return false;
+    const uint8_t *fde = h + rd32(tab + 8 * (lo - 1) + 4);
+    uint32_t flen = (uint32_t)rd32(fde);
+    if (flen == 0 || flen == 0xffffffffu) return false;
+    const uint8_t *fend = fde + 4 + flen;
+    const uint8_t *cie = fde + 4 - rd32(fde + 4);
+    uint32_t clen = (uint32_t)rd32(cie);
+    if (clen == 0 || clen == 0xffffffffu || rd32(cie + 4) != 0) return false;
+    const uint8_t *cend = cie + 4 + clen, *c = cie + 8;
+    uint8_t version = *c++;
+    const char *aug = (const char *)c;
+    if (version != 1 && version != 3) return false;
+    while (c < cend && *c) c++;
+    c++;
+    if (uleb(&c, cend) != 1) return false;   /* code alignment */
+    int64_t data_align = sleb(&c, cend);
+    if (version == 1) c++; else uleb(&c, cend);
+    bool z = aug[0] == 'z';
+    uint8_t renc = 0;
+    if (z) {
+        uint64_t alen = uleb(&c, cend);
+        const uint8_t *ad = c;
+        for (const char *a = aug + 1; *a; a++) {
+            if (*a == 'R') renc = *ad++;
+            else if (*a == 'L') ad++;
+            else if (*a != 'S') return false;   /* a personality routine: not in our C code */
+        }
+        c += alen;
+    }
+    if (renc != 0x1b || !z) return false;   /* pcrel|sdata4 */
+    const uint8_t *f = fde + 8;
+    uintptr_t begin = (uintptr_t)(f + rd32(f)), range = (uint32_t)rd32(f + 4);
+    if (pc < begin || pc >= begin + range) return false;
+    f += 8;
+    uint64_t flen_aug = uleb(&f, fend);
+    f += flen_aug;
+    struct cfi_state st = { DW_RSP, 8, false, 0 }, init;
+    if (!cfi_run(c, cend, 0, 0, data_align, &st, &st)) return false;
+    init = st;
+    if (!cfi_run(f, fend, begin, pc, data_align, &st, &init)) return false;
+    if (st.cfa_reg != DW_RSP || st.cfa_off <= 0) return false;
+    *delta = (intptr_t)st.cfa_off;
+    *rbp_off = st.rbp_saved ? (intptr_t)st.rbp_off : 0;
+    return true;
+}
+
 /* Learn the layouts of our frames on the current stack from their DWARF CFI. */
 static __attribute__((noinline)) bool learn_layouts_uncancellable(void);
 /* libunwind may call cancellation points (msync, open): inside malloc a pending cancel would
@@ -541,6 +733,13 @@ unwind_fp(uintptr_t *pcs, unsigned max)
     uintptr_t cfa = (uintptr_t)fp + 16, ra = fp[1], rbp = fp[0];
     for (int hops = 0; in_self(ra); hops++) {
         const struct layout *l = layout_find(ra);
+        if (!l) {
+            intptr_t delta, rbp_off;
+            if (layout_from_cfi(ra, &delta, &rbp_off)) {
+                layout_add(ra, delta, rbp_off);
+                l = layout_find(ra);
+            }
+        }
         if (!l && (!learn_layouts() || !(l = layout_find(ra)))) return 0;
         if (hops > 16 || l->delta <= 0) return 0;
         uintptr_t ncfa = cfa + (uintptr_t)l->delta;
