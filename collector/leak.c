@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/auxv.h>
 #include <sys/single_threaded.h>
@@ -435,6 +436,24 @@ static bool mapping_around(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 static __thread struct { uintptr_t lo, hi; } stk[STK_CACHE];
 static __thread unsigned stk_next;
 
+/* The main thread's stack without /proc (read at every exec'd program's first allocation
+ * otherwise): below the top of its used part lie RLIMIT_STACK bytes that the kernel keeps
+ * free of other mappings (mmap_base sits below them), and [sp, top) is mapped. Set by
+ * leak_init; 0 when the limit is unlimited or huge. */
+static uintptr_t main_stack_lo, main_stack_hi;
+static uintptr_t initial_stack_top(void);
+
+static void main_stack_init(void)
+{
+    struct rlimit rl;
+    uintptr_t top = initial_stack_top();
+    if (!top || getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > ((rlim_t)1 << 30) || rl.rlim_cur >= top)
+        return;
+    main_stack_lo = top - (uintptr_t)rl.rlim_cur;
+    main_stack_hi = top;
+}
+
 static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 {
     for (unsigned i = 0; i < STK_CACHE; i++)
@@ -443,7 +462,16 @@ static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
             *hi = stk[i].hi;
             return true;
         }
-    if (!mapping_around(sp, lo, hi)) return false;
+    /* Known without /proc: a thread started through our pthread_create, or the main thread. */
+    if (hooks_thread_stack.lo <= sp && sp < hooks_thread_stack.hi) {
+        *lo = hooks_thread_stack.lo;
+        *hi = hooks_thread_stack.hi;
+    } else if (main_stack_lo <= sp && sp < main_stack_hi) {
+        *lo = main_stack_lo;
+        *hi = main_stack_hi;
+    } else if (!mapping_around(sp, lo, hi)) {
+        return false;
+    }
     stk[stk_next].lo = *lo;
     stk[stk_next].hi = *hi;
     stk_next = (stk_next + 1) % STK_CACHE;
@@ -912,6 +940,7 @@ void leak_init(void)
         slices = NULL;
         return;
     }
+    main_stack_init();
     /* Without it, children write their metadata to the slices. */
     own_log = map_table(OWN_LOG_BYTES);
     if (own_log) own_index = (uint16_t *)(own_log + OWN_LOG_CAP);
