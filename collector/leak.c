@@ -200,12 +200,39 @@ _Static_assert(sizeof(struct slot_meta) == 8, "two slots per 16 bytes");
 static char *seg_next, *seg_end;
 static _Atomic int slice_lock;
 
-/* Fork generation of this process (see the invariants) and whether it has allocated since. */
-static uint16_t proc_gen;
-static bool forked_since_gen;              /* this process forked: its pages are shared again */
-static bool allocated_since_fork;
 
-static int pagemap_fd = -1;                 /* /proc/self/pagemap, opened by this process */
+/* What a forked child writes on its way (fork handler, log, exit check), in one page-aligned
+ * place: after fork() each first store to a page is a copy-on-write fault. The quick check's
+ * scratch follows: a filter of the chunks holding own blocks (bit ci % 4096), a pagemap
+ * buffer, the marked set (open addressing, user addresses) and then the work list, so a small
+ * check touches one or two pages. */
+#define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
+#define QBLOOM_WORDS 64
+#define QENT 256
+struct qrange { uintptr_t lo, hi; };
+static struct {
+    uint16_t proc_gen;                      /* fork generation of this process (see the invariants) */
+    bool forked_since_gen;                  /* this process forked: its pages are shared again */
+    bool allocated_since_fork;
+    bool own_logging;                       /* this process logs (a child, log not outgrown) */
+    bool own_log_stale;                     /* the log's pages hold an ancestor's records */
+    uint32_t own_count;                     /* log records of this process */
+    int pagemap_fd1;                        /* /proc/self/pagemap opened by this process, + 1 */
+    unsigned qmask, nwork, nmarked;
+    uintptr_t *qset;
+    struct qrange *qwork;
+    uint64_t bloom[QBLOOM_WORDS];
+    uint64_t ent[QENT];
+    uintptr_t buf[QUICK_MAX * 4];
+} cs __attribute__((aligned(4096)));
+
+static inline int pagemap_fd(void) { return cs.pagemap_fd1 - 1; }
+
+static bool pagemap_open(void)
+{
+    if (!cs.pagemap_fd1) cs.pagemap_fd1 = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) + 1;
+    return cs.pagemap_fd1 > 0;
+}
 
 /* ---- a forked child's own allocations: a private log instead of the slices ----
  * After fork() every first store to a page of the slices is a copy-on-write fault, and a
@@ -227,21 +254,20 @@ struct own_rec {
 #define OWN_LOG_BYTES (OWN_LOG_CAP * sizeof(struct own_rec) + OWN_INDEX_SLOTS * sizeof(uint16_t))
 static struct own_rec *own_log;             /* the records, then the index; mapped by leak_init */
 static uint16_t *own_index;
-static uint32_t own_count;                  /* records of this process */
-static bool own_logging;                    /* this process logs (a child, log not outgrown) */
-static bool own_log_stale;                  /* the pages hold an ancestor's records */
 static _Atomic int own_lock;
 
 static void fork_child_gen(void)
 {
-    if (pagemap_fd >= 0) close(pagemap_fd);   /* it shows the parent's pages */
-    pagemap_fd = -1;
-    proc_gen++;
-    forked_since_gen = false;
-    allocated_since_fork = false;
-    if (own_count) own_log_stale = true;      /* cleared (MADV_DONTNEED) at the first record */
-    own_count = 0;
-    if (own_log) own_logging = true;
+    if (cs.pagemap_fd1) {                      /* it shows the parent's pages */
+        close(cs.pagemap_fd1 - 1);
+        cs.pagemap_fd1 = 0;
+    }
+    cs.proc_gen++;
+    cs.forked_since_gen = false;
+    cs.allocated_since_fork = false;
+    if (cs.own_count) cs.own_log_stale = true;      /* cleared (MADV_DONTNEED) at the first record */
+    cs.own_count = 0;
+    if (own_log) cs.own_logging = true;
     if (atomic_load_explicit(&own_lock, memory_order_relaxed))
         atomic_store_explicit(&own_lock, 0, memory_order_relaxed);   /* its holder is gone */
 }
@@ -266,7 +292,7 @@ static void own_lock_drop(bool taken)
 }
 
 /* After a fork every first store to a page is a copy-on-write fault: store only changes. */
-static void fork_parent_gen(void) { if (!forked_since_gen) forked_since_gen = true; }
+static void fork_parent_gen(void) { if (!cs.forked_since_gen) cs.forked_since_gen = true; }
 
 static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
 {
@@ -356,7 +382,7 @@ static inline uint32_t own_hash(uintptr_t user)
  * the index may still hold an ancestor's entries). */
 static struct own_rec *own_find(uintptr_t user)
 {
-    if (!own_count) return NULL;
+    if (!cs.own_count) return NULL;
     for (uint32_t i = own_hash(user);; i = (i + 1) & (OWN_INDEX_SLOTS - 1)) {
         uint16_t r = own_index[i];
         if (!r) return NULL;
@@ -367,16 +393,16 @@ static struct own_rec *own_find(uintptr_t user)
 /* A forked child's own blocks: allocated by this process, not inherited. */
 static inline bool own_block(uint32_t ci, uint32_t idx)
 {
-    if (own_logging) return own_find(block_user(ci, idx)) != NULL;
-    return meta_get(ci, idx)->gen == proc_gen;
+    if (cs.own_logging) return own_find(block_user(ci, idx)) != NULL;
+    return meta_get(ci, idx)->gen == cs.proc_gen;
 }
 
 /* The metadata of an allocated block, wherever it is kept. */
 static inline struct slot_meta meta_of(uint32_t ci, uint32_t idx)
 {
-    if (unlikely(own_logging)) {
+    if (unlikely(cs.own_logging)) {
         const struct own_rec *r = own_find(block_user(ci, idx));
-        if (r) return (struct slot_meta){ r->id, r->slack, proc_gen };
+        if (r) return (struct slot_meta){ r->id, r->slack, cs.proc_gen };
     }
     return *meta_get(ci, idx);
 }
@@ -810,15 +836,15 @@ static inline void meta_store(struct slot_meta *slot, struct slot_meta m)
 static void own_migrate(void)
 {
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
-    for (uint32_t i = 0; i < own_count; i++) {
+    for (uint32_t i = 0; i < cs.own_count; i++) {
         const struct own_rec *r = &own_log[i];
         struct lookup lk;
         if (!ptr_test_in(r->user, limit, &lk) || lk.user != r->user) continue;   /* freed */
         size_t slot_size;
         struct slot_meta *slot = meta_slot(r->user, &slot_size);
-        if (slot) meta_store(slot, (struct slot_meta){ r->id, r->slack, proc_gen });
+        if (slot) meta_store(slot, (struct slot_meta){ r->id, r->slack, cs.proc_gen });
     }
-    own_logging = false;
+    cs.own_logging = false;
 }
 
 /* Records m for the block at p in the log; false: not logging (any more), use the slices. */
@@ -828,26 +854,26 @@ static bool own_put(uintptr_t p, struct slot_meta m)
     size_t slot_size;
     uintptr_t user = block_at(p, &slot_size);
     bool taken = own_lock_take();
-    if (!own_logging) { own_lock_drop(taken); return false; }
-    if (own_log_stale) {                       /* an ancestor's records: start from zero pages */
+    if (!cs.own_logging) { own_lock_drop(taken); return false; }
+    if (cs.own_log_stale) {                       /* an ancestor's records: start from zero pages */
         madvise(own_log, OWN_LOG_BYTES, MADV_DONTNEED);
-        own_log_stale = false;
+        cs.own_log_stale = false;
     }
     struct own_rec *r = own_find(user);
-    if (!r && own_count == OWN_LOG_CAP) {
+    if (!r && cs.own_count == OWN_LOG_CAP) {
         own_migrate();
         own_lock_drop(taken);
         return false;
     }
     if (!r) {
-        r = &own_log[own_count++];
+        r = &own_log[cs.own_count++];
         r->user = user;
         uint32_t i = own_hash(user);
         /* (The first record skips the read: reading the fresh index page first would map the
          * zero page, then copy it at the store, two faults for one page.) */
-        if (own_count > 1)
+        if (cs.own_count > 1)
             while (own_index[i]) i = (i + 1) & (OWN_INDEX_SLOTS - 1);
-        own_index[i] = (uint16_t)own_count;
+        own_index[i] = (uint16_t)cs.own_count;
     }
     r->id = m.id;
     r->slack = m.slack;
@@ -857,7 +883,7 @@ static bool own_put(uintptr_t p, struct slot_meta m)
 
 static inline void meta_put(uintptr_t p, struct slot_meta m)
 {
-    if (unlikely(own_logging) && own_put(p, m)) return;
+    if (unlikely(cs.own_logging) && own_put(p, m)) return;
     size_t slot_size;
     struct slot_meta *slot = meta_slot(p, &slot_size);
     if (likely(slot != NULL)) meta_store(slot, m);
@@ -870,8 +896,8 @@ void leak_on_alloc(void *ptr, size_t size)
 {
     size_t slot_size;
     block_at((uintptr_t)ptr, &slot_size);
-    if (unlikely(proc_gen) && !allocated_since_fork) allocated_since_fork = true;
-    struct slot_meta m = { 0, slack_of(slot_size, size), proc_gen };
+    if (unlikely(cs.proc_gen) && !cs.allocated_since_fork) cs.allocated_since_fork = true;
+    struct slot_meta m = { 0, slack_of(slot_size, size), cs.proc_gen };
     uint32_t every = opt.stack_sample;
     if (every > 1) {
         if (unlikely(!sample_left))     /* first use: spread threads over the period */
@@ -893,9 +919,9 @@ void leak_set_size(void *ptr, size_t size)
 {
     size_t slot_size;
     uintptr_t user = block_at((uintptr_t)ptr, &slot_size);
-    if (unlikely(own_logging)) {
+    if (unlikely(cs.own_logging)) {
         bool taken = own_lock_take();
-        struct own_rec *r = own_logging ? own_find(user) : NULL;
+        struct own_rec *r = cs.own_logging ? own_find(user) : NULL;
         if (r) r->slack = slack_of(slot_size, size);
         own_lock_drop(taken);
         if (r) return;
@@ -1074,7 +1100,7 @@ static void written_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
     for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
         size_t n = (size_t)((hi - pg + 4095) >> 12);
         if (n > 512) n = 512;
-        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) {
+        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) {
             pagemap_failed = true;
             return;
         }
@@ -1101,26 +1127,11 @@ static void written_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
  * scan too, so every block it marks is reachable: when it marks them all, there is no leak to
  * report. Otherwise the full scan decides. cowgc's own globals are left out, as roots_scan does. */
 
-#define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
 #define QUICK_SEGS 512
 #define TCB_BYTES 2304          /* glibc's struct pthread on x86-64, above the thread pointer */
-struct qrange { uintptr_t lo, hi; };
 static struct qrange quick_segs[QUICK_SEGS];
 static unsigned nquick;
 static bool quick_overflow;
-/* A filter of the chunks holding own blocks (bit ci % 4096), a pagemap buffer, the marked set
- * (open addressing, user addresses) and then the work list, packed at the start of one
- * buffer: a small check touches (copy-on-write faults) one or two pages of it. */
-#define QBLOOM_WORDS 64
-#define QENT 256
-static struct {
-    uint64_t bloom[QBLOOM_WORDS];
-    uint64_t ent[QENT];
-    uintptr_t buf[QUICK_MAX * 4];
-} qmem;
-static uintptr_t *qset;
-static struct qrange *qwork;
-static unsigned qmask, nwork, nmarked;
 struct qwalk { unsigned n; bool changed, overflow; };
 
 static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -1205,8 +1216,8 @@ static inline bool live_block(uint32_t ci, uint32_t idx)
            !(remote_words(ci)[idx >> 6] & bit);
 }
 
-static inline bool qbloom_test(uint32_t ci) { return qmem.bloom[(ci >> 6) % QBLOOM_WORDS] >> (ci & 63) & 1; }
-static inline void qbloom_set(uint32_t ci) { qmem.bloom[(ci >> 6) % QBLOOM_WORDS] |= 1ull << (ci & 63); }
+static inline bool qbloom_test(uint32_t ci) { return cs.bloom[(ci >> 6) % QBLOOM_WORDS] >> (ci & 63) & 1; }
+static inline void qbloom_set(uint32_t ci) { cs.bloom[(ci >> 6) % QBLOOM_WORDS] |= 1ull << (ci & 63); }
 
 static void quick_scan(uintptr_t lo, uintptr_t hi)
 {
@@ -1218,12 +1229,12 @@ static void quick_scan(uintptr_t lo, uintptr_t hi)
         struct lookup lk;
         if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
         if (!own_block(lk.ci, lk.idx) || !live_block(lk.ci, lk.idx)) continue;
-        unsigned i = (unsigned)((lk.user * 0x9e3779b97f4a7c15ull) >> 40) & qmask;
-        while (qset[i] && qset[i] != lk.user) i = (i + 1) & qmask;
-        if (qset[i]) continue;
-        qset[i] = lk.user;
-        nmarked++;
-        qwork[nwork++] = (struct qrange){ lk.user, lk.user + span_at(lk.ci)->size };
+        unsigned i = (unsigned)((lk.user * 0x9e3779b97f4a7c15ull) >> 40) & cs.qmask;
+        while (cs.qset[i] && cs.qset[i] != lk.user) i = (i + 1) & cs.qmask;
+        if (cs.qset[i]) continue;
+        cs.qset[i] = lk.user;
+        cs.nmarked++;
+        cs.qwork[cs.nwork++] = (struct qrange){ lk.user, lk.user + span_at(lk.ci)->size };
     }
 }
 
@@ -1231,11 +1242,11 @@ static void quick_scan(uintptr_t lo, uintptr_t hi)
  * never touches a page that is not mapped or not present. false: pagemap unreadable. */
 static bool quick_written(uintptr_t lo, uintptr_t hi)
 {
-    uint64_t *ent = qmem.ent;
+    uint64_t *ent = cs.ent;
     for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
         size_t n = (size_t)((hi - pg + 4095) >> 12);
         if (n > QENT) n = QENT;
-        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
         for (size_t k = 0; k < n; k++, pg += 4096)
             if (((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE)))) &&
                 !(pg >= self_wlo && pg < self_whi))     /* cowgc's own globals, whatever the list says */
@@ -1246,8 +1257,8 @@ static bool quick_written(uintptr_t lo, uintptr_t hi)
 
 static void quick_drain(void)
 {
-    while (nwork) {
-        struct qrange r = qwork[--nwork];
+    while (cs.nwork) {
+        struct qrange r = cs.qwork[--cs.nwork];
         quick_scan(r.lo, r.hi);
     }
 }
@@ -1256,12 +1267,12 @@ static void quick_drain(void)
  * it stored lies there). false: pagemap unreadable. */
 static bool quick_inherited(void)
 {
-    uint64_t *ent = qmem.ent;
+    uint64_t *ent = cs.ent;
     uintptr_t end = heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT);
     for (uintptr_t pg = heap.base; pg < end;) {
         size_t n = (size_t)((end - pg) >> 12);
         if (n > QENT) n = QENT;
-        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
         for (size_t k = 0; k < n; k++, pg += 4096) {
             uint64_t e = ent[k];
             if (!((e & PM_PRESENT) && (e & PM_EXCLUSIVE)) && !(e & PM_SWAPPED)) continue;
@@ -1287,13 +1298,14 @@ static bool quick_inherited(void)
     return true;
 }
 
-/* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the chunk filter. */
-static uint64_t own_census(void)
+/* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the chunk filter. Not
+ * inlined: its locals hold own blocks' addresses (see scrub_below). */
+static __attribute__((noinline)) uint64_t own_census(void)
 {
     uint64_t own = 0;
-    if (own_logging) {                     /* the log lists them all */
+    if (cs.own_logging) {                     /* the log lists them all */
         const uintptr_t limit = (uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT;
-        for (uint32_t i = 0; i < own_count && own <= QUICK_MAX; i++) {
+        for (uint32_t i = 0; i < cs.own_count && own <= QUICK_MAX; i++) {
             struct lookup lk;
             if (!ptr_test_in(own_log[i].user, limit, &lk) || lk.user != own_log[i].user ||
                 !live_block(lk.ci, lk.idx))
@@ -1303,7 +1315,7 @@ static uint64_t own_census(void)
         }
         return own;
     }
-    memset(qmem.bloom, 0xff, sizeof qmem.bloom);
+    memset(cs.bloom, 0xff, sizeof cs.bloom);
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top && own <= QUICK_MAX; ci++) {
         const struct span *s = span_at(ci);
@@ -1319,27 +1331,35 @@ static uint64_t own_census(void)
     return own;
 }
 
+/* Clears the dead stack below the caller, where own_census's frame held own blocks' addresses:
+ * the stack scan starts below quick_check's frame and would find them there. */
+static __attribute__((noinline)) void scrub_below(void)
+{
+    volatile uint64_t buf[160] __attribute__((unused));   /* stores kept: volatile */
+    for (unsigned i = 0; i < 160; i++) buf[i] = 0;
+}
+
 /* True if every block this child allocated and still holds is reachable: nothing to report. */
 static bool quick_check(void)
 {
     if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
     uintptr_t stop = initial_stack_top();
     if (!stop) return false;
-    if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (pagemap_fd < 0) return false;
+    if (!pagemap_open()) return false;
     if (quick_overflow) return false;
     heap_lock();
-    memset(qmem.bloom, 0, sizeof qmem.bloom);
+    memset(cs.bloom, 0, sizeof cs.bloom);
     uint64_t own = own_census();
+    scrub_below();
     bool done = own == 0;
     if (!done && own <= QUICK_MAX) {
         unsigned size = 16;
         while (size < own * 2) size <<= 1;
-        qmask = size - 1;
-        qset = qmem.buf;
-        qwork = (struct qrange *)(qmem.buf + size);
-        memset(qset, 0, size * sizeof *qset);
-        nwork = nmarked = 0;
+        cs.qmask = size - 1;
+        cs.qset = cs.buf;
+        cs.qwork = (struct qrange *)(cs.buf + size);
+        memset(cs.qset, 0, size * sizeof *cs.qset);
+        cs.nwork = cs.nmarked = 0;
         uintptr_t regs[48], sp;
         unsigned nregs = arch_spill_regs(regs, 48, &sp);
         if (sp < stop && stop - sp < ((uintptr_t)1 << 30)) {
@@ -1350,10 +1370,10 @@ static bool quick_check(void)
             uintptr_t tp = arch_thread_pointer();
             ok = ok && quick_written(tp, tp + TCB_BYTES);
             quick_drain();
-            done = ok && nmarked == own;
+            done = ok && cs.nmarked == own;
             if (ok && !done && quick_inherited()) {       /* (subset of the roots: sound) */
                 quick_drain();
-                done = nmarked == own;
+                done = cs.nmarked == own;
             }
         }
     }
@@ -1388,8 +1408,7 @@ static void scan_all_inherited(const uint64_t *inh, uint32_t top)
  * caller then marks everything. World stopped, marks prepared by split_inherited. */
 static bool mark_own(uint64_t *inh, uint32_t top)
 {
-    if (pagemap_fd < 0 && !forked_since_gen) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    bool written = !forked_since_gen && pagemap_fd >= 0;
+    bool written = !cs.forked_since_gen && pagemap_open();
     uint64_t *saved_bm = heap.frozen_bm;
     uint32_t saved_top = heap.frozen_top;
     heap.frozen_bm = inh;
@@ -2113,9 +2132,9 @@ static size_t collect_groups(const struct tally *t, size_t nids, unsigned kinds,
  * Returns the number of unsuppressed leaked blocks. */
 static uint64_t detect_report(void)
 {
-    bool child = proc_gen != 0;
+    bool child = cs.proc_gen != 0;
     /* A forked child reports only what it allocated itself: nothing allocated, nothing to do. */
-    if (child && !allocated_since_fork) return 0;
+    if (child && !cs.allocated_since_fork) return 0;
     if (child && quick_check()) return 0;
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
     uint32_t top = atomic_load(&heap.top);
@@ -2210,11 +2229,13 @@ static uint64_t detect_report(void)
 void leak_report(bool at_exit)
 {
     if (!cowgc_ready || opt.mode != MODE_DETECT) return;
-    pthread_mutex_lock(&report_mu);
+    /* Alone, nobody can race us: no store to the lock's page (an exiting child's fault). */
+    bool lock = !__libc_single_threaded;
+    if (lock) pthread_mutex_lock(&report_mu);
     int e = errno;
     uint64_t leaked = detect_report();
     errno = e;
-    pthread_mutex_unlock(&report_mu);
+    if (lock) pthread_mutex_unlock(&report_mu);
     if (at_exit && leaked && opt.leak_exitcode) {
         if (opt.stats_json) stats_write_json(opt.stats_json);
         else if (opt.stats) stats_print(log_fd());
