@@ -32,7 +32,7 @@ static size_t frozen_len;
 
 void freeze_fork_child(void)
 {
-    heap.frozen_bm = NULL;
+    if (heap.frozen_bm) heap.frozen_bm = NULL;   /* stored only if set: no copy-on-write fault */
     if (!opt.fork_freeze) return;
     uint32_t top = atomic_load(&heap.top);
     size_t len = ((size_t)heap.nchunks_max * BM_WORDS * 8 + 4095) & ~(size_t)4095;
@@ -61,7 +61,7 @@ void freeze_fork_child(void)
 
 void freeze_fork_parent(void)
 {
-    heap.frozen_bm = NULL;   /* our written pages are shared with the new child now */
+    if (heap.frozen_bm) heap.frozen_bm = NULL;   /* our written pages are shared with the new child now */
 }
 
 /* Scan [lo, hi) of every frozen block in span ci that overlaps page [pg, pg + 4096). */

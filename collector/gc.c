@@ -531,7 +531,8 @@ void gc_fork_child(void)
     struct gc_stats fresh = { 0 };
     fresh.live_bytes = gcstats.live_bytes;
     fresh.live_blocks = gcstats.live_blocks;
-    gcstats = fresh;
+    /* (A store that changes nothing still costs a copy-on-write fault after fork.) */
+    if (memcmp(&gcstats, &fresh, sizeof fresh) != 0) gcstats = fresh;
     policy_fork_child();
 }
 

@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/auxv.h>
 #include <sys/single_threaded.h>
@@ -58,9 +59,10 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-/* libunwind is loaded with dlopen when stacks are first needed, so a program that never asks
- * for leak reports does not carry it (nor its liblzma) in memory. Until cowgc's constructor has
- * run (libc fully up), nothing is loaded and captures record no stack. */
+/* libunwind is loaded with dlopen only where it is needed: for COWGC_UNWIND=libunwind, or when
+ * our own call frame information cannot be read (layout_from_cfi), so a process does not carry
+ * it (nor its liblzma) in memory, and a fork() does not copy their mappings. Until cowgc's
+ * constructor has run (libc fully up), nothing is loaded and captures record no stack. */
 static struct {
     int (*getcontext)(unw_context_t *);
     int (*init_local)(unw_cursor_t *, unw_context_t *);
@@ -102,10 +104,13 @@ static void fork_prepare_gen(void);
 static void fork_child_gen(void);
 static void fork_parent_gen(void);
 
+static bool cfi_usable(void);
+
 void leak_late_init(void)
 {
     unw_allowed = true;
-    if (leak_capture && opt.stack_depth) unw_load();
+    /* Loaded now rather than inside a malloc later, when it will be needed. */
+    if (leak_capture && opt.stack_depth && (opt.unwind == UNWIND_LIBUNWIND || !cfi_usable())) unw_load();
     if (slices) pthread_atfork(fork_prepare_gen, fork_parent_gen, fork_child_gen);
 }
 
@@ -118,6 +123,7 @@ extern const ElfW(Ehdr) __ehdr_start HIDDEN;
 
 static uintptr_t self_lo, self_hi;
 static uintptr_t self_wlo, self_whi;       /* our writable segments: never a quick-check root */
+static const uint8_t *self_eh_hdr;         /* our .eh_frame_hdr (its search table), or NULL */
 
 static void self_text_init(void)
 {
@@ -139,6 +145,8 @@ static void self_text_init(void)
         if (bias + ph[i].p_vaddr + ph[i].p_memsz > hi) hi = bias + ph[i].p_vaddr + ph[i].p_memsz;
     }
     if (lo < hi) { self_wlo = lo & ~(uintptr_t)4095; self_whi = (hi + 4095) & ~(uintptr_t)4095; }
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_GNU_EH_FRAME) self_eh_hdr = (const uint8_t *)(bias + ph[i].p_vaddr);
 }
 
 void leak_set_self_text(uintptr_t lo, uintptr_t hi) { self_lo = lo; self_hi = hi; }
@@ -192,24 +200,99 @@ _Static_assert(sizeof(struct slot_meta) == 8, "two slots per 16 bytes");
 static char *seg_next, *seg_end;
 static _Atomic int slice_lock;
 
-/* Fork generation of this process (see the invariants) and whether it has allocated since. */
-static uint16_t proc_gen;
-static bool forked_since_gen;              /* this process forked: its pages are shared again */
-static bool allocated_since_fork;
 
-static int pagemap_fd = -1;                 /* /proc/self/pagemap, opened by this process */
+/* What a forked child writes on its way (fork handler, log, exit check), in one page-aligned
+ * place: after fork() each first store to a page is a copy-on-write fault. The quick check's
+ * scratch follows: a filter of the chunks holding own blocks (bit ci % 4096), a pagemap
+ * buffer, the marked set (open addressing, user addresses) and then the work list, so a small
+ * check touches one or two pages. */
+#define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
+#define QBLOOM_WORDS 64
+#define QENT 256
+struct qrange { uintptr_t lo, hi; };
+static struct {
+    uint16_t proc_gen;                      /* fork generation of this process (see the invariants) */
+    bool forked_since_gen;                  /* this process forked: its pages are shared again */
+    bool allocated_since_fork;
+    bool own_logging;                       /* this process logs (a child, log not outgrown) */
+    bool own_log_stale;                     /* the log's pages hold an ancestor's records */
+    uint32_t own_count;                     /* log records of this process */
+    int pagemap_fd1;                        /* /proc/self/pagemap opened by this process, + 1 */
+    unsigned qmask, nwork, nmarked;
+    uintptr_t *qset;
+    struct qrange *qwork;
+    uint64_t bloom[QBLOOM_WORDS];
+    uint64_t ent[QENT];
+    uintptr_t buf[QUICK_MAX * 4];
+} cs __attribute__((aligned(4096)));
+
+static inline int pagemap_fd(void) { return cs.pagemap_fd1 - 1; }
+
+static bool pagemap_open(void)
+{
+    if (!cs.pagemap_fd1) cs.pagemap_fd1 = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) + 1;
+    return cs.pagemap_fd1 > 0;
+}
+
+/* ---- a forked child's own allocations: a private log instead of the slices ----
+ * After fork() every first store to a page of the slices is a copy-on-write fault, and a
+ * short-lived child's few allocations land on as many slice pages as it touches size classes
+ * (a shell's $( ) child: about ten faults, more than the rest of its bookkeeping). So a child
+ * records its first OWN_LOG_CAP blocks as (address, stack id, slack) in a log of its own: one
+ * fresh page per 256 addresses, plus one page of index (address -> record). All allocations
+ * of a logging process are logged and nothing else is, so an allocated block is its own iff
+ * its address has a record. When the log is full its live blocks move to the slices
+ * (gen = proc_gen) and the slices take over. gen 0 (an exec'd program) never logs. */
+#define OWN_LOG_CAP 1024
+#define OWN_INDEX_SLOTS 2048                 /* record number + 1 per slot; load <= 1/2 */
+struct own_rec {
+    uintptr_t user;                         /* the block's address (block_user) */
+    uint32_t id;
+    uint16_t slack;
+    uint16_t pad;
+};
+#define OWN_LOG_BYTES (OWN_LOG_CAP * sizeof(struct own_rec) + OWN_INDEX_SLOTS * sizeof(uint16_t))
+static struct own_rec *own_log;             /* the records, then the index; mapped by leak_init */
+static uint16_t *own_index;
+static _Atomic int own_lock;
 
 static void fork_child_gen(void)
 {
-    if (pagemap_fd >= 0) close(pagemap_fd);   /* it shows the parent's pages */
-    pagemap_fd = -1;
-    proc_gen++;
-    forked_since_gen = false;
-    allocated_since_fork = false;
+    if (cs.pagemap_fd1) {                      /* it shows the parent's pages */
+        close(cs.pagemap_fd1 - 1);
+        cs.pagemap_fd1 = 0;
+    }
+    cs.proc_gen++;
+    cs.forked_since_gen = false;
+    cs.allocated_since_fork = false;
+    if (cs.own_count) cs.own_log_stale = true;      /* cleared (MADV_DONTNEED) at the first record */
+    cs.own_count = 0;
+    if (own_log) cs.own_logging = true;
+    if (atomic_load_explicit(&own_lock, memory_order_relaxed))
+        atomic_store_explicit(&own_lock, 0, memory_order_relaxed);   /* its holder is gone */
+}
+
+/* The log's lock: only once the child has started threads (a getpid-free spin lock; the fork
+ * handler frees it). */
+static bool own_lock_take(void)
+{
+    if (__libc_single_threaded) return false;
+    int expect = 0;
+    while (!atomic_compare_exchange_weak_explicit(&own_lock, &expect, 1, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        expect = 0;
+        sched_yield();
+    }
+    return true;
+}
+
+static void own_lock_drop(bool taken)
+{
+    if (taken) atomic_store_explicit(&own_lock, 0, memory_order_release);
 }
 
 /* After a fork every first store to a page is a copy-on-write fault: store only changes. */
-static void fork_parent_gen(void) { if (!forked_since_gen) forked_since_gen = true; }
+static void fork_parent_gen(void) { if (!cs.forked_since_gen) cs.forked_since_gen = true; }
 
 static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
 {
@@ -262,22 +345,75 @@ static inline const struct slot_meta *meta_get(uint32_t ci, uint32_t idx)
     return sl && idx < sl[-1].id ? &sl[idx] : &none;
 }
 
-uint32_t leak_stack_id(uint32_t ci, uint32_t idx) { return meta_get(ci, idx)->id; }
-
-size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size)
-{
-    uint16_t slack = meta_get(ci, idx)->slack;
-    return slack < slot_size ? slot_size - slack : slot_size;
-}
-
 static inline uint16_t slack_of(size_t slot_size, size_t requested)
 {
     size_t d = requested < slot_size ? slot_size - requested : 0;
     return d > UINT16_MAX ? UINT16_MAX : (uint16_t)d;
 }
 
+/* The address of block idx of span ci (its head chunk for a LARGE block). */
+static inline uintptr_t block_user(uint32_t ci, uint32_t idx)
+{
+    const struct span *s = span_at(ci);
+    if (s->kind == SPAN_SMALL) return chunk_addr(ci) + (uintptr_t)idx * s->stride + heap.hdr;
+    return chunk_addr(ci) + s->offset;
+}
+
+/* The block holding p (just allocated, so its span is stable): its address and slot size. */
+static inline uintptr_t block_at(uintptr_t p, size_t *slot_size)
+{
+    uint32_t ci = chunk_of(p);
+    const struct span *s = span_at(ci);
+    if (likely(s->kind == SPAN_SMALL)) {
+        *slot_size = s->size;
+        return block_user(ci, (uint32_t)(((uint64_t)(p - chunk_addr(ci)) * s->recip) >> 32));
+    }
+    ci = span_head(ci);
+    *slot_size = span_at(ci)->size;
+    return block_user(ci, 0);
+}
+
+static inline uint32_t own_hash(uintptr_t user)
+{
+    return (uint32_t)(((user >> 4) * 0x9e3779b97f4a7c15ull) >> 53) & (OWN_INDEX_SLOTS - 1);
+}
+
+/* The record of the block at user, or NULL. Reads only this process's pages (own_count == 0:
+ * the index may still hold an ancestor's entries). */
+static struct own_rec *own_find(uintptr_t user)
+{
+    if (!cs.own_count) return NULL;
+    for (uint32_t i = own_hash(user);; i = (i + 1) & (OWN_INDEX_SLOTS - 1)) {
+        uint16_t r = own_index[i];
+        if (!r) return NULL;
+        if (own_log[r - 1].user == user) return &own_log[r - 1];
+    }
+}
+
 /* A forked child's own blocks: allocated by this process, not inherited. */
-static inline bool own_block(uint32_t ci, uint32_t idx) { return meta_get(ci, idx)->gen == proc_gen; }
+static inline bool own_block(uint32_t ci, uint32_t idx)
+{
+    if (cs.own_logging) return own_find(block_user(ci, idx)) != NULL;
+    return meta_get(ci, idx)->gen == cs.proc_gen;
+}
+
+/* The metadata of an allocated block, wherever it is kept. */
+static inline struct slot_meta meta_of(uint32_t ci, uint32_t idx)
+{
+    if (unlikely(cs.own_logging)) {
+        const struct own_rec *r = own_find(block_user(ci, idx));
+        if (r) return (struct slot_meta){ r->id, r->slack, cs.proc_gen };
+    }
+    return *meta_get(ci, idx);
+}
+
+uint32_t leak_stack_id(uint32_t ci, uint32_t idx) { return meta_of(ci, idx).id; }
+
+size_t leak_requested_size(uint32_t ci, uint32_t idx, size_t slot_size)
+{
+    uint16_t slack = meta_of(ci, idx).slack;
+    return slack < slot_size ? slot_size - slack : slot_size;
+}
 
 /* ---- the current thread's stack bounds, for the fp unwinder ---- */
 
@@ -326,6 +462,24 @@ static bool mapping_around(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 static __thread struct { uintptr_t lo, hi; } stk[STK_CACHE];
 static __thread unsigned stk_next;
 
+/* The main thread's stack without /proc (read at every exec'd program's first allocation
+ * otherwise): below the top of its used part lie RLIMIT_STACK bytes that the kernel keeps
+ * free of other mappings (mmap_base sits below them), and [sp, top) is mapped. Set by
+ * leak_init; 0 when the limit is unlimited or huge. */
+static uintptr_t main_stack_lo, main_stack_hi;
+static uintptr_t initial_stack_top(void);
+
+static void main_stack_init(void)
+{
+    struct rlimit rl;
+    uintptr_t top = initial_stack_top();
+    if (!top || getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > ((rlim_t)1 << 30) || rl.rlim_cur >= top)
+        return;
+    main_stack_lo = top - (uintptr_t)rl.rlim_cur;
+    main_stack_hi = top;
+}
+
 static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 {
     for (unsigned i = 0; i < STK_CACHE; i++)
@@ -334,7 +488,16 @@ static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
             *hi = stk[i].hi;
             return true;
         }
-    if (!mapping_around(sp, lo, hi)) return false;
+    /* Known without /proc: a thread started through our pthread_create, or the main thread. */
+    if (hooks_thread_stack.lo <= sp && sp < hooks_thread_stack.hi) {
+        *lo = hooks_thread_stack.lo;
+        *hi = hooks_thread_stack.hi;
+    } else if (main_stack_lo <= sp && sp < main_stack_hi) {
+        *lo = main_stack_lo;
+        *hi = main_stack_hi;
+    } else if (!mapping_around(sp, lo, hi)) {
+        return false;
+    }
     stk[stk_next].lo = *lo;
     stk[stk_next].hi = *hi;
     stk_next = (stk_next + 1) % STK_CACHE;
@@ -375,6 +538,191 @@ static void layout_add(uintptr_t ra, intptr_t delta, intptr_t rbp_off)
         }
     }
     spin_unlock(&layout_lock);
+}
+
+/* ---- our frames' layouts from our own .eh_frame, without libunwind ----
+ * libunwind (and its liblzma) mapped into every process costs each fork() a dozen more mappings
+ * to copy and each exec'd program two library loads, for a few dozen frame layouts that are a
+ * property of this library's code. So the layout at a return address is read from our own
+ * call frame information: the FDE found through .eh_frame_hdr's search table, its CIE's and its
+ * own instructions run up to the call. Only what GCC emits for x86-64 is understood (CFA =
+ * rsp + offset, rbp saved at CFA + offset); anything else answers false and libunwind decides. */
+
+static uint64_t uleb(const uint8_t **p, const uint8_t *end)
+{
+    uint64_t v = 0;
+    for (unsigned sh = 0; *p < end && sh < 64; sh += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) break;
+    }
+    return v;
+}
+
+static int64_t sleb(const uint8_t **p, const uint8_t *end)
+{
+    int64_t v = 0;
+    unsigned sh = 0;
+    uint8_t b = 0;
+    while (*p < end && sh < 64) {
+        b = *(*p)++;
+        v |= (int64_t)(b & 0x7f) << sh;
+        sh += 7;
+        if (!(b & 0x80)) break;
+    }
+    if (sh < 64 && (b & 0x40)) v |= -((int64_t)1 << sh);
+    return v;
+}
+
+struct cfi_state { uint64_t cfa_reg; int64_t cfa_off; bool rbp_saved; int64_t rbp_off; };
+
+enum { DW_RBP = 6, DW_RSP = 7 };
+
+/* Runs CFA instructions [p, end) from location loc while loc <= target. init: the CIE's rules
+ * (for DW_CFA_restore). false: an instruction this reader does not take on. */
+static bool cfi_run(const uint8_t *p, const uint8_t *end, uintptr_t loc, uintptr_t target,
+                    int64_t data_align, struct cfi_state *st, const struct cfi_state *init)
+{
+    struct cfi_state saved[4];
+    unsigned nsaved = 0;
+    while (p < end) {
+        uint8_t op = *p++;
+        uint64_t reg, delta = 0;
+        switch (op >> 6) {
+        case 1: delta = op & 0x3f; goto advance;
+        case 2:
+            reg = op & 0x3f;
+            if (reg == DW_RBP) { st->rbp_saved = true; st->rbp_off = (int64_t)uleb(&p, end) * data_align; }
+            else uleb(&p, end);
+            continue;
+        case 3:
+            if ((op & 0x3f) == DW_RBP) { st->rbp_saved = init->rbp_saved; st->rbp_off = init->rbp_off; }
+            continue;
+        }
+        switch (op) {
+        case 0x00: continue;                                        /* nop */
+        case 0x02: if (p + 1 > end) return false; delta = p[0]; p += 1; goto advance;
+        case 0x03: if (p + 2 > end) return false; delta = (uint64_t)p[0] | (uint64_t)p[1] << 8; p += 2; goto advance;
+        case 0x04:
+            if (p + 4 > end) return false;
+            delta = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+            p += 4;
+            goto advance;
+        case 0x05:                                                  /* offset_extended */
+            reg = uleb(&p, end);
+            if (reg == DW_RBP) { st->rbp_saved = true; st->rbp_off = (int64_t)uleb(&p, end) * data_align; }
+            else uleb(&p, end);
+            continue;
+        case 0x11:                                                  /* offset_extended_sf */
+            reg = uleb(&p, end);
+            if (reg == DW_RBP) { st->rbp_saved = true; st->rbp_off = sleb(&p, end) * data_align; }
+            else sleb(&p, end);
+            continue;
+        case 0x06: case 0x07: case 0x08:                           /* restore_ext, undefined, same_value */
+            reg = uleb(&p, end);
+            if (reg == DW_RBP) {
+                if (op == 0x07) return false;
+                st->rbp_saved = op == 0x06 && init->rbp_saved;
+                st->rbp_off = init->rbp_off;
+            }
+            continue;
+        case 0x09:                                                  /* register */
+            reg = uleb(&p, end);
+            uleb(&p, end);
+            if (reg == DW_RBP) return false;
+            continue;
+        case 0x0a: if (nsaved == 4) return false; saved[nsaved++] = *st; continue;
+        case 0x0b: if (!nsaved) return false; *st = saved[--nsaved]; continue;
+        case 0x0c: st->cfa_reg = uleb(&p, end); st->cfa_off = (int64_t)uleb(&p, end); continue;
+        case 0x0d: st->cfa_reg = uleb(&p, end); continue;
+        case 0x0e: st->cfa_off = (int64_t)uleb(&p, end); continue;
+        case 0x12: st->cfa_reg = uleb(&p, end); st->cfa_off = sleb(&p, end) * data_align; continue;
+        case 0x13: st->cfa_off = sleb(&p, end) * data_align; continue;
+        case 0x10: case 0x16: {                                     /* (val_)expression */
+            reg = uleb(&p, end);
+            uint64_t n = uleb(&p, end);
+            if (reg == DW_RBP || n > (uint64_t)(end - p)) return false;
+            p += n;
+            continue;
+        }
+        case 0x2e: uleb(&p, end); continue;                         /* GNU_args_size */
+        default: return false;                                      /* set_loc, def_cfa_expression, ... */
+        }
+    advance:
+        loc += delta;                                               /* code alignment is 1 (checked) */
+        if (loc > target) return true;
+    }
+    return true;
+}
+
+static inline int32_t rd32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+/* .eh_frame_hdr as GCC and ld write it: version 1, eh_frame_ptr pcrel|sdata4, fde_count
+ * udata4, a search table of datarel|sdata4 pairs. */
+static bool cfi_usable(void)
+{
+    const uint8_t *h = self_eh_hdr;
+    return h && h[0] == 1 && h[1] == 0x1b && h[2] == 0x03 && h[3] == 0x3b && rd32(h + 8) > 0;
+}
+
+/* The layout of our frame that returns to ra, from our .eh_frame. */
+static bool layout_from_cfi(uintptr_t ra, intptr_t *delta, intptr_t *rbp_off)
+{
+    const uint8_t *h = self_eh_hdr;
+    if (!cfi_usable()) return false;
+    uint32_t n = (uint32_t)rd32(h + 8);
+    const uint8_t *tab = h + 12;
+    uintptr_t pc = ra - 1;                   /* the call instruction */
+    uint32_t lo = 0, hi = n;                 /* last entry with initial location <= pc */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)(h + rd32(tab + 8 * mid)) <= pc) lo = mid + 1;
+        else hi = mid;
+    }
+    if (!lo) return false;
+    const uint8_t *fde = h + rd32(tab + 8 * (lo - 1) + 4);
+    uint32_t flen = (uint32_t)rd32(fde);
+    if (flen == 0 || flen == 0xffffffffu) return false;
+    const uint8_t *fend = fde + 4 + flen;
+    const uint8_t *cie = fde + 4 - rd32(fde + 4);
+    uint32_t clen = (uint32_t)rd32(cie);
+    if (clen == 0 || clen == 0xffffffffu || rd32(cie + 4) != 0) return false;
+    const uint8_t *cend = cie + 4 + clen, *c = cie + 8;
+    uint8_t version = *c++;
+    const char *aug = (const char *)c;
+    if (version != 1 && version != 3) return false;
+    while (c < cend && *c) c++;
+    c++;
+    if (uleb(&c, cend) != 1) return false;   /* code alignment */
+    int64_t data_align = sleb(&c, cend);
+    if (version == 1) c++; else uleb(&c, cend);
+    bool z = aug[0] == 'z';
+    uint8_t renc = 0;
+    if (z) {
+        uint64_t alen = uleb(&c, cend);
+        const uint8_t *ad = c;
+        for (const char *a = aug + 1; *a; a++) {
+            if (*a == 'R') renc = *ad++;
+            else if (*a == 'L') ad++;
+            else if (*a != 'S') return false;   /* a personality routine: not in our C code */
+        }
+        c += alen;
+    }
+    if (renc != 0x1b || !z) return false;   /* pcrel|sdata4 */
+    const uint8_t *f = fde + 8;
+    uintptr_t begin = (uintptr_t)(f + rd32(f)), range = (uint32_t)rd32(f + 4);
+    if (pc < begin || pc >= begin + range) return false;
+    f += 8;
+    uint64_t flen_aug = uleb(&f, fend);
+    f += flen_aug;
+    struct cfi_state st = { DW_RSP, 8, false, 0 }, init;
+    if (!cfi_run(c, cend, 0, 0, data_align, &st, &st)) return false;
+    init = st;
+    if (!cfi_run(f, fend, begin, pc, data_align, &st, &init)) return false;
+    if (st.cfa_reg != DW_RSP || st.cfa_off <= 0) return false;
+    *delta = (intptr_t)st.cfa_off;
+    *rbp_off = st.rbp_saved ? (intptr_t)st.rbp_off : 0;
+    return true;
 }
 
 /* Learn the layouts of our frames on the current stack from their DWARF CFI. */
@@ -439,6 +787,13 @@ unwind_fp(uintptr_t *pcs, unsigned max)
     uintptr_t cfa = (uintptr_t)fp + 16, ra = fp[1], rbp = fp[0];
     for (int hops = 0; in_self(ra); hops++) {
         const struct layout *l = layout_find(ra);
+        if (!l) {
+            intptr_t delta, rbp_off;
+            if (layout_from_cfi(ra, &delta, &rbp_off)) {
+                layout_add(ra, delta, rbp_off);
+                l = layout_find(ra);
+            }
+        }
         if (!l && (!learn_layouts() || !(l = layout_find(ra)))) return 0;
         if (hops > 16 || l->delta <= 0) return 0;
         uintptr_t ncfa = cfa + (uintptr_t)l->delta;
@@ -477,36 +832,100 @@ static inline void meta_store(struct slot_meta *slot, struct slot_meta m)
     if (old != v) memcpy(slot, &v, sizeof v);
 }
 
+/* A full log: its live blocks go to the slices, which take over. own_lock held. */
+static void own_migrate(void)
+{
+    const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
+    for (uint32_t i = 0; i < cs.own_count; i++) {
+        const struct own_rec *r = &own_log[i];
+        struct lookup lk;
+        if (!ptr_test_in(r->user, limit, &lk) || lk.user != r->user) continue;   /* freed */
+        size_t slot_size;
+        struct slot_meta *slot = meta_slot(r->user, &slot_size);
+        if (slot) meta_store(slot, (struct slot_meta){ r->id, r->slack, cs.proc_gen });
+    }
+    cs.own_logging = false;
+}
+
+/* Records m for the block at p in the log; false: not logging (any more), use the slices. */
+static bool own_put(uintptr_t p, struct slot_meta m)
+{
+
+    size_t slot_size;
+    uintptr_t user = block_at(p, &slot_size);
+    bool taken = own_lock_take();
+    if (!cs.own_logging) { own_lock_drop(taken); return false; }
+    if (cs.own_log_stale) {                       /* an ancestor's records: start from zero pages */
+        madvise(own_log, OWN_LOG_BYTES, MADV_DONTNEED);
+        cs.own_log_stale = false;
+    }
+    struct own_rec *r = own_find(user);
+    if (!r && cs.own_count == OWN_LOG_CAP) {
+        own_migrate();
+        own_lock_drop(taken);
+        return false;
+    }
+    if (!r) {
+        r = &own_log[cs.own_count++];
+        r->user = user;
+        uint32_t i = own_hash(user);
+        /* (The first record skips the read: reading the fresh index page first would map the
+         * zero page, then copy it at the store, two faults for one page.) */
+        if (cs.own_count > 1)
+            while (own_index[i]) i = (i + 1) & (OWN_INDEX_SLOTS - 1);
+        own_index[i] = (uint16_t)cs.own_count;
+    }
+    r->id = m.id;
+    r->slack = m.slack;
+    own_lock_drop(taken);
+    return true;
+}
+
+static inline void meta_put(uintptr_t p, struct slot_meta m)
+{
+    if (unlikely(cs.own_logging) && own_put(p, m)) return;
+    size_t slot_size;
+    struct slot_meta *slot = meta_slot(p, &slot_size);
+    if (likely(slot != NULL)) meta_store(slot, m);
+}
+
 static __thread int in_leak;               /* re-entrancy guard */
 static __thread uint32_t sample_left;
 
 void leak_on_alloc(void *ptr, size_t size)
 {
     size_t slot_size;
-    struct slot_meta *slot = meta_slot((uintptr_t)ptr, &slot_size);
-    if (unlikely(!slot)) return;
-    if (unlikely(proc_gen) && !allocated_since_fork) allocated_since_fork = true;
-    struct slot_meta m = { 0, slack_of(slot_size, size), proc_gen };
+    block_at((uintptr_t)ptr, &slot_size);
+    if (unlikely(cs.proc_gen) && !cs.allocated_since_fork) cs.allocated_since_fork = true;
+    struct slot_meta m = { 0, slack_of(slot_size, size), cs.proc_gen };
     uint32_t every = opt.stack_sample;
     if (every > 1) {
         if (unlikely(!sample_left))     /* first use: spread threads over the period */
             sample_left = 1 + (uint32_t)((((uintptr_t)&sample_left >> 12) * 2654435761u) % every);
-        if (--sample_left) { meta_store(slot, m); return; }
+        if (--sample_left) { meta_put((uintptr_t)ptr, m); return; }
         sample_left = every;
     }
     unsigned max = (unsigned)opt.stack_depth;
-    if (in_leak || !max) { meta_store(slot, m); return; }
+    if (in_leak || !max) { meta_put((uintptr_t)ptr, m); return; }
     in_leak = 1;
     uintptr_t pcs[DEPOT_MAX_DEPTH];
     unsigned n = opt.unwind == UNWIND_FP ? unwind_fp(pcs, max) : unwind_libunwind(pcs, max);
     m.id = n ? depot_put(pcs, n) : 0;
-    meta_store(slot, m);
+    meta_put((uintptr_t)ptr, m);
     in_leak = 0;
 }
 
 void leak_set_size(void *ptr, size_t size)
 {
     size_t slot_size;
+    uintptr_t user = block_at((uintptr_t)ptr, &slot_size);
+    if (unlikely(cs.own_logging)) {
+        bool taken = own_lock_take();
+        struct own_rec *r = cs.own_logging ? own_find(user) : NULL;
+        if (r) r->slack = slack_of(slot_size, size);
+        own_lock_drop(taken);
+        if (r) return;
+    }
     struct slot_meta *slot = meta_slot((uintptr_t)ptr, &slot_size);
     if (slot) slot->slack = slack_of(slot_size, size);
 }
@@ -525,9 +944,9 @@ void leak_note_reclaimed(uint32_t ci, unsigned word, uint64_t bits)
     const struct span *s = span_at(ci);
     for (; bits; bits &= bits - 1) {
         uint32_t idx = word * 64 + (unsigned)__builtin_ctzll(bits);
-        const struct slot_meta *m = meta_get(ci, idx);
-        uint32_t id = m->id < reclaimed_ids ? m->id : 0;
-        reclaimed[id].bytes += m->slack < s->size ? s->size - m->slack : s->size;
+        const struct slot_meta m = meta_of(ci, idx);
+        uint32_t id = m.id < reclaimed_ids ? m.id : 0;
+        reclaimed[id].bytes += m.slack < s->size ? s->size - m.slack : s->size;
         reclaimed[id].count++;
     }
 }
@@ -548,6 +967,10 @@ void leak_init(void)
         slices = NULL;
         return;
     }
+    main_stack_init();
+    /* Without it, children write their metadata to the slices. */
+    own_log = map_table(OWN_LOG_BYTES);
+    if (own_log) own_index = (uint16_t *)(own_log + OWN_LOG_CAP);
     /* Requested sizes are recorded even with COWGC_STACK_DEPTH=0. */
     leak_capture = true;
 }
@@ -619,10 +1042,10 @@ struct tally_ctx { struct tally *t; uint32_t nids; };
 static void tally_leak(uint32_t ci, uint32_t idx, uintptr_t user, size_t size, void *arg)
 {
     struct tally_ctx *c = arg;
-    const struct slot_meta *m = meta_get(ci, idx);
-    uint32_t id = m->id > c->nids ? 0 : m->id;
+    const struct slot_meta m = meta_of(ci, idx);
+    uint32_t id = m.id > c->nids ? 0 : m.id;
     struct tally *t = &c->t[(size_t)id * 2 + (ind_test(ci, idx) ? K_INDIRECT : K_DIRECT)];
-    t->bytes += m->slack < size ? size - m->slack : size;
+    t->bytes += m.slack < size ? size - m.slack : size;
     t->count++;
 }
 
@@ -678,7 +1101,7 @@ static void written_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
     for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
         size_t n = (size_t)((hi - pg + 4095) >> 12);
         if (n > 512) n = 512;
-        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) {
+        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) {
             pagemap_failed = true;
             return;
         }
@@ -705,19 +1128,11 @@ static void written_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
  * scan too, so every block it marks is reachable: when it marks them all, there is no leak to
  * report. Otherwise the full scan decides. cowgc's own globals are left out, as roots_scan does. */
 
-#define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
 #define QUICK_SEGS 512
 #define TCB_BYTES 2304          /* glibc's struct pthread on x86-64, above the thread pointer */
-struct qrange { uintptr_t lo, hi; };
 static struct qrange quick_segs[QUICK_SEGS];
 static unsigned nquick;
 static bool quick_overflow;
-/* The marked set (open addressing, user addresses) and then the work list, packed at the
- * start of one buffer: a small check touches (copy-on-write faults) one or two pages of it. */
-static uintptr_t qbuf[QUICK_MAX * 4];
-static uintptr_t *qset;
-static struct qrange *qwork;
-static unsigned qmask, nwork, nmarked;
 struct qwalk { unsigned n; bool changed, overflow; };
 
 static int quick_seg_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -790,26 +1205,37 @@ static uintptr_t initial_stack_top(void)
     return (uintptr_t)(p + 2);
 }
 
-/* Allocated and not freed by another thread (remote bits wait to be folded). */
+/* Allocated and not freed by another thread (remote bits wait to be folded). The remote
+ * bitmap is read only where remote frees happened: in a single-threaded child most of its
+ * pages were never written, and reading one maps the zero page (a fault). */
 static inline bool live_block(uint32_t ci, uint32_t idx)
 {
     uint64_t bit = 1ull << (idx & 63);
-    return (alloc_words(ci)[idx >> 6] & bit) && !(remote_words(ci)[idx >> 6] & bit);
+    if (!(alloc_words(ci)[idx >> 6] & bit)) return false;
+    const struct span *s = span_at(ci);
+    return s->kind != SPAN_SMALL || !atomic_load_explicit(&s->remote_count, memory_order_relaxed) ||
+           !(remote_words(ci)[idx >> 6] & bit);
 }
+
+static inline bool qbloom_test(uint32_t ci) { return cs.bloom[(ci >> 6) % QBLOOM_WORDS] >> (ci & 63) & 1; }
+static inline void qbloom_set(uint32_t ci) { cs.bloom[(ci >> 6) % QBLOOM_WORDS] |= 1ull << (ci & 63); }
 
 static void quick_scan(uintptr_t lo, uintptr_t hi)
 {
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
     for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
+        uintptr_t off = *(const uintptr_t *)p - heap.base;
+        /* Most heap pointers are to inherited blocks, in chunks holding no own block. */
+        if (likely(off >= limit) || !qbloom_test((uint32_t)(off >> CHUNK_SHIFT))) continue;
         struct lookup lk;
         if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
         if (!own_block(lk.ci, lk.idx) || !live_block(lk.ci, lk.idx)) continue;
-        unsigned i = (unsigned)((lk.user * 0x9e3779b97f4a7c15ull) >> 40) & qmask;
-        while (qset[i] && qset[i] != lk.user) i = (i + 1) & qmask;
-        if (qset[i]) continue;
-        qset[i] = lk.user;
-        nmarked++;
-        qwork[nwork++] = (struct qrange){ lk.user, lk.user + span_at(lk.ci)->size };
+        unsigned i = (unsigned)((lk.user * 0x9e3779b97f4a7c15ull) >> 40) & cs.qmask;
+        while (cs.qset[i] && cs.qset[i] != lk.user) i = (i + 1) & cs.qmask;
+        if (cs.qset[i]) continue;
+        cs.qset[i] = lk.user;
+        cs.nmarked++;
+        cs.qwork[cs.nwork++] = (struct qrange){ lk.user, lk.user + span_at(lk.ci)->size };
     }
 }
 
@@ -817,11 +1243,11 @@ static void quick_scan(uintptr_t lo, uintptr_t hi)
  * never touches a page that is not mapped or not present. false: pagemap unreadable. */
 static bool quick_written(uintptr_t lo, uintptr_t hi)
 {
-    uint64_t ent[512];
+    uint64_t *ent = cs.ent;
     for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
         size_t n = (size_t)((hi - pg + 4095) >> 12);
-        if (n > 512) n = 512;
-        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        if (n > QENT) n = QENT;
+        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
         for (size_t k = 0; k < n; k++, pg += 4096)
             if (((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE)))) &&
                 !(pg >= self_wlo && pg < self_whi))     /* cowgc's own globals, whatever the list says */
@@ -832,8 +1258,8 @@ static bool quick_written(uintptr_t lo, uintptr_t hi)
 
 static void quick_drain(void)
 {
-    while (nwork) {
-        struct qrange r = qwork[--nwork];
+    while (cs.nwork) {
+        struct qrange r = cs.qwork[--cs.nwork];
         quick_scan(r.lo, r.hi);
     }
 }
@@ -842,12 +1268,12 @@ static void quick_drain(void)
  * it stored lies there). false: pagemap unreadable. */
 static bool quick_inherited(void)
 {
-    uint64_t ent[512];
+    uint64_t *ent = cs.ent;
     uintptr_t end = heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT);
     for (uintptr_t pg = heap.base; pg < end;) {
         size_t n = (size_t)((end - pg) >> 12);
-        if (n > 512) n = 512;
-        if (pread(pagemap_fd, ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
+        if (n > QENT) n = QENT;
+        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
         for (size_t k = 0; k < n; k++, pg += 4096) {
             uint64_t e = ent[k];
             if (!((e & PM_PRESENT) && (e & PM_EXCLUSIVE)) && !(e & PM_SWAPPED)) continue;
@@ -873,10 +1299,24 @@ static bool quick_inherited(void)
     return true;
 }
 
-/* Own live blocks (reads only); stops counting past QUICK_MAX. */
-static uint64_t own_census(void)
+/* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the chunk filter. Not
+ * inlined: its locals hold own blocks' addresses (see scrub_below). */
+static __attribute__((noinline)) uint64_t own_census(void)
 {
     uint64_t own = 0;
+    if (cs.own_logging) {                     /* the log lists them all */
+        const uintptr_t limit = (uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT;
+        for (uint32_t i = 0; i < cs.own_count && own <= QUICK_MAX; i++) {
+            struct lookup lk;
+            if (!ptr_test_in(own_log[i].user, limit, &lk) || lk.user != own_log[i].user ||
+                !live_block(lk.ci, lk.idx))
+                continue;
+            own++;
+            qbloom_set(lk.ci);
+        }
+        return own;
+    }
+    memset(cs.bloom, 0xff, sizeof cs.bloom);
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top && own <= QUICK_MAX; ci++) {
         const struct span *s = span_at(ci);
@@ -892,26 +1332,35 @@ static uint64_t own_census(void)
     return own;
 }
 
+/* Clears the dead stack below the caller, where own_census's frame held own blocks' addresses:
+ * the stack scan starts below quick_check's frame and would find them there. */
+static __attribute__((noinline)) void scrub_below(void)
+{
+    volatile uint64_t buf[160] __attribute__((unused));   /* stores kept: volatile */
+    for (unsigned i = 0; i < 160; i++) buf[i] = 0;
+}
+
 /* True if every block this child allocated and still holds is reachable: nothing to report. */
 static bool quick_check(void)
 {
     if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
     uintptr_t stop = initial_stack_top();
     if (!stop) return false;
-    if (pagemap_fd < 0) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (pagemap_fd < 0) return false;
+    if (!pagemap_open()) return false;
     if (quick_overflow) return false;
     heap_lock();
+    memset(cs.bloom, 0, sizeof cs.bloom);
     uint64_t own = own_census();
+    scrub_below();
     bool done = own == 0;
     if (!done && own <= QUICK_MAX) {
         unsigned size = 16;
         while (size < own * 2) size <<= 1;
-        qmask = size - 1;
-        qset = qbuf;
-        qwork = (struct qrange *)(qbuf + size);
-        memset(qset, 0, size * sizeof *qset);
-        nwork = nmarked = 0;
+        cs.qmask = size - 1;
+        cs.qset = cs.buf;
+        cs.qwork = (struct qrange *)(cs.buf + size);
+        memset(cs.qset, 0, size * sizeof *cs.qset);
+        cs.nwork = cs.nmarked = 0;
         uintptr_t regs[48], sp;
         unsigned nregs = arch_spill_regs(regs, 48, &sp);
         if (sp < stop && stop - sp < ((uintptr_t)1 << 30)) {
@@ -922,10 +1371,10 @@ static bool quick_check(void)
             uintptr_t tp = arch_thread_pointer();
             ok = ok && quick_written(tp, tp + TCB_BYTES);
             quick_drain();
-            done = ok && nmarked == own;
+            done = ok && cs.nmarked == own;
             if (ok && !done && quick_inherited()) {       /* (subset of the roots: sound) */
                 quick_drain();
-                done = nmarked == own;
+                done = cs.nmarked == own;
             }
         }
     }
@@ -960,8 +1409,7 @@ static void scan_all_inherited(const uint64_t *inh, uint32_t top)
  * caller then marks everything. World stopped, marks prepared by split_inherited. */
 static bool mark_own(uint64_t *inh, uint32_t top)
 {
-    if (pagemap_fd < 0 && !forked_since_gen) pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    bool written = !forked_since_gen && pagemap_fd >= 0;
+    bool written = !cs.forked_since_gen && pagemap_open();
     uint64_t *saved_bm = heap.frozen_bm;
     uint32_t saved_top = heap.frozen_top;
     heap.frozen_bm = inh;
@@ -1694,9 +2142,9 @@ static size_t collect_groups(const struct tally *t, size_t nids, unsigned kinds,
  * Returns the number of unsuppressed leaked blocks. */
 static uint64_t detect_report(void)
 {
-    bool child = proc_gen != 0;
+    bool child = cs.proc_gen != 0;
     /* A forked child reports only what it allocated itself: nothing allocated, nothing to do. */
-    if (child && !allocated_since_fork) return 0;
+    if (child && !cs.allocated_since_fork) return 0;
     if (child && quick_check()) return 0;
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
     uint32_t top = atomic_load(&heap.top);
@@ -1791,11 +2239,13 @@ static uint64_t detect_report(void)
 void leak_report(bool at_exit)
 {
     if (!cowgc_ready || opt.mode != MODE_DETECT) return;
-    pthread_mutex_lock(&report_mu);
+    /* Alone, nobody can race us: no store to the lock's page (an exiting child's fault). */
+    bool lock = !__libc_single_threaded;
+    if (lock) pthread_mutex_lock(&report_mu);
     int e = errno;
     uint64_t leaked = detect_report();
     errno = e;
-    pthread_mutex_unlock(&report_mu);
+    if (lock) pthread_mutex_unlock(&report_mu);
     if (at_exit && leaked && opt.leak_exitcode) {
         if (opt.stats_json) stats_write_json(opt.stats_json);
         else if (opt.stats) stats_print(log_fd());

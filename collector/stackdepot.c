@@ -3,13 +3,20 @@
  * Invariants:
  *  - Ids are dense, 1..depot_count(); 0 means "no stack". An id, once returned, names the same
  *    frames forever (records are never freed or moved); depot_get() is lock-free.
- *  - Everything lives in mmap'd NORESERVE mappings made once by depot_init(), touched lazily:
- *    the hash table (ids), the record arena (hash, depth, frames) and the id -> record table.
- *    Nothing here calls malloc, so it may run inside the allocator.
- *  - Lookups never take the lock. An insert takes a spin lock, probes again, writes the record,
- *    then publishes it with a release store into the table; readers load-acquire the slot.
+ *  - Everything lives in mmap'd NORESERVE mappings, touched lazily: the hash table (ids), the
+ *    record arena (hash, depth, frames) and the id -> record table. Nothing here calls
+ *    malloc, so it may run inside the allocator.
+ *  - The hash table starts small and grows 4x when 3/4 full (up to TABLE_BITS): a program's
+ *    few hundred stacks then sit on a few pages, not one page of a 2M-slot table each (a
+ *    first touch is a fault, and after fork() a copy). Old tables stay mapped and valid, as
+ *    the ids they hold never change: a reader on an old table that misses takes the lock and
+ *    probes the current one.
+ *  - Lookups never take the lock. An insert takes a spin lock, probes the current table again,
+ *    writes the record, then publishes it with a release store into the table; readers
+ *    load-acquire the table pointer and the slot.
  *    The lock records the holder's pid: a fork child that inherited it held stealing it.
- *  - When the table is 3/4 full or the arena is exhausted, depot_put() returns 0 (counted).
+ *  - When the largest table is 3/4 full or the arena is exhausted, depot_put() returns 0
+ *    (counted).
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -20,8 +27,9 @@
 #include "collector.h"
 #include "scanner.h"
 
-#define TABLE_BITS 21                         /* 2M slots, 8 MiB reserved */
+#define TABLE_BITS 21                         /* at most 2M slots, 8 MiB */
 #define TABLE_SLOTS ((uint32_t)1 << TABLE_BITS)
+#define TABLE_BITS0 12                        /* the first table: 4096 slots, 16 KiB */
 #define MAX_IDS DEPOT_MAX_IDS                 /* load factor 3/4 */
 #define ARENA_BYTES ((size_t)512 << 20)       /* frames of all records */
 
@@ -32,7 +40,12 @@ struct record {
     uintptr_t pcs[];
 };
 
-static _Atomic uint32_t *table;       /* slot -> id, 0 empty */
+struct table {
+    uint32_t mask;                    /* slots - 1 */
+    uint32_t pad;
+    _Atomic uint32_t slot[];          /* slot -> id, 0 empty */
+};
+static _Atomic(struct table *) table; /* the current one */
 static uint64_t *offsets;             /* id -> byte offset of its record in the arena */
 static char *arena;
 static size_t arena_used;             /* under the lock */
@@ -58,10 +71,12 @@ int depot_init(void)
         while (atomic_load(&inited) == 1) sched_yield();
         return atomic_load(&inited) == 2 ? 0 : -1;
     }
-    table = map_noreserve(TABLE_SLOTS * sizeof(uint32_t));
+    struct table *t = map_noreserve(sizeof(struct table) + ((size_t)1 << TABLE_BITS0) * sizeof(uint32_t));
+    if (t) t->mask = ((uint32_t)1 << TABLE_BITS0) - 1;
+    atomic_store_explicit(&table, t, memory_order_release);
     offsets = map_noreserve(((size_t)MAX_IDS + 1) * sizeof(uint64_t));
     arena = map_noreserve(ARENA_BYTES);
-    bool ok = table && offsets && arena;
+    bool ok = t && offsets && arena;
     atomic_store(&inited, ok ? 2 : -1);
     return ok ? 0 : -1;
 }
@@ -90,16 +105,33 @@ static bool same(uint32_t id, uint64_t h, const uintptr_t *pcs, unsigned n)
     return r->hash == h && r->depth == n && memcmp(r->pcs, pcs, n * sizeof *pcs) == 0;
 }
 
-/* Probe for the stack; returns its id, or 0 with *slot at the first empty slot. */
-static uint32_t probe(uint64_t h, const uintptr_t *pcs, unsigned n, uint32_t *slot)
+/* Probe t for the stack; returns its id, or 0 with *slot at the first empty slot. */
+static uint32_t probe(const struct table *t, uint64_t h, const uintptr_t *pcs, unsigned n, uint32_t *slot)
 {
-    uint32_t i = (uint32_t)h & (TABLE_SLOTS - 1);
+    uint32_t i = (uint32_t)h & t->mask;
     for (;;) {
-        uint32_t id = atomic_load_explicit(&table[i], memory_order_acquire);
+        uint32_t id = atomic_load_explicit(&t->slot[i], memory_order_acquire);
         if (!id) { *slot = i; return 0; }
         if (same(id, h, pcs, n)) return id;
-        i = (i + 1) & (TABLE_SLOTS - 1);
+        i = (i + 1) & t->mask;
     }
+}
+
+/* A table 4x the size of t holding every id (lock held); NULL if t is the largest or no map. */
+static struct table *grow(const struct table *t)
+{
+    uint64_t slots = ((uint64_t)t->mask + 1) * 4;
+    if (slots > TABLE_SLOTS) return NULL;
+    struct table *g = map_noreserve(sizeof(struct table) + slots * sizeof(uint32_t));
+    if (!g) return NULL;
+    g->mask = (uint32_t)slots - 1;
+    uint32_t last = atomic_load_explicit(&next_id, memory_order_relaxed);
+    for (uint32_t id = 1; id <= last; id++) {
+        uint32_t i = (uint32_t)record_of(id)->hash & g->mask;
+        while (atomic_load_explicit(&g->slot[i], memory_order_relaxed)) i = (i + 1) & g->mask;
+        atomic_store_explicit(&g->slot[i], id, memory_order_relaxed);
+    }
+    return g;
 }
 
 static void lock(void)
@@ -136,7 +168,7 @@ uint32_t depot_put(const uintptr_t *pcs, unsigned n)
     static __thread uint32_t memo_depth, memo_id;
     if (memo_id && memo_hash == h && memo_depth == n) return memo_id;
     uint32_t slot;
-    uint32_t id = probe(h, pcs, n, &slot);
+    uint32_t id = probe(atomic_load_explicit(&table, memory_order_acquire), h, pcs, n, &slot);
     if (likely(id)) {
         memo_hash = h;
         memo_depth = n;
@@ -144,11 +176,21 @@ uint32_t depot_put(const uintptr_t *pcs, unsigned n)
         return id;
     }
     lock();
-    id = probe(h, pcs, n, &slot);      /* someone may have inserted it meanwhile */
+    struct table *t = atomic_load_explicit(&table, memory_order_relaxed);
+    id = probe(t, h, pcs, n, &slot);      /* someone may have inserted it meanwhile, or grown */
     if (!id) {
         size_t need = sizeof(struct record) + n * sizeof(uintptr_t);
         uint32_t nid = atomic_load_explicit(&next_id, memory_order_relaxed) + 1;
-        if (nid > MAX_IDS || arena_used + need > ARENA_BYTES) {
+        if ((uint64_t)nid * 4 > ((uint64_t)t->mask + 1) * 3) {
+            struct table *g = grow(t);
+            if (g) {
+                atomic_store_explicit(&table, g, memory_order_release);
+                t = g;
+                probe(t, h, pcs, n, &slot);
+            }
+        }
+        if (nid > MAX_IDS || (uint64_t)nid * 4 > ((uint64_t)t->mask + 1) * 3 ||
+            arena_used + need > ARENA_BYTES) {
             unlock();
             atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
             return 0;
@@ -160,7 +202,7 @@ uint32_t depot_put(const uintptr_t *pcs, unsigned n)
         offsets[nid] = arena_used;
         arena_used += need;
         atomic_store_explicit(&next_id, nid, memory_order_release);
-        atomic_store_explicit(&table[slot], nid, memory_order_release);
+        atomic_store_explicit(&t->slot[slot], nid, memory_order_release);
         id = nid;
     }
     unlock();

@@ -614,13 +614,15 @@ HIDDEN void stw_fork_child(void)
     uint32_t e = atomic_load(&world_epoch);
     if (e & 1)
         atomic_store(&world_epoch, e + 1);
-    atomic_store(&claim, 0);
-    atomic_store(&nack, 0);
-    atomic_store(&slot_overflow, 0);
-    ntargets = 0;
-    nslots = 0;
-    nhints = 0;
-    tls_is_stopper = false;
+    /* Stores only what changed: after fork() each first store to a page is a copy-on-write
+     * fault, and a shell's short-lived children pay it on every fork. */
+    if (atomic_load(&claim)) atomic_store(&claim, 0);
+    if (atomic_load(&nack)) atomic_store(&nack, 0);
+    if (atomic_load(&slot_overflow)) atomic_store(&slot_overflow, 0);
+    if (ntargets) ntargets = 0;
+    if (nslots) nslots = 0;
+    if (nhints) nhints = 0;
+    if (tls_is_stopper) tls_is_stopper = false;
     /* classify() finds a thread's cache by tid: this one's was made under the parent's. */
     struct tcache *tc = tls_tc;
     if (tc)

@@ -50,6 +50,27 @@ static void ids_are_dense(void **state)
     assert_int_equal(depot_count(), before + 1000);
 }
 
+/* The table starts small and grows: ids given before a growth are found after it. */
+#define MANY 20000
+static uint32_t many_ids[MANY];
+
+static void found_across_growth(void **state)
+{
+    uintptr_t a[5];
+    for (uintptr_t s = 0; s < MANY; s++) {
+        stack(a, 5, 2000000 + s);
+        many_ids[s] = depot_put(a, 5);
+        assert_true(many_ids[s] != 0);
+    }
+    uint32_t count = depot_count();
+    for (uintptr_t s = 0; s < MANY; s++) {
+        stack(a, 5, 2000000 + s);
+        assert_int_equal(depot_put(a, 5), many_ids[s]);
+    }
+    assert_int_equal(depot_count(), count);
+    assert_int_equal(depot_dropped(), 0);
+}
+
 #define PER_THREAD 20000
 static uint32_t ids[2][PER_THREAD];
 
@@ -85,6 +106,7 @@ int main(void)
         cmocka_unit_test(same_frames_same_id),
         cmocka_unit_test(round_trip),
         cmocka_unit_test(ids_are_dense),
+        cmocka_unit_test(found_across_growth),
         cmocka_unit_test(concurrent_inserts_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

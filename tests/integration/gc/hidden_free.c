@@ -20,8 +20,13 @@
 static uintptr_t hidden;
 static char *reuse[NREUSE];
 
+static char *volatile neighbour;
+
 static __attribute__((noinline)) void make_hidden(void)
 {
+    /* A live block of the same class keeps the span: the report can name the site of a
+     * reclaimed block whose span is still in use (a span freed whole has no slots any more). */
+    neighbour = malloc(SIZE);
     char *p = malloc(SIZE);
     memset(p, 0x33, SIZE);
     hidden = (uintptr_t)p ^ KEY;

@@ -8,8 +8,11 @@
  *      b_leak_site only.
  *   C  forks G first (its pages are shared again), then does what B does: reports c_leak_site.
  *   G  leaks g_leak_site: reports it only.
+ *   E  leaks e_early_site and e_memalign_site (its requested size set after the allocation),
+ *      then keeps 3000 new blocks (more than a child's private log of its own blocks holds, so
+ *      the log moves to the side tables) and leaks e_late_site: reports those three.
  * The parent waits for all and exits: reports parent_site only.
- * Prints "A=pid D=pid B=pid C=pid G=pid P=pid" on stdout. Plain libc program.
+ * Prints "A=pid D=pid B=pid C=pid G=pid E=pid P=pid" on stdout. Plain libc program.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,22 @@ static NOINLINE void c_leak_site(void) { use(memset(malloc(223), 0, 223)); }
 static NOINLINE void g_leak_site(void) { use(memset(malloc(224), 0, 224)); }
 static NOINLINE void kept_in_table_site(void) { table[7] = memset(malloc(444), 0, 444); }
 static NOINLINE void kept_in_global_site(void) { child_global = memset(malloc(555), 0, 555); }
+static NOINLINE void e_early_site(void) { use(memset(malloc(225), 0, 225)); }
+static NOINLINE void e_late_site(void) { use(memset(malloc(226), 0, 226)); }
+static NOINLINE void e_memalign_site(void)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, 227) == 0) use(memset(p, 0, 227));
+}
+
+#define E_KEEP 3000
+void **e_keep;                     /* global, so that the stores are not dead to the compiler */
+
+static NOINLINE void e_keep_many(void)
+{
+    e_keep = use(memset(malloc(E_KEEP * sizeof(void *)), 0, E_KEEP * sizeof(void *)));
+    for (int i = 0; i < E_KEEP; i++) e_keep[i] = use(malloc(32));
+}
 
 static NOINLINE void scrub(void)
 {
@@ -92,6 +111,16 @@ int main(void)
     pid_t g = 0;
     if (read(fds[0], &g, sizeof g) != sizeof g) return 1;
     waitpid(c, NULL, 0);
-    printf("A=%d D=%d B=%d C=%d G=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)getpid());
+    pid_t e = fork();
+    if (e == 0) {
+        e_early_site();
+        e_memalign_site();
+        e_keep_many();
+        e_late_site();
+        scrub();
+        exit(0);
+    }
+    waitpid(e, NULL, 0);
+    printf("A=%d D=%d B=%d C=%d G=%d E=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)e, (int)getpid());
     return 0;
 }
