@@ -99,6 +99,7 @@ static void *short_lived(void *arg)
 {
     volatile char buf[256];
     memset((char *)buf, 1, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory");   /* the stores are kept: buf escapes */
     return arg;
 }
 

@@ -27,6 +27,7 @@ static __attribute__((noinline)) void scrub(void)
 {
     volatile char buf[1 << 16];
     memset((char *)buf, 0, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory");   /* the stores are kept: buf escapes */
 }
 
 static __attribute__((noinline)) void garbage(void)
