@@ -919,15 +919,20 @@ static inline void free_block(void *p, const char *who)
         uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
         struct span *s = span_at(ci);
         if (likely(s->kind == SPAN_SMALL && s->owner == tc)) {
-            uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1));
-            uint32_t idx = (uint32_t)(((uint64_t)rel * s->recip) >> 32);
+            /* The slot's offset (wrapping below the first slot's header) times the reciprocal:
+             * the high half is the slot, and the low half is below recip exactly when p is a
+             * slot's start (sizeclass.c: the quotient is exact for offsets below 2^16, and the
+             * remainder's share k*err stays below 2^16 < recip). No second multiply. */
+            uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1)) - heap.hdr;
+            uint64_t prod = (uint64_t)rel * s->recip;
+            uint32_t idx = (uint32_t)(prod >> 32);
             unsigned c = s->cls, w = idx >> 6;
             uint64_t bit = 1ull << (idx & 63);
             uint64_t *a = alloc_words(ci) + w;
             struct bin *b = &tc->bins[c];
             /* remote_count: a remote free of this block may wait to be folded (free_owned
              * checks its bit); hidden_bm: detect mode's hint (keep.c). */
-            if (likely(rel == idx * s->stride + heap.hdr && idx < s->nblocks &&
+            if (likely((uint32_t)prod < s->recip && idx < s->nblocks &&
                        !(s->flags & SF_KEPT) && !heap.frozen_bm && !heap.hidden_bm &&
                        !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
                 /* The cache is read only inside the busy section: a collection that ran before

@@ -5,6 +5,9 @@
  *    that fits (tests/unit/test_sizeclass.c checks every n).
  *  - For every stride s <= CHUNK_SIZE and offset o < CHUNK_SIZE: (o * reciprocal(s)) >> 32 == o / s.
  *    (recip = floor(2^32/s) + 1 overestimates 1/s by less than 2^-32, and o*err < 2^16 <= 2^32/s.)
+ *  - And the low 32 bits of o * reciprocal(s) are below reciprocal(s) exactly when s divides o
+ *    (o = k*s + j: the low half is k*(s*recip - 2^32) + j*recip, and k*(s*recip - 2^32) <= o <
+ *    2^16 < recip), which free's fast path uses to reject pointers into a block.
  */
 #include "collector.h"
 

@@ -132,6 +132,40 @@ static void double_and_foreign_free_are_survived(void **state)
     cg_free(r);
 }
 
+/* A free of a pointer into a block (not its start) is refused in every size class, for every
+ * 16-byte offset inside the slot and a few unaligned ones: the block stays allocated and the
+ * blocks around it are untouched. (The fast path tells a slot's start from the low half of one
+ * multiply; this checks that against every stride.) */
+static void interior_frees_are_refused_in_every_class(void **state)
+{
+    int e = errno;
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        size_t n = class_size[c];
+        unsigned char *a = cg_malloc(n), *b = cg_malloc(n), *d = cg_malloc(n);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_non_null(d);
+        fill(b, n, c);
+        /* 1, 8, 15, then every multiple of 16 (past 1 KiB: every 16 bytes of the first and
+         * last KiB, and every 256 between). */
+        for (size_t k = 1; k < n; k = k < 15 ? k + 7 : k == 15 ? 16 :
+                                      k + (n > 1024 && k >= 1024 && k + 1024 < n ? 256 : 16)) {
+            cg_free(b + k);
+            struct lookup lk;
+            assert_true(heap_lookup((uintptr_t)b, &lk));
+            assert_int_equal(lk.user, (uintptr_t)b);
+        }
+        assert_true(check(b, n, c));
+        unsigned char *x = cg_malloc(n);           /* must not be b */
+        assert_ptr_not_equal(x, b);
+        cg_free(x);
+        cg_free(a);
+        cg_free(b);
+        cg_free(d);
+    }
+    errno = e;
+}
+
 struct xfer { void **slots; int n; };
 
 static void *consumer(void *arg)
@@ -239,6 +273,7 @@ int main(void)
         cmocka_unit_test(realloc_keeps_contents),
         cmocka_unit_test(large_realloc_grows_in_place_at_the_top),
         cmocka_unit_test(double_and_foreign_free_are_survived),
+        cmocka_unit_test(interior_frees_are_refused_in_every_class),
         cmocka_unit_test(cross_thread_frees_come_back),
         cmocka_unit_test(many_threads_and_exit_give_caches_back),
         cmocka_unit_test(empty_spans_go_back),

@@ -1,4 +1,4 @@
-/* test_sizeclass.c -- size classes fit and are tight; reciprocals divide exactly. */
+/* test_sizeclass.c -- size classes fit and are tight; reciprocals divide exactly and tell exact multiples. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,9 +40,14 @@ static void reciprocal_divides_exactly(void **state)
     for (unsigned c = 0; c < NCLASSES; c++)
         for (unsigned hdr = 0; hdr <= INLINE_HDR; hdr += INLINE_HDR) {
             uint32_t stride = class_size[c] + hdr, r = reciprocal(stride);
-            for (uint32_t off = 0; off < CHUNK_SIZE; off++)
-                if ((uint32_t)(((uint64_t)off * r) >> 32) != off / stride)
+            for (uint32_t off = 0; off < CHUNK_SIZE; off++) {
+                uint64_t prod = (uint64_t)off * r;
+                if ((uint32_t)(prod >> 32) != off / stride)
                     fail_msg("stride %u off %u", stride, off);
+                /* free's fast path: the low half tells a slot's start (alloc.c) */
+                if (((uint32_t)prod < r) != (off % stride == 0))
+                    fail_msg("stride %u off %u: low half %u, reciprocal %u", stride, off, (uint32_t)prod, r);
+            }
         }
 }
 
