@@ -165,7 +165,11 @@ leak_report='/^[=-]+$/ || /^==[0-9]+==ERROR: cowgc: detected memory leaks/ || /^
 log_lines=""
 if [ "$mode" = detect ]; then
     leaked=$(awk '/^SUMMARY: cowgc: [0-9]+ byte(\(s\))? leaked/ { s += $3 } END { print s + 0 }' "$work/stats/cowgc.log")
-    log_lines=$(awk "$leak_report { next } { print }" "$work/stats/cowgc.log" | grep -v '^cowgc: stats: ' | head -20)
+    # A hint about a library on COWGC_KEEP's built-in list (it hides pointers by design: that
+    # is why it is listed) is expected whenever a collection falls between its allocation and
+    # its free; a hint about anything else is a complaint like any other line.
+    log_lines=$(awk "$leak_report { next } { print }" "$work/stats/cowgc.log" | grep -v '^cowgc: stats: ' |
+        grep -v 'the program still used this block, .*; in collect mode COWGC_KEEP=libfontconfig ' | head -20)
 fi
 
 echo "case:    ${label}, as $(id -un 2>/dev/null || id -u)"
