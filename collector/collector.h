@@ -41,6 +41,7 @@
 #ifndef COWGC_COLLECTOR_H
 #define COWGC_COLLECTOR_H
 
+#include <elf.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -375,6 +376,19 @@ HIDDEN uint32_t symz_intern(struct symz_out *o, const char *s, size_t len);   /*
 static inline const char *symz_str(const struct symz_out *o, uint32_t off) { return off ? o->text + off : NULL; }
 HIDDEN void symz_out_free(struct symz_out *o);
 HIDDEN uint64_t symz_file_vbase(const char *path);   /* link-time address of file offset 0 */
+/* An ELF file mapped read-only, with its function symbol table: .symtab, else .dynsym (syms
+ * NULL when it has neither). Raw system calls and mmap only: callable anywhere cowgc runs. */
+struct elf_file {
+    const char *map;
+    size_t len;
+    const Elf64_Sym *syms;
+    size_t nsyms;
+    const char *strtab;
+    size_t strsz;
+};
+HIDDEN bool elf_map(const char *path, struct elf_file *f);   /* false: not a readable file */
+HIDDEN void elf_unmap(struct elf_file *f);
+HIDDEN const char *elf_func_name(const struct elf_file *f, const Elf64_Sym *s);   /* NULL: not a defined function */
 /* The report's lines, LeakSanitizer's words with cowgc as the tool. kind: direct|indirect|reclaimed. */
 HIDDEN size_t symz_text_banner(char *buf, size_t n, bool reclaimed, int pid, uint64_t collections);
 HIDDEN size_t symz_text_group(char *buf, size_t n, const char *kind, uint64_t bytes, uint64_t count);

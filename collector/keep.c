@@ -163,44 +163,14 @@ static uint64_t hash_name(const char *s)
  * to the object's load address, appended to `cached`. Reads .symtab, else .dynsym. */
 static void read_functions(const char *path)
 {
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    struct stat st;
-    const char *map = NULL;
-    size_t len = 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)sizeof(ElfW(Ehdr))) {
-        len = (size_t)st.st_size;
-        void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        map = p == MAP_FAILED ? NULL : p;
+    struct elf_file f;
+    if (!elf_map(path, &f)) return;
+    for (size_t j = 0; j < f.nsyms && ncached < CACHED_MAX; j++) {
+        const char *name = elf_func_name(&f, &f.syms[j]);
+        if (name && f.syms[j].st_size && function_listed(name))
+            cached[ncached++] = (struct krange){ f.syms[j].st_value, f.syms[j].st_value + f.syms[j].st_size, KEEP_OBJECT };
     }
-    syscall(SYS_close, fd);
-    if (!map) return;
-    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)map;
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > len)
-        goto out;
-    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(map + eh->e_shoff);
-    for (unsigned want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0)
-        for (unsigned i = 0; i < eh->e_shnum; i++) {
-            if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
-            const ElfW(Shdr) *str = &sh[sh[i].sh_link];
-            if (sh[i].sh_offset + sh[i].sh_size > len || str->sh_offset + str->sh_size > len) continue;
-            const ElfW(Sym) *syms = (const ElfW(Sym) *)(map + sh[i].sh_offset);
-            const char *strtab = map + str->sh_offset;
-            size_t n = sh[i].sh_size / sizeof(ElfW(Sym));
-            for (size_t j = 0; j < n && ncached < CACHED_MAX; j++) {
-                const ElfW(Sym) *s = &syms[j];
-                unsigned t = ELF64_ST_TYPE(s->st_info);
-                if ((t != STT_FUNC && t != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF || !s->st_value ||
-                    !s->st_size || s->st_name >= str->sh_size || !memchr(strtab + s->st_name, 0, str->sh_size - s->st_name))
-                    continue;
-                if (function_listed(strtab + s->st_name))
-                    cached[ncached++] = (struct krange){ s->st_value, s->st_value + s->st_size, KEEP_OBJECT };
-            }
-            goto out;
-        }
-out:
-    munmap((void *)map, len);
+    elf_unmap(&f);
 }
 
 static void object_functions(uintptr_t addr, const char *name)

@@ -1581,46 +1581,22 @@ static void fsym_sort(struct fsym *a, size_t n)   /* heap sort: no allocation, n
 static void module_load(struct module *m)
 {
     m->loaded = true;
-    int fd = open(m->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)sizeof(ElfW(Ehdr))) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p != MAP_FAILED) { m->map = p; m->maplen = (size_t)st.st_size; }
-    }
-    close(fd);
-    if (!m->map) return;
-    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)m->map;
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > m->maplen)
-        return;
-    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(m->map + eh->e_shoff);
-    /* .symtab has the static functions; a stripped file keeps only .dynsym. */
-    for (int want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0)
-        for (unsigned i = 0; i < eh->e_shnum; i++) {
-            if (sh[i].sh_type != (unsigned)want || sh[i].sh_link >= eh->e_shnum) continue;
-            const ElfW(Shdr) *str = &sh[sh[i].sh_link];
-            if (sh[i].sh_offset + sh[i].sh_size > m->maplen || str->sh_offset + str->sh_size > m->maplen)
-                continue;
-            const ElfW(Sym) *syms = (const ElfW(Sym) *)(m->map + sh[i].sh_offset);
-            size_t n = sh[i].sh_size / sizeof(ElfW(Sym)), k = 0;
-            m->fsyms_len = (n ? n : 1) * sizeof(struct fsym);
-            m->fsyms = map_noreserve(m->fsyms_len);
-            if (!m->fsyms) return;
-            for (size_t j = 0; j < n; j++) {
-                const ElfW(Sym) *s = &syms[j];
-                unsigned t = ELF64_ST_TYPE(s->st_info);
-                if ((t != STT_FUNC && t != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF || !s->st_value ||
-                    s->st_name >= str->sh_size)
-                    continue;
-                m->fsyms[k++] = (struct fsym){ s->st_value, s->st_size, s->st_name, 0 };
-            }
-            fsym_sort(m->fsyms, k);
-            m->nfsyms = k;
-            m->strtab = m->map + str->sh_offset;
-            m->strsz = str->sh_size;
-            return;
-        }
+    struct elf_file f;
+    if (!elf_map(m->path, &f)) return;
+    m->map = f.map;
+    m->maplen = f.len;
+    if (!f.syms) return;
+    m->fsyms_len = (f.nsyms ? f.nsyms : 1) * sizeof(struct fsym);
+    m->fsyms = map_noreserve(m->fsyms_len);
+    if (!m->fsyms) return;
+    size_t k = 0;
+    for (size_t j = 0; j < f.nsyms; j++)
+        if (elf_func_name(&f, &f.syms[j]))
+            m->fsyms[k++] = (struct fsym){ f.syms[j].st_value, f.syms[j].st_size, f.syms[j].st_name, 0 };
+    fsym_sort(m->fsyms, k);
+    m->nfsyms = k;
+    m->strtab = f.strtab;
+    m->strsz = f.strsz;
 }
 
 /* The function symbol containing link-time address a, and a's offset into it. */

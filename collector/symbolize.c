@@ -469,6 +469,55 @@ uint64_t symz_file_vbase(const char *path)
     return base;
 }
 
+/* ---- function symbols of an ELF file (leak reports' names, COWGC_KEEP's leak: templates) ---- */
+
+bool elf_map(const char *path, struct elf_file *f)
+{
+    *f = (struct elf_file){ 0 };
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)sizeof(Elf64_Ehdr)) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p != MAP_FAILED) { f->map = p; f->len = (size_t)st.st_size; }
+    }
+    syscall(SYS_close, fd);
+    if (!f->map) return false;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->map;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > f->len)
+        return true;                       /* mapped, no symbols */
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(f->map + eh->e_shoff);
+    /* .symtab has the static functions; a stripped file keeps only .dynsym. */
+    for (unsigned want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0)
+        for (unsigned i = 0; i < eh->e_shnum; i++) {
+            if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
+            const Elf64_Shdr *str = &sh[sh[i].sh_link];
+            if (sh[i].sh_offset + sh[i].sh_size > f->len || str->sh_offset + str->sh_size > f->len) continue;
+            f->syms = (const Elf64_Sym *)(f->map + sh[i].sh_offset);
+            f->nsyms = sh[i].sh_size / sizeof(Elf64_Sym);
+            f->strtab = f->map + str->sh_offset;
+            f->strsz = str->sh_size;
+            return true;
+        }
+    return true;
+}
+
+void elf_unmap(struct elf_file *f)
+{
+    if (f->map) munmap((void *)f->map, f->len);
+    *f = (struct elf_file){ 0 };
+}
+
+const char *elf_func_name(const struct elf_file *f, const Elf64_Sym *s)
+{
+    unsigned t = ELF64_ST_TYPE(s->st_info);
+    if ((t != STT_FUNC && t != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF || !s->st_value ||
+        s->st_name >= f->strsz || !memchr(f->strtab + s->st_name, 0, f->strsz - s->st_name))
+        return NULL;
+    return f->strtab + s->st_name;
+}
+
 /* ---- the report's words ---- */
 
 size_t symz_text_banner(char *buf, size_t n, bool reclaimed, int pid, uint64_t collections)
