@@ -255,17 +255,22 @@ void tcache_release(struct tcache *tc)
 void alloc_fork_child(void)
 {
     struct tcache *me = tls_tc;
-    for (unsigned c = 0; c < NCLASSES; c++) heap.orphans[c] = NONE32;
+    /* Stores only what changes: after fork() each first store to a page is a copy-on-write
+     * fault, and a single-threaded parent's child finds all of this already true. */
+    for (unsigned c = 0; c < NCLASSES; c++)
+        if (heap.orphans[c] != NONE32) heap.orphans[c] = NONE32;
     struct tcache *tc = heap.tcaches, *keep = NULL;
-    heap.tcaches = NULL;
-    while (tc) {
-        struct tcache *next = tc->next;
-        if (tc == me) { keep = tc; tc->next = NULL; }
-        else if (tc == &fallback_tc) tc->in_use = false;   /* re-registered on next use */
-        else { tc->in_use = false; tc->next = tc_free_list; tc_free_list = tc; }
-        tc = next;
+    if (!(tc == me && (!me || !me->next))) {
+        heap.tcaches = NULL;
+        while (tc) {
+            struct tcache *next = tc->next;
+            if (tc == me) { keep = tc; tc->next = NULL; }
+            else if (tc == &fallback_tc) tc->in_use = false;   /* re-registered on next use */
+            else { tc->in_use = false; tc->next = tc_free_list; tc_free_list = tc; }
+            tc = next;
+        }
+        heap.tcaches = keep;
     }
-    heap.tcaches = keep;
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);

@@ -4,8 +4,9 @@
  *  - Every thread started through pthread_create records its stack bounds in
  *    hooks_thread_stack before running the program's start routine, so the scanner can tell
  *    a thread's own stack (dead below sp) from any other memory its sp may lie in.
- *  - fork() happens with heap_lock held by the forking thread (prepare handler), so no other
- *    thread is inside a locked slow path or a collection; the child rebuilds everything that a
+ *  - fork() happens with heap_lock held by the forking thread (prepare handler), unless the
+ *    process never started a thread, so no other thread is inside a locked slow path or a
+ *    collection; the child rebuilds everything that a
  *    busy section of a vanished thread could have left half-done (alloc_fork_child).
  *  - The exit destructor runs at most once per cache; frees after it go through remote frees
  *    and mallocs through the fallback cache.
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/single_threaded.h>
 
 #include "collector.h"
 #include "scanner.h"
@@ -80,10 +82,18 @@ void hooks_thread_started(void *tc)
     if (have_key) pthread_setspecific(exit_key, tc);
 }
 
+/* Whether fork_prepare took heap_lock. A process that never started a thread has no other
+ * thread to exclude, so, as glibc's own malloc does, it forks without the lock: then neither
+ * parent nor child writes the lock's page after fork(), each write being a copy-on-write fault
+ * in a shell that forks for every command substitution. */
+static bool fork_locked;
+
 static void fork_prepare(void)
 {
     gc_before_fork();
-    heap_lock();
+    bool lock = !__libc_single_threaded;
+    if (fork_locked != lock) fork_locked = lock;   /* stored only when it changes */
+    if (lock) heap_lock();
     gen_fork_prepare();
 }
 
@@ -91,12 +101,12 @@ static void fork_parent(void)
 {
     gen_fork_parent();
     freeze_fork_parent();
-    heap_unlock();
+    if (fork_locked) heap_unlock();
 }
 
 static void fork_child(void)
 {
-    pthread_mutex_init(&heap.lock, NULL);
+    if (fork_locked) pthread_mutex_init(&heap.lock, NULL);
     alloc_fork_child();
     freeze_fork_child();
     gen_fork_child();
