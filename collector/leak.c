@@ -265,7 +265,7 @@ static void fork_child_gen(void)
     cs.proc_gen++;
     cs.forked_since_gen = false;
     cs.allocated_since_fork = false;
-    if (cs.own_count) cs.own_log_stale = true;      /* cleared (MADV_DONTNEED) at the first record */
+    if (cs.own_count) cs.own_log_stale = true;      /* its index is cleared at the first record */
     cs.own_count = 0;
     if (own_log) cs.own_logging = true;
     if (atomic_load_explicit(&own_lock, memory_order_relaxed))
@@ -855,8 +855,11 @@ static bool own_put(uintptr_t p, struct slot_meta m)
     uintptr_t user = block_at(p, &slot_size);
     bool taken = own_lock_take();
     if (!cs.own_logging) { own_lock_drop(taken); return false; }
-    if (cs.own_log_stale) {                       /* an ancestor's records: start from zero pages */
-        madvise(own_log, OWN_LOG_BYTES, MADV_DONTNEED);
+    if (cs.own_log_stale) {
+        /* An ancestor's records: only the index must start empty (records past own_count are
+         * never read). Clearing it in place costs one copy-on-write fault; MADV_DONTNEED on the
+         * log would cost a TLB shootdown (an IPI when the process last ran on another CPU). */
+        memset(own_index, 0, OWN_INDEX_SLOTS * sizeof *own_index);
         cs.own_log_stale = false;
     }
     struct own_rec *r = own_find(user);
