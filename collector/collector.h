@@ -433,6 +433,7 @@ HIDDEN bool gen_next_is_minor(bool forced);
 HIDDEN bool gen_scan_written(void (*fn)(uintptr_t lo, uintptr_t hi));
 HIDDEN void gen_after_collection(bool minor, bool ok);   /* world stopped: re-arm */
 HIDDEN void gen_fork_prepare(void), gen_fork_parent(void), gen_fork_child(void);
+HIDDEN bool gen_arm_child(void);   /* fork child, after gen_fork_child (G5): false if idle */
 HIDDEN void gc_before_fork(void);          /* gc.c: a minor collection when the young generation is large */
 HIDDEN void stats_print(int fd);
 HIDDEN void stats_write_json(const char *path);

@@ -534,6 +534,13 @@ void gc_fork_child(void)
     /* (A store that changes nothing still costs a copy-on-write fault after fork.) */
     if (memcmp(&gcstats, &fresh, sizeof fresh) != 0) gcstats = fresh;
     policy_fork_child();
+    /* Arming the child's write tracking is collector work: its CPU counts as the collector's. */
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    if (gen_arm_child()) {
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        gcstats.cpu_ns += (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
+    }
 }
 
 void gc_at_exit(void)
