@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "collector.h"
@@ -420,6 +421,9 @@ static void collect(const char *why)
     uint64_t t0 = now_ns();
     struct timespec c0, c1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    /* Verbose: how often the scheduler took the CPU away inside the pause (wall time). */
+    struct rusage ru0 = { 0 }, ru1 = { 0 };
+    if (opt.verbose) getrusage(RUSAGE_THREAD, &ru0);
     bool minor = gen_next_is_minor(!triggered);
     /* What a parent holds when it forks is what its children inherit: old at once, so that no
      * child traces it again (a young survivor otherwise waits for a second minor collection). */
@@ -468,12 +472,15 @@ static void collect(const char *why)
     gcstats.mark_ns += t1 - t0;
     gcstats.sweep_ns += t2 - t1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-    gcstats.cpu_ns += (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
+    uint64_t cpu = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
+    gcstats.cpu_ns += cpu;
+    if (opt.verbose) getrusage(RUSAGE_THREAD, &ru1);
     heap_unlock();
     if (opt.verbose)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
                  " (written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
-                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu)",
+                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu;"
+                 " cpu %llu us, preempted %ld times)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10),
@@ -487,7 +494,8 @@ static void collect(const char *why)
                  (unsigned long long)(gcstats.roots_bytes[ROOT_STACK] >> 10),
                  (unsigned long long)((gcstats.roots_bytes[ROOT_DATA] + gcstats.roots_bytes[ROOT_TLS]) >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_MAPPING] >> 10),
-                 (unsigned long long)(gcstats.roots_bytes[ROOT_OLD] >> 10));
+                 (unsigned long long)(gcstats.roots_bytes[ROOT_OLD] >> 10),
+                 (unsigned long long)(cpu / 1000), ru1.ru_nivcsw - ru0.ru_nivcsw);
     errno = saved_errno;
 }
 
