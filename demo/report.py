@@ -263,8 +263,10 @@ def gc_logs(out):
                 d["traced_" + g.group(3)].append(int(g.group(6)))
                 c = GC_CPU.search(line)
                 if c:
-                    d["cpu"].append(int(c.group(1)) / 1000.0)
-                    if int(c.group(2)):
+                    cpu = int(c.group(1)) / 1000.0
+                    d["cpu"].append(cpu)
+                    # wall time beyond the thread's CPU: it waited for a CPU (or a stopped thread)
+                    if ms - cpu >= 1.0:
                         d["preempted"] += 1
                     else:
                         d["calm"].append(ms)
@@ -375,15 +377,16 @@ def summary(out, workers, masters, rates, fb, at):
     if logs:
         print()
         print("cowgc collections in the workers during the timed runs (verbose log; pause = wall time;")
-        print("max CPU = the most CPU the collecting thread used in one pause; preempted = pauses in which")
-        print("the scheduler took its CPU away; max ms unpreempted = the longest pause that kept its CPU):")
+        print("max CPU = the most CPU the collecting thread used in one pause; waited = pauses whose wall")
+        print("time exceeds that thread's CPU by 1 ms or more (it was preempted, or waited for a thread to")
+        print("stop); max ms, no wait = the longest of the other pauses):")
         lcols = ["config", "minor", "minor_p50", "minor_p99", "minor_max", "minor_kib", "full", "full_p50",
                  "full_max", "full_kib", "cpu_max", "preempted", "calm_max", "first"]
         lheads = {"config": "config", "minor": "minor", "minor_p50": "p50 ms", "minor_p99": "p99 ms",
                   "minor_max": "max ms", "minor_kib": "traced KiB p50", "full": "full",
                   "full_p50": "p50 ms", "full_max": "max ms", "full_kib": "traced KiB p50",
-                  "cpu_max": "max CPU ms", "preempted": "preempted",
-                  "calm_max": "max ms unpreempted", "first": "each worker's first collection"}
+                  "cpu_max": "max CPU ms", "preempted": "waited >= 1 ms",
+                  "calm_max": "max ms, no wait", "first": "each worker's first collection"}
         lrows = []
         for cfg, d in logs.items():
             firsts = sorted(set(d["first"]), key=d["first"].index)
