@@ -426,6 +426,7 @@ HIDDEN uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks);
 HIDDEN void gen_span_freed(uint32_t ci);   /* heap_run_free: no stale mark outlives a span */
 HIDDEN void gen_init(void);                /* after heap_init: pick the tracker */
 HIDDEN bool gen_on(void);
+HIDDEN uint64_t gen_fork_base(void);       /* a forked child before its first full collection: bytes in use at the fork; else 0 */
 HIDDEN const char *gen_tracker_name(void);
 HIDDEN void gen_request_full(void);        /* the next collection is full */
 HIDDEN bool gen_next_is_minor(bool forced);

@@ -280,6 +280,7 @@ void gen_init(void)
 }
 
 bool gen_on(void) { return g.on; }
+uint64_t gen_fork_base(void) { return g.on ? g.inherited_live : 0; }
 const char *gen_tracker_name(void) { return tracker_names[g.tracker]; }
 void gen_request_full(void) { g.want_full = true; }
 
