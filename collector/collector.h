@@ -440,6 +440,7 @@ HIDDEN uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks);
 HIDDEN void gen_span_freed(uint32_t ci);   /* heap_run_free: no stale mark outlives a span */
 HIDDEN void gen_init(void);                /* after heap_init: pick the tracker */
 HIDDEN bool gen_on(void);
+HIDDEN uint64_t gen_fork_base(void);       /* a forked child before its first full collection: bytes in use at the fork; else 0 */
 HIDDEN const char *gen_tracker_name(void);
 HIDDEN void gen_request_full(void);        /* the next collection is full */
 HIDDEN bool gen_next_is_minor(bool forced);
@@ -447,6 +448,7 @@ HIDDEN bool gen_next_is_minor(bool forced);
 HIDDEN bool gen_scan_written(void (*fn)(uintptr_t lo, uintptr_t hi));
 HIDDEN void gen_after_collection(bool minor, bool ok);   /* world stopped: re-arm */
 HIDDEN void gen_fork_prepare(void), gen_fork_parent(void), gen_fork_child(void);
+HIDDEN bool gen_arm_child(void);   /* fork child, after gen_fork_child (G5): false if idle */
 HIDDEN void gc_before_fork(void);          /* gc.c: a minor collection when the young generation is large */
 HIDDEN void stats_print(int fd);
 HIDDEN void stats_write_json(const char *path);

@@ -24,8 +24,12 @@
  *  G5 A forked child inherits no kernel tracking (userfaultfd registrations are dropped at
  *     fork and soft-dirty bits are the parent's). Until its first collection it counts as
  *     written every page written in the parent since the parent's last collection (captured
- *     by the fork prepare handler into inherited_bm) plus every page it holds exclusively
- *     (pagemap bit 56: a copy-on-write copy it made, or a page its relatives let go of).
+ *     by the fork prepare handler into inherited_bm) plus every page it wrote since the fork:
+ *     with pagemap-scan, the pages its own registration reports (made and armed over the
+ *     whole heap by the fork child handler, before the child runs any code of its own: the
+ *     first collection then re-protects only what the child wrote, not every inherited
+ *     page); otherwise every page it holds exclusively (pagemap bit 56: a copy-on-write
+ *     copy it made, or a page its relatives let go of).
  *  G6 Ages: a young block reached by a minor collection for the first time stays young (its
  *     mark cleared, its age bit set) and is promoted by the next minor collection that reaches
  *     it. A block that stayed young may be held by an old block on a page that is not written
@@ -89,6 +93,7 @@ static struct {
     bool on;                    /* generations in use */
     bool armed;                 /* the tracker has been reset since start-up or fork */
     bool child_pending;         /* G5: forked, no collection yet */
+    bool child_armed;           /* G5: ...and our registration has tracked the heap since */
     int uffd, pagemap_fd;
     struct page_region *vec;
     uint64_t *inherited_bm;     /* G5: one bit per heap page, [0, inherited_pages) */
@@ -275,6 +280,7 @@ void gen_init(void)
 }
 
 bool gen_on(void) { return g.on; }
+uint64_t gen_fork_base(void) { return g.on ? g.inherited_live : 0; }
 const char *gen_tracker_name(void) { return tracker_names[g.tracker]; }
 void gen_request_full(void) { g.want_full = true; }
 
@@ -398,6 +404,8 @@ static bool child_written(void (*fn)(uintptr_t, uintptr_t))
         fn(heap.base + i * PAGE, heap.base + j * PAGE);
         i = j;
     }
+    if (g.child_armed)
+        return pms_scan(heap.base, heap_end(), false, fn);
     return pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, fn);
 }
 
@@ -528,8 +536,9 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
     else
         ok = pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, minor_written);
     g.noting_carry = false;
-    /* After a fork the child's written set is not what its own tracker reports. */
-    g.have_written = ok && !g.child_pending;
+    /* After a fork the child's written set is not what its own tracker reports, but holds
+     * it when the child armed at fork: the re-protection then needs no second scan. */
+    g.have_written = ok && (!g.child_pending || g.child_armed);
     if (ok) scan_carried();
     genstats.pages_written_last = genstats.pages_written - before;
     return ok;
@@ -615,7 +624,7 @@ void gen_after_collection(bool minor, bool ok)
         g.want_full = false;
     }
     if (g.child_pending) {
-        g.child_pending = false;
+        g.child_pending = g.child_armed = false;
         if (g.inherited_bm) {
             munmap(g.inherited_bm, (g.inherited_pages + 63) / 64 * 8);
             g.inherited_bm = NULL;
@@ -659,7 +668,8 @@ void gen_fork_prepare(void)
         /* Not collected since our own fork: our inherited set and our exclusive pages. */
         for (size_t i = 0; i < old_pages && i < pages; i++)
             if (old[i >> 6] & (1ull << (i & 63))) bm[i >> 6] |= 1ull << (i & 63);
-        ok = pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, mark_inherited_range);
+        ok = g.child_armed ? pms_scan(heap.base, heap_end(), false, mark_inherited_range)
+                           : pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, mark_inherited_range);
     } else if (ok && g.armed) {
         ok = g.tracker == TRACKER_PAGEMAP_SCAN
             ? pms_scan(heap.base, heap_end(), false, mark_inherited_range)
@@ -690,12 +700,13 @@ void gen_fork_child(void)
 {
     if (!g.on)
         return;
-    /* The registration did not follow us (no UFFD_FEATURE_EVENT_FORK); a new one is made at
-     * our first collection, so a child that only execs pays nothing. */
+    /* The registration did not follow us (no UFFD_FEATURE_EVENT_FORK): gen_arm_child makes a
+     * new one. */
     if (g.uffd >= 0) {
         sys_close(g.uffd);
         g.uffd = -1;
     }
+    g.child_armed = false;
     /* A pagemap descriptor reads the page tables of the process that opened it. */
     sys_close(g.pagemap_fd);
     g.pagemap_fd = sys_open("/proc/self/pagemap", O_RDONLY);
@@ -709,4 +720,29 @@ void gen_fork_child(void)
     g.child_pending = g.inherited_bm != NULL;
     if (!g.child_pending)
         g.want_full = true;
+}
+
+/* G5, pagemap-scan: a new registration over the heap, every page of it protected, before the
+ * child runs code of its own. Otherwise the first collection would have to protect every
+ * inherited page (a fresh registration protects nothing) and read the exclusive bits of the
+ * whole heap, inside its pause: in a prefork worker, the longest pause of its life. Here it
+ * is part of the fork (about 0.1 us a page: the kernel sets a bit in each of the child's
+ * page-table entries and copies no page, G4). A child that only execs pays it too. */
+bool gen_arm_child(void)
+{
+    if (!g.on || !g.child_pending || g.tracker != TRACKER_PAGEMAP_SCAN)
+        return false;
+    uint64_t t0 = now_ns();
+    /* A fresh registration reports every page written: matching them all protects them all. */
+    if (uffd_start() && pms_scan(heap.base, heap_end(), true, NULL)) {
+        g.child_armed = true;
+    } else if (g.uffd >= 0) {
+        sys_close(g.uffd);
+        g.uffd = -1;
+    }
+    uint64_t ns = now_ns() - t0;
+    if (opt.verbose)
+        log_line("generations: fork: %s the heap's %zu pages in %llu us", g.child_armed ? "protected" : "could not protect",
+                 heap_pages(), (unsigned long long)(ns / 1000));
+    return true;
 }

@@ -231,6 +231,8 @@ def timed_by_config(rates):
 
 
 GC_LINE = re.compile(r"collection (\d+) \(([^,]+), (minor|full)\): (\d+) us, live (\d+) KiB, traced (\d+) KiB")
+# the collecting thread's CPU in the pause, and the times the scheduler preempted it there
+GC_CPU = re.compile(r"cpu (\d+) us, preempted (\d+) times")
 
 
 def gc_logs(out):
@@ -248,7 +250,7 @@ def gc_logs(out):
         except (OSError, ValueError):
             pass
         d = res.setdefault(m.group(1), {"minor": [], "full": [], "first": [], "traced_minor": [],
-                                        "traced_full": []})
+                                        "traced_full": [], "cpu": [], "calm": [], "preempted": 0})
         with open(path, errors="replace") as f:
             for i, line in enumerate(f):
                 if i < skip:
@@ -259,6 +261,15 @@ def gc_logs(out):
                 ms = int(g.group(4)) / 1000.0
                 d[g.group(3)].append(ms)
                 d["traced_" + g.group(3)].append(int(g.group(6)))
+                c = GC_CPU.search(line)
+                if c:
+                    cpu = int(c.group(1)) / 1000.0
+                    d["cpu"].append(cpu)
+                    # wall time beyond the thread's CPU: it waited for a CPU (or a stopped thread)
+                    if ms - cpu >= 1.0:
+                        d["preempted"] += 1
+                    else:
+                        d["calm"].append(ms)
                 if g.group(1) == "1":
                     d["first"].append("%s %.0fms %dMiB" % (g.group(3), ms, int(g.group(6)) // 1024))
     return res
@@ -365,13 +376,17 @@ def summary(out, workers, masters, rates, fb, at):
     logs = gc_logs(out)
     if logs:
         print()
-        print("cowgc collections in the workers during the timed runs (verbose log; pause = wall time):")
+        print("cowgc collections in the workers during the timed runs (verbose log; pause = wall time;")
+        print("max CPU = the most CPU the collecting thread used in one pause; waited = pauses whose wall")
+        print("time exceeds that thread's CPU by 1 ms or more (it was preempted, or waited for a thread to")
+        print("stop); max ms, no wait = the longest of the other pauses):")
         lcols = ["config", "minor", "minor_p50", "minor_p99", "minor_max", "minor_kib", "full", "full_p50",
-                 "full_max", "full_kib", "first"]
+                 "full_max", "full_kib", "cpu_max", "preempted", "calm_max", "first"]
         lheads = {"config": "config", "minor": "minor", "minor_p50": "p50 ms", "minor_p99": "p99 ms",
                   "minor_max": "max ms", "minor_kib": "traced KiB p50", "full": "full",
                   "full_p50": "p50 ms", "full_max": "max ms", "full_kib": "traced KiB p50",
-                  "first": "each worker's first collection"}
+                  "cpu_max": "max CPU ms", "preempted": "waited >= 1 ms",
+                  "calm_max": "max ms, no wait", "first": "each worker's first collection"}
         lrows = []
         for cfg, d in logs.items():
             firsts = sorted(set(d["first"]), key=d["first"].index)
@@ -381,6 +396,9 @@ def summary(out, workers, masters, rates, fb, at):
                 ("minor_kib", pct(d["traced_minor"], 0.5) or ""), ("full", len(d["full"])),
                 ("full_p50", f1(pct(d["full"], 0.5))), ("full_max", f1(max(d["full"], default=None))),
                 ("full_kib", pct(d["traced_full"], 0.5) or ""),
+                ("cpu_max", f1(max(d["cpu"], default=None))),
+                ("preempted", d["preempted"] if d["cpu"] else ""),
+                ("calm_max", f1(max(d["calm"], default=None))),
                 ("first", ", ".join(firsts[:3]) + (" ..." if len(firsts) > 3 else "")),
             ]))
         print_table(lcols, lheads, lrows)

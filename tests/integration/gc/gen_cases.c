@@ -1,7 +1,8 @@
 /* gen_cases.c -- generations: a young block reachable only through old memory written since the last collection survives minor collections; a forked child's minor collections copy no inherited heap page.
  *
  * usage: gen_cases CASE   (old-block, old-large, global, anon, tls, fork-shared, age,
- *                          carry-written, carry-promoted, reuse)
+ *                          carry-written, carry-promoted, reuse, fork-written,
+ *                          fork-budget)
  * Run under libcowgc.so with a small COWGC_MIN_TRIGGER. Each case makes old data with a full
  * collection (cowgc_collect), then stores pointers to young blocks only where the case says,
  * allocates garbage until the trigger has run minor collections, and checks every young block.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -375,13 +377,128 @@ static int case_fork_shared(void)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+/* ---- a forked child: its own writes to inherited old blocks are seen by its first minor
+ * collection, and (pagemap-scan) its heap is write-protected from the fork on ---- */
+struct pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct page_region { uint64_t start, end, categories; };
+#define PAGEMAP_SCAN_IOCTL _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_WRITTEN (1ull << 1)
+
+static void **volatile holders[N];
+
+/* Pages of the holders that the kernel reports written (not write-protected) in this
+ * process; -1 when it has no PAGEMAP_SCAN. */
+static long holder_pages_written(void)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd < 0) return -1;
+    long n = 0;
+    for (unsigned k = 0; k < N && n >= 0; k++) {
+        uintptr_t pg = (uintptr_t)holders[k] & ~(uintptr_t)4095;
+        struct page_region r[1];
+        struct pm_scan_arg a = { .size = sizeof a, .start = pg, .end = pg + 4096, .vec = (uintptr_t)r,
+                                 .vec_len = 1, .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN };
+        long got = ioctl(fd, PAGEMAP_SCAN_IOCTL, &a);
+        if (got < 0) n = -1;
+        else n += got;
+    }
+    close(fd);
+    return n;
+}
+
+static int case_fork_written(void)
+{
+    for (unsigned k = 0; k < N; k++) {
+        holders[k] = malloc(PARENT_SIZE);
+        memset(holders[k], 0, PARENT_SIZE);
+    }
+    collect();                                   /* the holders are old */
+    const char *tracker = getenv("COWGC_TRACKER");
+    bool want_armed = gen_forced() && !(tracker && strcmp(tracker, "soft-dirty") == 0) && holder_pages_written() >= 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int bad = 0;
+        /* The tracker is armed by the fork itself, not by the child's first collection. */
+        long w = want_armed ? holder_pages_written() : 0;
+        if (w > 0) {
+            fprintf(stderr, "gen_cases fork-written: %ld inherited heap pages are not write-protected in the child before its first collection\n", w);
+            bad = 1;
+        }
+        uint64_t before = minors();
+        for (unsigned k = 0; k < N; k++) holders[k][0] = young(k + 1);
+        churn_minors(3);
+        for (unsigned k = 0; k < N; k++) bad |= check(holders[k][0], k + 1, "an inherited old block written by the child");
+        _exit(bad | require_minors(before));
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+/* ---- a forked child's young budget starts from what it inherited: blocks promoted since the
+ * fork and dropped since (garbage until a full collection) do not widen its heap ----
+ * Run with COWGC_FORK_GROWTH=1 COWGC_MIN_TRIGGER=1M: 8 MiB inherited, so 8 MiB of growth
+ * before the first minor collection, and a full collection only once 8 MiB were promoted. */
+#define BUDGET_OLD 8192                  /* 1 KiB blocks: 8 MiB, old at the fork */
+#define BUDGET_PROMOTED 4096             /* 4 MiB promoted in the child, then dropped */
+static void **budget_old, **budget_promoted;
+
+static int case_fork_budget(void)
+{
+    budget_old = malloc(BUDGET_OLD * sizeof(void *));
+    for (int i = 0; i < BUDGET_OLD; i++) budget_old[i] = young((unsigned)i);
+    for (int i = 0; i < BUDGET_OLD; i++) budget_old[i] = realloc(budget_old[i], 1024);
+    collect();
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct cowgc_stats st = stats_now();
+        uint64_t at_fork = st.in_use_bytes, before = minors(), peak = 0;
+        budget_promoted = malloc(BUDGET_PROMOTED * sizeof(void *));
+        for (int i = 0; i < BUDGET_PROMOTED; i++) budget_promoted[i] = calloc(1, 1024);
+        /* Survive two minor collections: promoted. (Bounded: without generations there are
+         * no minor collections, and the case only has to stay correct.) */
+        for (uint64_t m = minors(), n = 0; minors() - m < 2 && n < 400000; n++) {
+            volatile char *g = malloc(1024);
+            g[0] = 1;
+        }
+        memset(budget_promoted, 0, BUDGET_PROMOTED * sizeof(void *));   /* old garbage now */
+        for (uint64_t m = minors(), n = 0; minors() - m < 4 && n < 400000; n++) {
+            volatile char *g = malloc(1024);
+            g[0] = 1;
+            if (n % 64 == 0) {
+                st = stats_now();
+                if (st.in_use_bytes > peak) peak = st.in_use_bytes;
+            }
+        }
+        st = stats_now();
+        int bad = require_minors(before);
+        /* Inherited plus FORK_GROWTH (1x) of it, and slack for the per-thread counts. */
+        uint64_t limit = 2 * at_fork + (2u << 20);
+        fprintf(stderr, "gen_cases fork-budget: in use at the fork %llu KiB, peak %llu KiB (limit %llu KiB); %llu minor, %llu full\n",
+                (unsigned long long)(at_fork >> 10), (unsigned long long)(peak >> 10), (unsigned long long)(limit >> 10),
+                (unsigned long long)(minors() - before), (unsigned long long)st.full_collections);
+        if (gen_forced() && st.full_collections == 0 && peak > limit) {
+            fprintf(stderr, "gen_cases fork-budget: the child's heap grew past what it inherited plus its budget\n");
+            bad = 1;
+        }
+        _exit(bad);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*fn)(void); } cases[] = {
         { "old-block", case_old_block }, { "old-large", case_old_large }, { "global", case_global },
         { "anon", case_anon }, { "tls", case_tls }, { "fork-shared", case_fork_shared },
         { "age", case_age }, { "carry-written", case_carry_written }, { "carry-promoted", case_carry_promoted },
-        { "reuse", case_reuse },
+        { "reuse", case_reuse }, { "fork-written", case_fork_written },
+        { "fork-budget", case_fork_budget },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
