@@ -927,9 +927,9 @@ static inline void free_block(void *p, const char *who)
     struct tcache *tc = tls_tc;
     if (likely(off < heap.size && tc != NULL && heap.free_fast)) {
         cg_assert(!heap.free_ignore && !heap.frozen_bm && !heap.hidden_bm);
-        uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
-        struct span *s = span_at(ci);
-        if (likely(s->kind == SPAN_SMALL && s->owner == tc)) {
+        uintptr_t ci = off >> CHUNK_SHIFT;       /* < 2^32: off < heap.size */
+        struct span *s = &heap.descs[ci];
+        if (likely(s->kind == SPAN_SMALL)) {
             /* The slot's offset (wrapping within the chunk below the first slot's header)
              * times the reciprocal: the high half is the slot, and the low half is below recip
              * exactly when p is a slot's start (sizeclass.c: the quotient is exact for offsets
@@ -942,14 +942,21 @@ static inline void free_block(void *p, const char *who)
             uint32_t rel = (uint16_t)((uint32_t)off - heap.hdr);   /* CHUNK_SIZE == 1 << 16 */
             uint64_t prod = (uint64_t)rel * s->recip;
             uint32_t idx = (uint32_t)(prod >> 32);
-            uint64_t gbit = (uint64_t)ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
+            uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
             uint64_t *a = heap.alloc_bm + (gbit >> 6);
             uint64_t bit = 1ull << (gbit & 63);
             struct bin *b = &tc->bins[s->cls];
-            /* remote_count: a remote free of this block may wait to be folded (free_owned
-             * checks its bit). */
-            if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
-                       !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+            if (unlikely(s->owner != tc)) {
+                /* Another thread's span, or an orphan: straight to the remote bit, after the
+                 * checks free_other makes first (so its messages stay exact). */
+                if (likely((uint32_t)prod < s->recip && idx < s->nblocks && !(s->flags & SF_KEPT))) {
+                    free_remote(p, s, ci, idx >> 6, bit, who);
+                    return;
+                }
+            } else if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
+                              !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+                /* remote_count: a remote free of this block may wait to be folded (free_owned
+                 * checks its bit). */
                 /* The cache is read only inside the busy section: a collection that ran before
                  * it may have flushed the bin. Leaving it early is safe: free_other enters again
                  * (and parks when a stop is pending) before it writes anything. */
