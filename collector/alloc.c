@@ -100,12 +100,23 @@ static inline void *bin_take_mask(struct bin *b, bool exact)
     return p;
 }
 
-/* Hand out the most recently freed slot of the bin (nlifo != 0). busy held. */
-static inline void *bin_take_lifo(struct bin *b, bool exact)
+/* bin_take_mask for a request of `size` in class c, as bin_take_lifo. */
+static inline void *bin_take_mask_for(struct bin *b, size_t size, unsigned c)
+{
+    uint64_t bit;
+    void *p = bin_pop_mask(b, &bit);
+    if (heap.track_ext) ext_put(b->extw, bit, size == class_size[c]);
+    return p;
+}
+
+/* Hand out the most recently freed slot of the bin (nlifo != 0) for a request of `size` in
+ * class c (exact: size is the class's size, looked up only when the ext bitmap is kept). busy
+ * held. */
+static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c)
 {
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
-    if (heap.track_ext) ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), exact);
+    if (heap.track_ext) ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), size == class_size[c]);
     return (void *)e->user;
 }
 
@@ -599,8 +610,7 @@ static __attribute__((noinline)) void *malloc_other(size_t size)
             struct bin *b = &tc->bins[c];
             busy_enter(tc);
             if (b->nlifo | b->mask) {
-                void *p = b->nlifo ? bin_take_lifo(b, size == class_size[c])
-                                   : bin_take_mask(b, size == class_size[c]);
+                void *p = b->nlifo ? bin_take_lifo(b, size, c) : bin_take_mask_for(b, size, c);
                 tc->nmalloc++;
                 busy_leave(tc);
                 if (unlikely(leak_capture)) leak_on_alloc(p, size);
@@ -627,9 +637,9 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t size)
     void *p;
     if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; return malloc_other(size); }
     if (likely(b->nlifo)) {
-        p = bin_take_lifo(b, size == class_size[c]);
+        p = bin_take_lifo(b, size, c);
     } else if (likely(b->mask)) {
-        p = bin_take_mask(b, size == class_size[c]);
+        p = bin_take_mask_for(b, size, c);
     } else {
         tc->busy = 0;          /* nothing written: the full path re-enters and checks */
         return malloc_other(size);
