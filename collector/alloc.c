@@ -951,19 +951,23 @@ static inline void free_block(void *p, const char *who)
              * free_other reports it. */
             uint32_t rel = (uint16_t)((uint32_t)off - heap.hdr);   /* CHUNK_SIZE == 1 << 16 */
             uint64_t prod = (uint64_t)rel * s->recip;
+            if (unlikely(s->owner != tc)) {
+                /* Another thread's span, or an orphan: straight to the remote bit, after the
+                 * checks free_other makes first (so its messages stay exact). */
+                uint32_t idx = (uint32_t)(prod >> 32);
+                if (likely((uint32_t)prod < s->recip && idx < s->nblocks && !(s->flags & SF_KEPT))) {
+                    free_remote(p, s, (uint32_t)ci, idx >> 6, 1ull << (idx & 63), who);
+                    return;
+                }
+                free_other(p, who);
+                return;
+            }
             uint32_t idx = (uint32_t)(prod >> 32);
             uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
             uint64_t *a = heap.alloc_bm + (gbit >> 6);
             uint64_t bit = 1ull << (gbit & 63);
             struct bin *b = &tc->bins[s->cls];
-            if (unlikely(s->owner != tc)) {
-                /* Another thread's span, or an orphan: straight to the remote bit, after the
-                 * checks free_other makes first (so its messages stay exact). */
-                if (likely((uint32_t)prod < s->recip && idx < s->nblocks && !(s->flags & SF_KEPT))) {
-                    free_remote(p, s, ci, idx >> 6, bit, who);
-                    return;
-                }
-            } else if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
+            if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
                               !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
                 /* remote_count: a remote free of this block may wait to be folded (free_owned
                  * checks its bit). */
