@@ -667,7 +667,7 @@ void *cg_malloc_caller(size_t size, uintptr_t caller)
 {
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
     if (unlikely(caller - t->lo < t->len)) return malloc_keep(size, caller);
-    return cg_malloc(size);
+    return malloc_fast(size);
 }
 
 void *cg_calloc(size_t n, size_t size)
