@@ -79,26 +79,47 @@ static inline void ext_put(uint64_t *w, uint64_t bit, bool exact)
     *w = (*w & ~bit) | (exact ? bit : 0);
 }
 
-/* Hand out the lowest slot of the bin's mask (mask != 0). busy held. exact: the request fills
- * the slot. */
-static inline void *bin_take_mask(struct bin *b, bool exact)
+/* Hand out the lowest slot of the bin's mask (mask != 0) and say which bit of the word it is.
+ * busy held. */
+static inline void *bin_pop_mask(struct bin *b, uint64_t *bit)
 {
     uint64_t m = b->mask;
     unsigned i = (unsigned)__builtin_ctzll(m);
     b->mask = m & (m - 1);
-    *b->allocw |= 1ull << i;
-    if (heap.track_ext) ext_put(b->extw, 1ull << i, exact);
+    *bit = 1ull << i;
+    *b->allocw |= *bit;
     return (void *)(b->base + (uintptr_t)i * b->stride);
 }
 
-/* Hand out the most recently freed slot of class c (nlifo != 0). busy held. */
-static inline void *bin_take_lifo(struct tcache *tc, struct bin *b, unsigned c, bool exact)
+/* The same, keeping the ext bit. exact: the request fills the slot. */
+static inline void *bin_take_mask(struct bin *b, bool exact)
 {
-    const struct lifo_slot *e = &tc->lifo[c][--b->nlifo];
+    uint64_t bit;
+    void *p = bin_pop_mask(b, &bit);
+    if (heap.track_ext) ext_put(b->extw, bit, exact);
+    return p;
+}
+
+/* bin_take_mask for a request of `size` in class c, as bin_take_lifo. */
+static inline void *bin_take_mask_for(struct bin *b, size_t size, unsigned c)
+{
+    uint64_t bit;
+    void *p = bin_pop_mask(b, &bit);
+    if (heap.track_ext) ext_put(b->extw, bit, size == class_size[c]);
+    return p;
+}
+
+/* Hand out the most recently freed slot of the bin (nlifo != 0) for a request of `size` in
+ * class c (exact: size is the class's size, looked up only when the ext bitmap is kept). busy
+ * held. */
+static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c)
+{
+    const struct lifo_slot *e = &b->lifo[--b->nlifo];
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
-    if (heap.track_ext) ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), exact);
+    if (heap.track_ext) ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), size == class_size[c]);
     return (void *)e->user;
 }
+
 
 /* ---- thread caches ---- */
 
@@ -109,6 +130,7 @@ static void bins_init(struct tcache *tc)
         memset(b, 0, sizeof *b);
         b->span = b->partial = b->full = NONE32;
         b->stride = class_size[c] + heap.hdr;
+        b->lifo = tc->lifo[c];
     }
 }
 
@@ -583,27 +605,6 @@ static __attribute__((noinline)) void *malloc_done(void *p)
     return p;
 }
 
-/* The malloc family's common case: a small request served from this thread's bin of class c:
- * the LIFO's newest slot, else the lowest of the current word's mask. NULL: both are empty, or
- * a stop is pending (I5): the caller takes the full path (as it does while stacks are recorded). */
-static inline __attribute__((always_inline)) void *malloc_fast(struct tcache *tc, unsigned c, size_t size)
-{
-    struct bin *b = &tc->bins[c];
-    void *p;
-    if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; return NULL; }
-    if (likely(b->nlifo)) {
-        p = bin_take_lifo(tc, b, c, size == class_size[c]);
-    } else if (likely(b->mask)) {
-        p = bin_take_mask(b, size == class_size[c]);
-    } else {
-        tc->busy = 0;          /* nothing written: the full path re-enters and checks */
-        return NULL;
-    }
-    tc->nmalloc++;
-    if (unlikely(!busy_leave_fast(tc))) return malloc_done(p);
-    return p;
-}
-
 /* Everything but the common case: no cache yet, an empty bin, a pending stop, a large block. */
 static __attribute__((noinline)) void *malloc_other(size_t size)
 {
@@ -614,8 +615,7 @@ static __attribute__((noinline)) void *malloc_other(size_t size)
             struct bin *b = &tc->bins[c];
             busy_enter(tc);
             if (b->nlifo | b->mask) {
-                void *p = b->nlifo ? bin_take_lifo(tc, b, c, size == class_size[c])
-                                   : bin_take_mask(b, size == class_size[c]);
+                void *p = b->nlifo ? bin_take_lifo(b, size, c) : bin_take_mask_for(b, size, c);
                 tc->nmalloc++;
                 busy_leave(tc);
                 if (unlikely(leak_capture)) leak_on_alloc(p, size);
@@ -629,14 +629,34 @@ static __attribute__((noinline)) void *malloc_other(size_t size)
     return large_alloc(size, 16, false, 0);
 }
 
-void *cg_malloc(size_t size)
+/* The malloc family's common case: a small request served from this thread's bin of class c:
+ * the LIFO's newest slot, else the lowest of the current word's mask. Anything else (no cache,
+ * both empty, a pending stop (I5), stacks being recorded) goes to malloc_other, in tail position
+ * so that the common case saves no registers. */
+static inline __attribute__((always_inline)) void *malloc_fast(size_t size)
 {
     struct tcache *tc = tls_tc;
-    if (likely(tc != NULL && size <= 1024 && !leak_capture)) {
-        void *p = malloc_fast(tc, class_of_small[(size + 15) >> 4], size);
-        if (likely(p != NULL)) return p;
+    if (unlikely(tc == NULL || size > 1024 || leak_capture)) return malloc_other(size);
+    unsigned c = class_of_small[(size + 15) >> 4];
+    struct bin *b = &tc->bins[c];
+    void *p;
+    if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; return malloc_other(size); }
+    if (likely(b->nlifo)) {
+        p = bin_take_lifo(b, size, c);
+    } else if (likely(b->mask)) {
+        p = bin_take_mask_for(b, size, c);
+    } else {
+        tc->busy = 0;          /* nothing written: the full path re-enters and checks */
+        return malloc_other(size);
     }
-    return malloc_other(size);
+    tc->nmalloc++;
+    if (unlikely(!busy_leave_fast(tc))) return malloc_done(p);
+    return p;
+}
+
+void *cg_malloc(size_t size)
+{
+    return malloc_fast(size);
 }
 
 static __attribute__((noinline)) void *malloc_keep(size_t size, uintptr_t caller)
@@ -652,7 +672,7 @@ void *cg_malloc_caller(size_t size, uintptr_t caller)
 {
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
     if (unlikely(caller - t->lo < t->len)) return malloc_keep(size, caller);
-    return cg_malloc(size);
+    return malloc_fast(size);
 }
 
 void *cg_calloc(size_t n, size_t size)
@@ -878,8 +898,8 @@ free_owned(struct tcache *tc, struct span *s, uint32_t ci, uint32_t idx, void *p
     struct bin *b = &tc->bins[c];
     uint32_t n = b->nlifo;
     if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
-    tc->lifo[c][n].user = (uintptr_t)p;
-    tc->lifo[c][n].bit = (uint64_t)ci << 12 | idx;    /* = (ci * BM_WORDS + w) << 6 | idx % 64 */
+    b->lifo[n].user = (uintptr_t)p;
+    b->lifo[n].bit = (uint64_t)ci << 12 | idx;    /* = (ci * BM_WORDS + w) << 6 | idx % 64 */
     b->nlifo = n + 1;
     busy_leave(tc);
 }
@@ -920,39 +940,56 @@ static inline void free_block(void *p, const char *who)
 {
     uintptr_t off = (uintptr_t)p - heap.base;
     struct tcache *tc = tls_tc;
-    if (likely(off < heap.size && tc != NULL && !heap.free_ignore)) {
-        uint32_t ci = (uint32_t)(off >> CHUNK_SHIFT);
-        struct span *s = span_at(ci);
-        if (likely(s->kind == SPAN_SMALL && s->owner == tc)) {
-            /* The slot's offset (wrapping below the first slot's header) times the reciprocal:
-             * the high half is the slot, and the low half is below recip exactly when p is a
-             * slot's start (sizeclass.c: the quotient is exact for offsets below 2^16, and the
-             * remainder's share k*err stays below 2^16 < recip). No second multiply. */
-            uint32_t rel = (uint32_t)(off & (CHUNK_SIZE - 1)) - heap.hdr;
+    if (likely(off < heap.size && tc != NULL && heap.free_fast)) {
+        cg_assert(!heap.free_ignore && !heap.frozen_bm && !heap.hidden_bm);
+        uintptr_t ci = off >> CHUNK_SHIFT;       /* < 2^32: off < heap.size */
+        struct span *s = &heap.descs[ci];
+        if (likely(s->kind == SPAN_SMALL)) {
+            /* The slot's offset (wrapping within the chunk below the first slot's header)
+             * times the reciprocal: the high half is the slot, and the low half is below recip
+             * exactly when p is a slot's start (sizeclass.c: the quotient is exact for offsets
+             * below 2^16, and the remainder's share k*err stays below 2^16 < recip). No second
+             * multiply, and no idx < nblocks test: idx <= nblocks < 4096 (the bit lies in this
+             * chunk's words), and a pointer that passes the start test with idx == nblocks (the
+             * tail past the last slot; in inline mode, the first header's bytes wrap to the
+             * chunk's end) finds its bit clear, as bits past the last slot never get set, and
+             * free_other reports it. */
+            uint32_t rel = (uint16_t)((uint32_t)off - heap.hdr);   /* CHUNK_SIZE == 1 << 16 */
             uint64_t prod = (uint64_t)rel * s->recip;
+            if (unlikely(s->owner != tc)) {
+                /* Another thread's span, or an orphan: straight to the remote bit, after the
+                 * checks free_other makes first (so its messages stay exact). */
+                uint32_t idx = (uint32_t)(prod >> 32);
+                if (likely((uint32_t)prod < s->recip && idx < s->nblocks && !(s->flags & SF_KEPT))) {
+                    free_remote(p, s, (uint32_t)ci, idx >> 6, 1ull << (idx & 63), who);
+                    return;
+                }
+                free_other(p, who);
+                return;
+            }
             uint32_t idx = (uint32_t)(prod >> 32);
-            unsigned c = s->cls, w = idx >> 6;
-            uint64_t bit = 1ull << (idx & 63);
-            uint64_t *a = alloc_words(ci) + w;
-            struct bin *b = &tc->bins[c];
-            /* remote_count: a remote free of this block may wait to be folded (free_owned
-             * checks its bit); hidden_bm: detect mode's hint (keep.c). */
-            if (likely((uint32_t)prod < s->recip && idx < s->nblocks &&
-                       !(s->flags & SF_KEPT) && !heap.frozen_bm && !heap.hidden_bm &&
-                       !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+            uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
+            uint64_t *a = heap.alloc_bm + (gbit >> 6);
+            uint64_t bit = 1ull << (gbit & 63);
+            struct bin *b = &tc->bins[s->cls];
+            if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
+                              !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+                /* remote_count: a remote free of this block may wait to be folded (free_owned
+                 * checks its bit). */
                 /* The cache is read only inside the busy section: a collection that ran before
                  * it may have flushed the bin. Leaving it early is safe: free_other enters again
                  * (and parks when a stop is pending) before it writes anything. */
                 if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
                 uint64_t v = *a;
                 if (unlikely(!(v & bit))) { tc->busy = 0; free_other(p, who); return; }
+                cg_assert(idx < s->nblocks);
                 *a = v & ~bit;
-                if (heap.track_ext) ext_words(ci)[w] &= ~bit;   /* freed by the program (I7) */
+                if (heap.track_ext) heap.ext_bm[gbit >> 6] &= ~bit;   /* freed by the program (I7) */
                 tc->nfree++;
                 uint32_t n = b->nlifo;
                 if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
-                tc->lifo[c][n].user = (uintptr_t)p;
-                tc->lifo[c][n].bit = (uint64_t)ci << 12 | idx;
+                b->lifo[n].user = (uintptr_t)p;
+                b->lifo[n].bit = gbit;
                 b->nlifo = n + 1;
                 if (unlikely(!busy_leave_fast(tc))) free_leave(tc);
                 return;

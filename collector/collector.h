@@ -111,6 +111,11 @@ _Static_assert(sizeof(struct span) == 64, "one descriptor per cache line");
  *   LIFO slots are free in the alloc bitmap (so a double free is still seen), still counted in
  *   span.used, and lie in spans this thread owns; the mask is refilled only when the LIFO is
  *   empty, so a refill never hands out a slot the LIFO also holds. */
+struct lifo_slot {
+    uintptr_t user;        /* the block */
+    uint64_t bit;          /* its alloc bit: chunk << 12 | slot = alloc_bm word index << 6 | bit */
+};
+
 struct bin {
     uint32_t nlifo;        /* entries in the class's lifo[] */
     uint32_t stride;       /* bytes per slot of this class: class size (+ INLINE_HDR) */
@@ -121,13 +126,10 @@ struct bin {
     uint32_t span;         /* chunk of the current span, NONE32 if none */
     uint32_t word;         /* index of the current word within the span's bitmap */
     uint32_t partial, full;/* heads of this thread's lists of spans of this class */
+    struct lifo_slot *lifo;/* = tcache.lifo[class]: the fast paths index it without the class */
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct bin) == 64, "bins are indexed with a shift");
 
-struct lifo_slot {
-    uintptr_t user;        /* the block */
-    uint64_t bit;          /* its alloc bit: chunk << 12 | slot = alloc_bm word index << 6 | bit */
-};
 
 struct tcache {
     /* The owner's fast paths write this line and the bins. */
@@ -157,6 +159,8 @@ struct heap {
     uint64_t *frozen_bm;   /* COWGC_FORK_FREEZE in a forked child: blocks inherited, untraced */
     uint32_t hdr;          /* INLINE_HDR or 0 */
     bool free_ignore;      /* COWGC_FREE=ignore in collect mode: free() is a no-op */
+    bool free_fast;        /* free's fast path may run: not free_ignore, and no mode that ever
+                              sets frozen_bm or hidden_bm (detect, COWGC_FORK_FREEZE) */
     bool track_ext;        /* collect mode: the allocator keeps the ext bitmap (I7) */
     uint32_t nchunks_max;
     _Atomic uint32_t top;  /* chunks ever handed out: [base, base + top*CHUNK) is the live range */

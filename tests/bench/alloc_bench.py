@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--format", choices=["text", "markdown", "csv"], default="text")
     ap.add_argument("--output", help="also write the tables to this file")
     ap.add_argument("--workloads", help="comma-separated subset of: " + ",".join(w[0] for w in WORKLOADS))
-    ap.add_argument("--allocators", help="comma-separated subset of: glibc,jemalloc,mimalloc,tcmalloc,cowgc")
+    ap.add_argument("--allocators", help="comma-separated subset of: glibc,jemalloc,mimalloc,tcmalloc,cowgc (--also entries always run)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per run")
     ap.add_argument("-q", "--quiet", action="store_true", help="no per-run progress on stderr")
@@ -66,9 +66,11 @@ def main():
     rsswrap = os.path.join(bindir, "rsswrap")
 
     allocs, notes = [], []
-    cands = list(bl.ALLOCATORS) + [("cowgc", a.cowgc)] + [tuple(x.split("=", 1)) for x in a.also]
+    also = [tuple(x.split("=", 1)) for x in a.also]
+    cands = list(bl.ALLOCATORS) + [("cowgc", a.cowgc)] + also
     for name, path in cands:
-        if a.allocators and name not in a.allocators.split(","):
+        # --allocators picks among the standard ones; --also entries are always run.
+        if a.allocators and name not in a.allocators.split(",") and (name, path) not in also:
             continue
         if name == "cowgc" and not path:
             notes.append("cowgc: skipped (no --cowgc PATH given)")

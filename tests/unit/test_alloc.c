@@ -166,6 +166,49 @@ static void interior_frees_are_refused_in_every_class(void **state)
     errno = e;
 }
 
+/* Pointers past the last slot of a span (the tail when the stride does not divide the chunk)
+ * and, in inline mode, into the first header of a chunk (free's fast path wraps that offset to
+ * the chunk's end) are refused: free's fast path has no slot < nblocks test and relies on the
+ * alloc bit past the last slot never being set. Checked by freeing them with every slot of the
+ * span allocated, then allocating: no block may start there. */
+static void frees_past_the_last_slot_are_refused(void **state)
+{
+    int e = errno;
+    enum { MAXB = 2 * 4096 + 2 };
+    static unsigned char *blk[MAXB];
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        size_t n = class_size[c];
+        int nb = 0, last = -1;
+        struct lookup lk;
+        /* Fill until some block sits in the last slot of its span. */
+        while (nb < MAXB && last < 0) {
+            blk[nb] = cg_malloc(n);
+            assert_non_null(blk[nb]);
+            assert_true(heap_lookup((uintptr_t)blk[nb], &lk));
+            if (lk.idx == span_at(lk.ci)->nblocks - 1) last = nb;
+            nb++;
+        }
+        assert_true(last >= 0);
+        assert_true(heap_lookup((uintptr_t)blk[last], &lk));
+        const struct span *s = span_at(lk.ci);
+        uintptr_t chunk = chunk_addr(lk.ci);
+        uintptr_t bad[20];
+        int nbad = 0;
+        uintptr_t tail = chunk + (uintptr_t)s->nblocks * s->stride + heap.hdr;
+        if (tail < chunk + CHUNK_SIZE) bad[nbad++] = tail;
+        for (uint32_t k = 0; k < heap.hdr; k += 8) bad[nbad++] = chunk + k;
+        for (int i = 0; i < nbad; i++) cg_free((void *)bad[i]);
+        assert_true(heap_lookup((uintptr_t)blk[last], &lk));
+        for (int i = 0; i < 3 * 32; i++) {           /* more than the LIFO holds */
+            unsigned char *x = cg_malloc(n);
+            for (int j = 0; j < nbad; j++) assert_true((uintptr_t)x != bad[j]);
+            cg_free(x);
+        }
+        for (int i = 0; i < nb; i++) cg_free(blk[i]);
+    }
+    errno = e;
+}
+
 struct xfer { void **slots; int n; };
 
 static void *consumer(void *arg)
@@ -274,6 +317,7 @@ int main(void)
         cmocka_unit_test(large_realloc_grows_in_place_at_the_top),
         cmocka_unit_test(double_and_foreign_free_are_survived),
         cmocka_unit_test(interior_frees_are_refused_in_every_class),
+        cmocka_unit_test(frees_past_the_last_slot_are_refused),
         cmocka_unit_test(cross_thread_frees_come_back),
         cmocka_unit_test(many_threads_and_exit_give_caches_back),
         cmocka_unit_test(empty_spans_go_back),
