@@ -105,6 +105,8 @@ int heap_init(void)
     /* Exact fits and reclaimed slots matter only where blocks are reclaimed: elsewhere the
      * malloc and free fast paths skip the ext word (a second cache line each). */
     heap.track_ext = opt.mode == MODE_COLLECT;
+    /* COWGC_FREE=ignore: only where the collector reclaims (elsewhere nothing ever would). */
+    heap.free_ignore = opt.free_policy == FREE_IGNORE && opt.mode == MODE_COLLECT;
     /* One test on free's fast path instead of three: these never change in the other modes. */
     heap.free_fast = !heap.free_ignore && opt.mode != MODE_DETECT && !opt.fork_freeze;
     for (unsigned c = 0; c < NCLASSES; c++) heap.orphans[c] = NONE32;
