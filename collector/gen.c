@@ -139,6 +139,14 @@ static bool uffd_start(void)
     return true;
 }
 
+/* /proc/self/pagemap, opened at first use: a forked child that exits or execs without
+ * collecting (a shell's command substitution) never pays for the open. -1 if it cannot be. */
+static int pm_fd(void)
+{
+    if (g.pagemap_fd < 0) g.pagemap_fd = sys_open("/proc/self/pagemap", O_RDONLY);
+    return g.pagemap_fd;
+}
+
 /* Pages of [lo, hi) written since the last arming, each range passed to fn; re-armed when
  * rearm. false if the kernel refused (then nothing can be trusted). */
 static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_t, uintptr_t))
@@ -150,7 +158,7 @@ static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_
             .vec = (uintptr_t)g.vec, .vec_len = VEC_LEN,
             .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
         };
-        long n = ioctl(g.pagemap_fd, PAGEMAP_SCAN_IOCTL, &a);
+        long n = ioctl(pm_fd(), PAGEMAP_SCAN_IOCTL, &a);
         if (n < 0)
             return false;
         for (long i = 0; i < n && fn; i++)
@@ -172,7 +180,7 @@ static bool pagemap_bits(uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(ui
     for (uintptr_t pg = lo; pg < hi;) {
         size_t n = (hi - pg) / PAGE;
         if (n > 512) n = 512;
-        if (sys_pread(g.pagemap_fd, ent, n * 8, (off_t)(pg / PAGE * 8)) != (long)(n * 8))
+        if (sys_pread(pm_fd(), ent, n * 8, (off_t)(pg / PAGE * 8)) != (long)(n * 8))
             return false;
         for (size_t k = 0; k < n; k++, pg += PAGE) {
             bool w = ent[k] & bit;
@@ -652,6 +660,16 @@ void gen_fork_prepare(void)
 {
     if (!g.on)
         return;
+    if (!g.child_pending && !g.armed) {
+        /* Never armed: no old block is known yet, so the child's first collection is full
+         * anyway. No mapping, no scan: a shell that forks per command pays nothing here. */
+        if (g.inherited_bm) {
+            munmap(g.inherited_bm, (g.inherited_pages + 63) / 64 * 8);
+            g.inherited_bm = NULL;
+            g.inherited_pages = 0;
+        }
+        return;
+    }
     /* G5: the pages written since our last collection, for the child. Kept in a fresh
      * mapping; the parent unmaps its copy in gen_fork_parent. */
     size_t pages = (heap_end() - heap.base) / PAGE;
@@ -707,14 +725,15 @@ void gen_fork_child(void)
         g.uffd = -1;
     }
     g.child_armed = false;
-    /* A pagemap descriptor reads the page tables of the process that opened it. */
-    sys_close(g.pagemap_fd);
-    g.pagemap_fd = sys_open("/proc/self/pagemap", O_RDONLY);
-    if (g.pagemap_fd < 0) {
-        g.on = false;
-        return;
+    /* A pagemap descriptor reads the page tables of the process that opened it: ours is
+     * opened at first use (pm_fd). */
+    if (g.pagemap_fd >= 0) {
+        sys_close(g.pagemap_fd);
+        g.pagemap_fd = -1;
     }
-    genstats = (struct gen_stats){ 0 };
+    /* Stored only if it changes: after fork() each first store to a page is a copy-on-write fault. */
+    static const struct gen_stats zero;
+    if (memcmp(&genstats, &zero, sizeof zero) != 0) genstats = zero;
     g.inherited_live = atomic_load(&heap.in_use);
     /* Without a record of the parent's written pages, the first collection must be full. */
     g.child_pending = g.inherited_bm != NULL;
