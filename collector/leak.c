@@ -203,9 +203,9 @@ static _Atomic int slice_lock;
 
 /* What a forked child writes on its way (fork handler, log, exit check), in one page-aligned
  * place: after fork() each first store to a page is a copy-on-write fault. The quick check's
- * scratch follows: a filter of the chunks holding own blocks (bit ci % 4096), a pagemap
- * buffer, the marked set (open addressing, user addresses) and then the work list, so a small
- * check touches one or two pages. */
+ * scratch follows: a filter of the 64-byte granules own blocks cover (bit (offset / 64) % 4096,
+ * see qbloom_test), a pagemap buffer, the marked set (open addressing, user addresses) and then
+ * the work list, so a small check touches one or two pages. */
 #define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
 #define QBLOOM_WORDS 64
 #define QENT 256
@@ -1220,8 +1220,37 @@ static inline bool live_block(uint32_t ci, uint32_t idx)
            !(remote_words(ci)[idx >> 6] & bit);
 }
 
-static inline bool qbloom_test(uint32_t ci) { return cs.bloom[(ci >> 6) % QBLOOM_WORDS] >> (ci & 63) & 1; }
-static inline void qbloom_set(uint32_t ci) { cs.bloom[(ci >> 6) % QBLOOM_WORDS] |= 1ull << (ci & 63); }
+/* The quick check's filter: one bit per 64-byte granule of heap offset, modulo 4096 bits. A
+ * word whose bit is clear points into no own block, so most pointers to inherited blocks (the
+ * bulk of what a child's written heap pages hold) are dropped without a block lookup; a chunk
+ * filter passed every pointer into the chunks a child's slots share with its parent's.
+ * Interior pointers count, so every granule a block covers is set, and the one at its end. */
+#define QGRANULE_SHIFT 6
+#define QBLOOM_BITS (QBLOOM_WORDS * 64)
+#define QBLOOM_FILL (QBLOOM_BITS / 4)     /* more granules than this: the filter passes all */
+
+static inline bool qbloom_test(uintptr_t off)
+{
+    uintptr_t g = (off >> QGRANULE_SHIFT) & (QBLOOM_BITS - 1);
+    return cs.bloom[g >> 6] >> (g & 63) & 1;
+}
+
+/* Sets the granules of [user - header, user + size]; false once the filter would be too full
+ * to filter (it then passes everything). *budget counts the granules set so far. */
+static bool qbloom_set(uintptr_t user, size_t size, unsigned *budget)
+{
+    uintptr_t g0 = (user - heap.hdr - heap.base) >> QGRANULE_SHIFT, g1 = (user + size - heap.base) >> QGRANULE_SHIFT;
+    if (g1 - g0 + 1 > QBLOOM_FILL - *budget) {
+        memset(cs.bloom, 0xff, sizeof cs.bloom);
+        return false;
+    }
+    *budget += (unsigned)(g1 - g0 + 1);
+    for (uintptr_t g = g0; g <= g1; g++) {
+        uintptr_t b = g & (QBLOOM_BITS - 1);
+        cs.bloom[b >> 6] |= 1ull << (b & 63);
+    }
+    return true;
+}
 
 static void quick_scan(uintptr_t lo, uintptr_t hi)
 {
@@ -1229,7 +1258,7 @@ static void quick_scan(uintptr_t lo, uintptr_t hi)
     for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
         uintptr_t off = *(const uintptr_t *)p - heap.base;
         /* Most heap pointers are to inherited blocks, in chunks holding no own block. */
-        if (likely(off >= limit) || !qbloom_test((uint32_t)(off >> CHUNK_SHIFT))) continue;
+        if (likely(off >= limit) || !qbloom_test(off)) continue;
         struct lookup lk;
         if (likely(!ptr_test_in(*(const uintptr_t *)p, limit, &lk))) continue;
         if (!own_block(lk.ci, lk.idx) || !live_block(lk.ci, lk.idx)) continue;
@@ -1302,20 +1331,22 @@ static bool quick_inherited(void)
     return true;
 }
 
-/* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the chunk filter. Not
- * inlined: its locals hold own blocks' addresses (see scrub_below). */
+/* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the granule filter
+ * (cleared by the caller). Not inlined: its locals hold own blocks' addresses (see scrub_below). */
 static __attribute__((noinline)) uint64_t own_census(void)
 {
     uint64_t own = 0;
     if (cs.own_logging) {                     /* the log lists them all */
         const uintptr_t limit = (uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT;
+        unsigned budget = 0;
+        bool filtering = true;
         for (uint32_t i = 0; i < cs.own_count && own <= QUICK_MAX; i++) {
             struct lookup lk;
             if (!ptr_test_in(own_log[i].user, limit, &lk) || lk.user != own_log[i].user ||
                 !live_block(lk.ci, lk.idx))
                 continue;
             own++;
-            qbloom_set(lk.ci);
+            if (filtering) filtering = qbloom_set(lk.user, span_at(lk.ci)->size, &budget);
         }
         return own;
     }
@@ -1343,9 +1374,11 @@ static __attribute__((noinline)) void scrub_below(void)
     for (unsigned i = 0; i < 160; i++) buf[i] = 0;
 }
 
-/* True if every block this child allocated and still holds is reachable: nothing to report. */
-static bool quick_check(void)
+/* True if every block this child allocated and still holds is reachable: nothing to report.
+ * *nown: how many it holds (0 if the check could not run). */
+static bool quick_check(uint64_t *nown)
 {
+    *nown = 0;
     if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
     uintptr_t stop = initial_stack_top();
     if (!stop) return false;
@@ -1354,6 +1387,7 @@ static bool quick_check(void)
     heap_lock();
     memset(cs.bloom, 0, sizeof cs.bloom);
     uint64_t own = own_census();
+    *nown = own;
     scrub_below();
     bool done = own == 0;
     if (!done && own <= QUICK_MAX) {
@@ -2124,7 +2158,15 @@ static uint64_t detect_report(void)
     bool child = cs.proc_gen != 0;
     /* A forked child reports only what it allocated itself: nothing allocated, nothing to do. */
     if (child && !cs.allocated_since_fork) return 0;
-    if (child && quick_check()) return 0;
+    uint64_t nown;
+    if (child && quick_check(&nown)) {
+        if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable",
+                                  (int)getpid(), (unsigned long long)nown);
+        return 0;
+    }
+    if (child && opt.verbose)
+        log_line("leak check of forked child %d: full (%llu live blocks of its own)", (int)getpid(),
+                 (unsigned long long)nown);
     if (opt.roots == ROOTS_SEGMENTS) roots_snapshot_segments();
     uint32_t top = atomic_load(&heap.top);
     size_t ind_bytes = ((size_t)top + 1) * BM_WORDS * sizeof(uint64_t);

@@ -6,7 +6,8 @@ Usage: check.py CASE --preload LIBCOWGC --cowgc COMMAND --leaky PROG --dso DSO -
 Cases: json text symtab stripped addr2line llvm badtool symbolize exitcode suppress signal
        reclaimed sample depth0 lsan fork. Exit 77 = skipped.
 """
-import json, os, re, shutil, subprocess, sys, tempfile
+import json
+import os, re, shutil, subprocess, sys, tempfile
 
 # (kind, first frame) -> (bytes, blocks). The sizes are what the program asked for (none is a
 # size class), as LeakSanitizer counts them.
@@ -425,6 +426,16 @@ def case_fork(a):
             'P': {('direct', 'parent_site'): (111, 1)}}
     if reports != want:
         fail('reports by process:\n%s\nwant\n%s' % (reports, want))
+    # D's blocks are reachable from a global and from the inherited table, one only through an
+    # interior pointer: its exit check needs no stop and no full mark (the quick check's filter
+    # must cover every granule of a block). B leaks, so its check goes on to the full mark.
+    p, text = cowgc(a, [a.forky], {'COWGC_SYMBOLIZE': '0', 'COWGC_VERBOSE': '1'})
+    pids = dict(kv.split('=') for kv in p.stdout.split())
+    quick = re.search(r'leak check of forked child %s: quick, its 3 live blocks' % pids['D'], text)
+    full = re.search(r'leak check of forked child %s: full' % pids['B'], text)
+    if not quick or not full:
+        fail('forky, COWGC_VERBOSE=1: want a quick exit check for D (pid %s) and a full one for B '
+             '(pid %s):\n%s' % (pids['D'], pids['B'], '\n'.join(l for l in text.splitlines() if 'leak check' in l)))
 
 
 def main():

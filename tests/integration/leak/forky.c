@@ -2,7 +2,8 @@
  *
  * The parent leaks parent_site and keeps inherited_site and a table reachable, then forks:
  *   A  allocates nothing and exits: no report at all.
- *   D  allocates two blocks it keeps (in the inherited table, in a global) and exits: no report.
+ *   D  allocates three blocks it keeps (in the inherited table, one of them only through a
+ *      pointer 3000 bytes into it, and in a global) and exits: no report.
  *   B  leaks b_leak_site; drops the only pointer to the inherited inherited_site block; stores
  *      one new block in the inherited table (a heap page it wrote) and one in a global: reports
  *      b_leak_site only.
@@ -27,7 +28,7 @@ static NOINLINE void *use(void *p) { sink = p; sink = NULL; return p; }
 
 static void **table;               /* inherited, reachable everywhere */
 static void *inherited;            /* inherited; B and C drop it */
-static void *child_global;
+void *child_global;                /* global, so that the store is not dead to the compiler */
 
 static NOINLINE void parent_site(void) { use(memset(malloc(111), 0, 111)); }
 static NOINLINE void inherited_site(void) { inherited = memset(malloc(333), 0, 333); }
@@ -35,7 +36,11 @@ static NOINLINE void table_site(void) { table = memset(malloc(64 * sizeof(void *
 static NOINLINE void b_leak_site(void) { use(memset(malloc(222), 0, 222)); }
 static NOINLINE void c_leak_site(void) { use(memset(malloc(223), 0, 223)); }
 static NOINLINE void g_leak_site(void) { use(memset(malloc(224), 0, 224)); }
-static NOINLINE void kept_in_table_site(void) { table[7] = memset(malloc(444), 0, 444); }
+static NOINLINE void kept_in_table_site(void)
+{
+    table[7] = memset(malloc(444), 0, 444);
+    table[8] = (char *)memset(malloc(4000), 0, 4000) + 3000;    /* only an interior pointer */
+}
 static NOINLINE void kept_in_global_site(void) { child_global = memset(malloc(555), 0, 555); }
 static NOINLINE void e_early_site(void) { use(memset(malloc(225), 0, 225)); }
 static NOINLINE void e_late_site(void) { use(memset(malloc(226), 0, 226)); }
