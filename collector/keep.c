@@ -46,6 +46,8 @@
 /* Objects known to hide pointers from a conservative collector. */
 static const char *const builtin[] = {
     "libfontconfig",   /* FcPattern element arrays are reached through offsets, not pointers */
+    "libjvm",          /* HotSpot's inline caches hold CompiledICHolder blocks only as 64-bit
+                        * immediates in JIT-compiled code: unaligned words no scan reads */
 };
 
 #define MAX_ENTRIES 32
@@ -389,18 +391,22 @@ void keep_hidden_used(uint32_t ci, uint32_t idx, const void *p, const char *who)
 void keep_hidden_report(uint32_t id, const void *p, const char *who)
 {
     if (!first_time(id)) return;
-    unsigned k = atomic_fetch_add_explicit(&hint_lines, 1, memory_order_relaxed);
-    if (k > HINT_LINES) return;
-    if (k == HINT_LINES) {
-        log_line("further blocks used while hidden from the collector are not named (%d lines shown)", HINT_LINES);
-        return;
-    }
+    if (atomic_load_explicit(&hint_lines, memory_order_relaxed) > HINT_LINES) return;
     char site[320] = "", obj[64] = "", func[128] = "", keep[256];
     leak_site_of_stack(id, site, sizeof site, obj, sizeof obj);
     /* site reads "; allocated at FUNC+0x... (PATH+0x...)": the function for a leak: entry. */
     const char *at = strstr(site, "allocated at "), *plus;
     if (at && (at += 13) && (plus = strstr(at, "+0x")) && plus - at < (long)sizeof func && at[0] != '0')
         memcpy(func, at, (size_t)(plus - at)), func[plus - at] = 0;
+    /* An allocating object or function COWGC_KEEP lists (built in or given): collect mode keeps
+     * the block, so there is nothing to warn about. */
+    if ((obj[0] && name_listed(obj)) || (func[0] && function_listed(func))) return;
+    unsigned k = atomic_fetch_add_explicit(&hint_lines, 1, memory_order_relaxed);
+    if (k > HINT_LINES) return;
+    if (k == HINT_LINES) {
+        log_line("further blocks used while hidden from the collector are not named (%d lines shown)", HINT_LINES);
+        return;
+    }
     if (obj[0] && func[0])
         fmt(keep, sizeof keep, "; in collect mode COWGC_KEEP=%s (what %s allocates) or COWGC_KEEP=leak:%s would keep such blocks",
             obj, obj, func);
@@ -418,6 +424,15 @@ void keep_hidden_report(uint32_t id, const void *p, const char *who)
 __attribute__((constructor(103))) static void keep_init(void)
 {
     if (!cowgc_ready) return;
+    if (opt.mode != MODE_COLLECT && opt.mode != MODE_DETECT) return;
+    /* Detect mode reads the list too: it stays silent about blocks collect mode would keep. */
+    for (unsigned i = 0; i < sizeof builtin / sizeof builtin[0]; i++) add_entry(builtin[i], strlen(builtin[i]));
+    for (const char *s = opt.keep; s && *s;) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        add_entry(s, len);
+        s = end ? end + 1 : NULL;
+    }
     if (opt.mode == MODE_DETECT) {
         size_t len = (size_t)heap.nchunks_max * BM_WORDS * 8;
         uint64_t *bm = map_anon(len);
@@ -426,14 +441,6 @@ __attribute__((constructor(103))) static void keep_init(void)
             heap.hidden_bm = bm;
         }
         return;
-    }
-    if (opt.mode != MODE_COLLECT) return;
-    for (unsigned i = 0; i < sizeof builtin / sizeof builtin[0]; i++) add_entry(builtin[i], strlen(builtin[i]));
-    for (const char *s = opt.keep; s && *s;) {
-        const char *end = strchr(s, ',');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        add_entry(s, len);
-        s = end ? end + 1 : NULL;
     }
     if (!nentries) return;
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -108,7 +108,7 @@ const struct option_def option_table[] = {
     { "QUARANTINE", OPT_INT, "0", NULL, 0, 1000000, F(quarantine),
       "collect mode: blocks the collector reclaimed stay unused for N more collections, so a late free of one is diagnosed, never a free of a new block" },
     { "KEEP", OPT_LIST, "none", NULL, 0, 0, F(keep),
-      "collect mode: blocks allocated by these callers are never reclaimed but scanned as roots: object names (substrings of their paths) or leak:TEMPLATE (LSan syntax, matched against object paths and function names; the immediate caller of malloc, calloc, realloc, strdup...), added to the built-in list (libfontconfig); -NAME drops a built-in entry; detect mode names entries for blocks freed while hidden" },
+      "collect mode: blocks allocated by these callers are never reclaimed but scanned as roots: object names (substrings of their paths) or leak:TEMPLATE (LSan syntax, matched against object paths and function names; the immediate caller of malloc, calloc, realloc, strdup...), added to the built-in list (libfontconfig, libjvm); -NAME drops a built-in entry; detect mode names entries for blocks freed while hidden" },
 };
 const size_t option_count = sizeof option_table / sizeof option_table[0];
 #define NOPTIONS (sizeof option_table / sizeof option_table[0])

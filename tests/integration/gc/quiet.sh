@@ -4,13 +4,14 @@
 #        quiet.sh --lines N REGEX -- CMD...    stderr must be exactly N lines, each matching REGEX
 #        quiet.sh --some REGEX -- CMD...       stderr must have at least one line matching REGEX,
 #                                              and every cowgc line must match it
+#        quiet.sh --no REGEX -- CMD...         no stderr line may match REGEX
 set -u
 mode=$1; shift
 n=0 re=''
 case $mode in
     --none) ;;
     --lines) n=$1 re=$2; shift 2 ;;
-    --some) re=$1; shift ;;
+    --some|--no) re=$1; shift ;;
     *) echo "quiet.sh: bad mode $mode"; exit 2 ;;
 esac
 [ "$1" = -- ] && shift
@@ -31,6 +32,8 @@ case $mode in
         grep -qE "$re" "$err" || fail "no line matches /$re/"
         bad=$(grep '^cowgc:' "$err" | grep -cvE "$re")
         [ "$bad" = 0 ] || fail "$bad cowgc line(s) do not match /$re/" ;;
+    --no)
+        grep -qE "$re" "$err" && fail "a line matches /$re/" ;;
 esac
 echo "ok"; cat "$err"
 exit 0
