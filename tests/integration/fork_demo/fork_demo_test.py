@@ -85,7 +85,8 @@ def main():
     with open(log, "w") as out:
         srv = subprocess.Popen([args.server, "--port", "0", "--workers", str(args.workers),
                                 "--scale", args.scale, "--request-size", "50"],
-                               stdout=out, stderr=subprocess.STDOUT, env=env)
+                               stdout=out, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)   # its group: the workers go with it
     try:
         port, workers = None, {}
         deadline = time.time() + 60
@@ -168,6 +169,10 @@ def main():
             except subprocess.TimeoutExpired:
                 srv.kill()
                 srv.wait()
+        try:                              # workers left behind by a failed or killed server
+            os.killpg(srv.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 if __name__ == "__main__":
