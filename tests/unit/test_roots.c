@@ -255,6 +255,9 @@ static void own_memory_is_never_a_root(void **state)
         if (heap.meta_hi > heap.meta_lo)
             assert_false(overlaps_any(heap.meta_lo, heap.meta_hi, true));
         assert_false(overlaps_any(markstack_lo(), markstack_hi(), true));
+        uintptr_t klo, khi;
+        keep_scratch_range(&klo, &khi);
+        if (klo) assert_false(overlaps_any(klo, khi, true));
         /* Registers are the one root inside stw's slot table. */
         const struct stopped_thread *th;
         heap_lock();
