@@ -464,13 +464,13 @@ static size_t mapping_of(uintptr_t a)
     return i < nmaps && maps[i].lo <= a ? i : nmaps;
 }
 
+HIDDEN uint64_t roots_probes;   /* page_readable calls, for tests */
+static pid_t probe_pid;         /* ours, set by roots_scan */
+
 /* Can page `a` of our own memory be read? process_vm_readv on ourselves needs no privilege
  * (same thread group) and reports EFAULT where a load would raise SIGBUS: a page of a private
  * file mapping past the end of its file. 1: yes, 0: no, -1: the probe itself is unavailable
  * (a seccomp filter, an old kernel). */
-HIDDEN uint64_t roots_probes;
-static pid_t probe_pid;     /* ours, set by roots_scan */
-
 static int page_readable(uintptr_t a)
 {
     char byte;
