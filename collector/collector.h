@@ -327,6 +327,7 @@ struct keep_table {
 HIDDEN extern struct keep_table *_Atomic keep_tab;
 HIDDEN void keep_slow(void *p, uintptr_t ra);
 HIDDEN void keep_set(void *p);                        /* p is kept from now on (I8) */
+HIDDEN void keep_scratch_range(uintptr_t *lo, uintptr_t *hi);   /* its table-building buffer, or 0s (tests) */
 /* Detect mode: the program frees or reallocs block (ci, idx) at p; if the last collection found it
  * unreachable (its hidden bit), say which COWGC_KEEP entry would keep such blocks. */
 HIDDEN void keep_hidden_used(uint32_t ci, uint32_t idx, const void *p, const char *who);

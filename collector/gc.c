@@ -24,9 +24,10 @@ static atomic_int disable_count;
 static bool gc_enabled;
 static uint64_t gc_epoch;
 static uint64_t baseline;   /* in_use right after the last collection */
-/* Where the last collection's pause went (COWGC_VERBOSE): written pages and old blocks on them,
+/* Where the last collection's pause went (COWGC_VERBOSE): stopping the other threads (wall time:
+ * mostly waiting for a signalled thread to get a CPU), written pages and old blocks on them,
  * roots (minor only: a full's roots are part of its marking), sweep, re-arming the tracker. */
-static struct { uint64_t written_ns, roots_ns, sweep_ns, rearm_ns; } phase;
+static struct { uint64_t stop_ns, written_ns, roots_ns, sweep_ns, rearm_ns; } phase;
 
 #define PIECE ((uintptr_t)64 << 10)   /* large blocks are scanned in pieces of this size */
 
@@ -445,7 +446,9 @@ static void collect(const char *why)
      * child traces it again (a young survivor otherwise waits for a second minor collection). */
     bool promote_all = why && strcmp(why, "fork") == 0;
     phase.written_ns = phase.roots_ns = 0;
-    if (stw_stop_all() != 0) {
+    int stopped = stw_stop_all();
+    phase.stop_ns = now_ns() - t0;
+    if (stopped != 0) {
         gcstats.skipped++;
         heap_unlock();
         errno = saved_errno;
@@ -494,15 +497,16 @@ static void collect(const char *why)
     heap_unlock();
     if (opt.verbose)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
-                 " (written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
+                 " (stop %llu us, written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
                  " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu;"
                  " cpu %llu us, preempted %ld times)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10),
                  (unsigned long long)(gcstats.marked_bytes_last >> 10),
+                 (unsigned long long)(phase.stop_ns / 1000),
                  (unsigned long long)(phase.written_ns / 1000), (unsigned long long)(phase.roots_ns / 1000),
-                 (unsigned long long)((t1 - t0 - phase.written_ns - phase.roots_ns) / 1000),
+                 (unsigned long long)((t1 - t0 - phase.stop_ns - phase.written_ns - phase.roots_ns) / 1000),
                  (unsigned long long)(phase.sweep_ns / 1000), (unsigned long long)(phase.rearm_ns / 1000),
                  (unsigned long long)(minor ? genstats.pages_written_last : 0),
                  (unsigned long long)genstats.protected_last, (unsigned long long)genstats.protect_runs_last,

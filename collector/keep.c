@@ -140,6 +140,12 @@ struct krange { uintptr_t lo, hi; uint32_t kind; };
 static struct krange *scratch;
 static uint32_t nscratch;
 
+void keep_scratch_range(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)scratch;
+    *hi = scratch ? (uintptr_t)(scratch + SCRATCH_MAX) : 0;
+}
+
 static void range_add(uintptr_t lo, uintptr_t hi, uint32_t kind)
 {
     if (lo >= hi || nscratch == SCRATCH_MAX) return;
@@ -296,7 +302,12 @@ static void refresh(void)
     refreshing = 1;
     unsigned events = atomic_load_explicit(&loader_events, memory_order_acquire);
     struct scan sc = { false, false };
-    if (!scratch) scratch = map_anon(SCRATCH_MAX * sizeof *scratch);
+    if (!scratch) {
+        scratch = map_anon(SCRATCH_MAX * sizeof *scratch);
+        /* Code addresses only, never a root: without this every collection read the pagemap of
+         * its 24 MiB and scanned its touched pages. */
+        if (scratch) roots_exclude((uintptr_t)scratch, (uintptr_t)(scratch + SCRATCH_MAX));
+    }
     if (scratch) {
         nscratch = 0;
         dl_iterate_phdr(on_object, &sc);

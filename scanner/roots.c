@@ -464,6 +464,9 @@ static size_t mapping_of(uintptr_t a)
     return i < nmaps && maps[i].lo <= a ? i : nmaps;
 }
 
+HIDDEN uint64_t roots_probes;   /* page_readable calls, for tests */
+static pid_t probe_pid;         /* ours, set by roots_scan */
+
 /* Can page `a` of our own memory be read? process_vm_readv on ourselves needs no privilege
  * (same thread group) and reports EFAULT where a load would raise SIGBUS: a page of a private
  * file mapping past the end of its file. 1: yes, 0: no, -1: the probe itself is unavailable
@@ -472,7 +475,8 @@ static int page_readable(uintptr_t a)
 {
     char byte;
     struct iovec local = { &byte, 1 }, remote = { (void *)a, 1 };
-    if (syscall(SYS_process_vm_readv, (long)syscall(SYS_getpid), &local, 1ul, &remote, 1ul, 0ul) == 1)
+    roots_probes++;
+    if (syscall(SYS_process_vm_readv, (long)probe_pid, &local, 1ul, &remote, 1ul, 0ul) == 1)
         return 1;
     return errno == EFAULT ? 0 : -1;
 }
@@ -673,6 +677,14 @@ static bool overlaps_segment(const struct snapshot *s, uintptr_t lo, uintptr_t h
     return s && i < s->n && s->seg[i].lo < hi;
 }
 
+/* Where mapping m stops being safe to read: the end of its file for a private file mapping
+ * that no data segment covers whole (found by probing, a few system calls: asked only for a
+ * mapping that is going to be scanned, never for code or read-only file contents), else its end. */
+static uintptr_t readable_end(const struct snapshot *snap, const struct mapping *m)
+{
+    return (m->flags & M_FILE) && !inside_segment(snap, m->lo, m->hi) ? file_backed_end(m) : m->hi;
+}
+
 /* A thread running on a stack inside a heap block (pthread_attr_setstack with malloc'd
  * memory): the block bounds its stack. */
 static void emit_heap_stack(root_fn fn, uintptr_t sp)
@@ -770,6 +782,7 @@ HIDDEN void roots_scan(root_fn fn)
     const struct snapshot *snap = pub >= 0 ? &snaps[pub] : NULL;
     bool all = opt.roots == ROOTS_ALL;
     pid_t pid = (pid_t)syscall(SYS_getpid);
+    probe_pid = pid;
 
     long len = read_maps();
     scan_failed = len < 0 || !parse_maps((size_t)len);
@@ -826,10 +839,8 @@ HIDDEN void roots_scan(root_fn fn)
         bool sparse = !(m->flags & M_SHARED);
         bool file = m->flags & M_FILE;
         bool anon = !file && maps_buf[m->path] != '/';
-        /* Where a file mapping stops being readable, unless a data segment covers all of it. */
-        uintptr_t fend = file && !inside_segment(snap, m->lo, m->hi) ? file_backed_end(m) : m->hi;
         if (m->flags & M_STACK) {
-            emit_by_segments(fn, snap, m->lo, m->hi, ROOT_STACK, fend, sparse);
+            emit_by_segments(fn, snap, m->lo, m->hi, ROOT_STACK, readable_end(snap, m), sparse);
             continue;
         }
         if (!(m->flags & M_W)) {
@@ -845,13 +856,13 @@ HIDDEN void roots_scan(root_fn fn)
         }
         uintptr_t slo, shi;
         if (all) {
-            emit_by_segments(fn, snap, m->lo, m->hi, ROOT_MAPPING, fend, sparse);
+            emit_by_segments(fn, snap, m->lo, m->hi, ROOT_MAPPING, readable_end(snap, m), sparse);
         } else if (overlaps_segment(snap, m->lo, m->hi)) {
             emit_by_segments(fn, snap, m->lo, m->hi, ROOT_KINDS, m->hi, sparse);
         } else if (file) {
             /* Writable file data no snapshot knows: an object dlopen'd after the snapshot.
              * Scan it, and its bss (the anonymous mapping right after it). */
-            emit_clipped(fn, m->lo, fend, ROOT_DATA, sparse);
+            emit_clipped(fn, m->lo, readable_end(snap, m), ROOT_DATA, sparse);
             struct mapping *b = m + 1;
             if (i + 1 < nmaps && b->lo == m->hi && !(b->flags & (M_FILE | M_NOSCAN | M_SHARED)) &&
                 (b->flags & (M_R | M_W)) == (M_R | M_W) && !(b->flags & M_STACK) &&

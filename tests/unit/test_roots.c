@@ -255,6 +255,9 @@ static void own_memory_is_never_a_root(void **state)
         if (heap.meta_hi > heap.meta_lo)
             assert_false(overlaps_any(heap.meta_lo, heap.meta_hi, true));
         assert_false(overlaps_any(markstack_lo(), markstack_hi(), true));
+        uintptr_t klo, khi;
+        keep_scratch_range(&klo, &khi);
+        if (klo) assert_false(overlaps_any(klo, khi, true));
         /* Registers are the one root inside stw's slot table. */
         const struct stopped_thread *th;
         heap_lock();
@@ -321,6 +324,31 @@ static void file_mappings_are_read_only_where_backed(void **state)
     close(fd);
 }
 
+/* Finding where a file mapping's file ends costs system calls (process_vm_readv probes): a
+ * mapping that is never scanned (read-only file contents) is never probed. */
+static void unscanned_file_mappings_are_not_probed(void **state)
+{
+    char path[] = "/tmp/cowgc-roots-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(ftruncate(fd, 4096), 0);
+    scan(ROOTS_ALL);
+    uint64_t before = roots_probes;
+    scan(ROOTS_ALL);
+    uint64_t without = roots_probes - before;
+    /* Three pages over a one-page file: probing it would take several calls. */
+    char *ro = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    assert_true(ro != MAP_FAILED);
+    before = roots_probes;
+    scan(ROOTS_ALL);
+    uint64_t with = roots_probes - before;
+    assert_false(overlaps_any((uintptr_t)ro, (uintptr_t)ro + 3 * 4096, true));
+    assert_int_equal(with, without);
+    munmap(ro, 3 * 4096);
+    close(fd);
+}
+
 /* Every range lies inside a readable mapping (checked against /proc/self/maps afterwards). */
 static void ranges_are_inside_readable_mappings(void **state)
 {
@@ -367,6 +395,7 @@ int main(void)
         cmocka_unit_test(own_memory_is_never_a_root),
         cmocka_unit_test(user_roots_come_and_go),
         cmocka_unit_test(file_mappings_are_read_only_where_backed),
+        cmocka_unit_test(unscanned_file_mappings_are_not_probed),
         cmocka_unit_test(ranges_are_inside_readable_mappings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
