@@ -32,7 +32,7 @@ static struct tcache fallback_tc;
 
 
 static struct tcache *tc_free_list;
-static void *fallback_alloc(size_t size, bool exact);
+static void *fallback_alloc(size_t size);
 static void *large_alloc(size_t size, size_t align, bool zero, size_t slack);
 static char *tc_slab, *tc_slab_end;
 
@@ -91,21 +91,29 @@ static inline void *bin_pop_mask(struct bin *b, uint64_t *bit)
     return (void *)(b->base + (uintptr_t)i * b->stride);
 }
 
-/* The same, keeping the ext bit. exact: the request fills the slot. */
-static inline void *bin_take_mask(struct bin *b, bool exact)
+/* I9: zero the slot's bytes past the request. The slot holds no program data yet, so whole
+ * words from the one holding byte `size` on may go: a few aligned stores, no call. */
+static inline void clear_slack(void *p, size_t size, size_t cs)
 {
-    uint64_t bit;
-    void *p = bin_pop_mask(b, &bit);
-    if (heap.track_ext) ext_put(b->extw, bit, exact);
-    return p;
+    for (uintptr_t q = (uintptr_t)p + (size & ~(size_t)7), e = (uintptr_t)p + cs; q < e; q += 8)
+        *(uint64_t *)q = 0;
 }
 
-/* bin_take_mask for a request of `size` in class c, as bin_take_lifo. */
+/* Collect mode's part of handing out slot p (bit `bit` of ext word extw) for a request of
+ * `size` in class c: the exact-fit bit (I7) and the slack (I9). */
+static inline void collect_hand_out(uint64_t *extw, uint64_t bit, void *p, size_t size, unsigned c)
+{
+    size_t cs = class_size[c];
+    ext_put(extw, bit, size == cs);
+    if (size != cs) clear_slack(p, size, cs);
+}
+
+/* The same, keeping the ext bit, for a request of `size` in class c, as bin_take_lifo. */
 static inline void *bin_take_mask_for(struct bin *b, size_t size, unsigned c)
 {
     uint64_t bit;
     void *p = bin_pop_mask(b, &bit);
-    if (heap.track_ext) ext_put(b->extw, bit, size == class_size[c]);
+    if (heap.track_ext) collect_hand_out(b->extw, bit, p, size, c);
     return p;
 }
 
@@ -116,7 +124,7 @@ static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c)
 {
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
-    if (heap.track_ext) ext_put(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), size == class_size[c]);
+    if (heap.track_ext) collect_hand_out(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), (void *)e->user, size, c);
     return (void *)e->user;
 }
 
@@ -482,11 +490,11 @@ static void *alloc_fail(size_t size)
     return NULL;
 }
 
-void *malloc_small_slow(size_t size, bool exact)
+void *malloc_small_slow(size_t size)
 {
     unsigned c = size_class(size);
     struct tcache *tc = tcache_get();
-    if (unlikely(!tc)) return fallback_alloc(size, exact);
+    if (unlikely(!tc)) return fallback_alloc(size);
     gc_maybe_collect(tc);
     struct bin *b = &tc->bins[c];
     bool retried = false;
@@ -494,7 +502,7 @@ void *malloc_small_slow(size_t size, bool exact)
         busy_enter(tc);
         cg_assert(b->nlifo == 0);
         if (b->mask || bin_refill_local(tc, c)) {
-            void *p = bin_take_mask(b, exact);
+            void *p = bin_take_mask_for(b, size, c);
             tc->nmalloc++;
             busy_leave(tc);
             if (unlikely(leak_capture)) leak_on_alloc(p, size);
@@ -564,7 +572,7 @@ static void large_free_locked(uint32_t ci)
 
 /* ---- the fallback cache: exiting threads allocate under heap_lock ---- */
 
-static void *fallback_alloc(size_t size, bool exact)
+static void *fallback_alloc(size_t size)
 {
     unsigned c = size_class(size);
     heap_lock();
@@ -580,7 +588,7 @@ static void *fallback_alloc(size_t size, bool exact)
     void *p = NULL;
     for (int attempt = 0; attempt < 2 && !p; attempt++) {
         if (b->mask || bin_refill_local(tc, c)) {
-            p = bin_take_mask(b, exact);
+            p = bin_take_mask_for(b, size, c);
             tc->nmalloc++;
             break;
         }
@@ -623,7 +631,7 @@ static __attribute__((noinline)) void *malloc_other(size_t size)
             }
             busy_leave(tc);
         }
-        return malloc_small_slow(size, size == class_size[c]);
+        return malloc_small_slow(size);
     }
     cowgc_ensure_init();
     return large_alloc(size, 16, false, 0);
@@ -1085,6 +1093,8 @@ void *cg_realloc(void *p, size_t size)
         if (size <= old && (size > old / 2 || old <= 16)) {
             bool exact = size == old;
             if (exact == ext_test(lk.ci, lk.idx) || exact_update(lk.ci, lk.idx, exact) || !exact) {
+                /* I9: what the block held past its new end is stale now. */
+                if (heap.track_ext && !exact) memset((char *)p + size, 0, old - size);
                 if (unlikely(leak_capture)) leak_on_alloc(p, size);   /* as LSan: realloc's site */
                 return p;
             }
@@ -1132,6 +1142,7 @@ void *cg_memalign(size_t align, size_t size)
         unsigned c = size_class_aligned(size, align);
         if (c < NCLASSES) {
             void *p = cg_malloc(class_size[c]);
+            if (p && heap.track_ext) memset((char *)p + size, 0, class_size[c] - size);   /* I9 */
             if (p && unlikely(leak_capture)) leak_set_size(p, size);
             struct lookup lk;
             if (p && size != class_size[c] && heap_lookup((uintptr_t)p, &lk)) exact_update(lk.ci, lk.idx, false);

@@ -34,6 +34,12 @@
  *     out since" while it is free. Every hand-out writes it (= exact), every free by the program
  *     clears it, a reclaiming sweep sets it. Bit 0 of a LARGE span's word: reclaimed and kept in
  *     quarantine (alloc bit clear). A LARGE block's exact fit is read from its descriptor.
+ *  I9 (Collect mode only, heap.track_ext.) A SMALL slot is handed out with the bytes past the
+ *     request zero, and an in-place realloc zeroes them again: the mark phase scans the whole
+ *     slot, and stale pointers left there by the slot's earlier blocks would keep dead blocks
+ *     alive (and, with generations, promote them: old garbage that every minor collection
+ *     rescans where it shares pages with young blocks). Writing there is writing a block the
+ *     program is about to fill; no other heap write is added (I1).
  *  I8 A keep bit (COWGC_KEEP) is set only on allocated blocks of spans with SF_KEPT; a kept block
  *     is a root of every collection. Free and remote folding clear it; all its writers use
  *     atomics (the realloc of another thread may set one).
@@ -258,7 +264,7 @@ HIDDEN void tcache_flush_all(void);                   /* world stopped, heap_loc
 HIDDEN void alloc_fork_child(void);                   /* orphan every tcache but ours */
 HIDDEN void span_fold_remote(uint32_t ci);            /* owner or collector */
 HIDDEN void alloc_flush_counts(struct tcache *tc);
-HIDDEN void *malloc_small_slow(size_t size, bool exact);
+HIDDEN void *malloc_small_slow(size_t size);
 HIDDEN bool heap_large_extend(uint32_t ci, uint32_t nchunks);  /* grow a LARGE span in place */
 HIDDEN extern __thread struct tcache *tls_tc __attribute__((tls_model("initial-exec")));
 
