@@ -169,12 +169,13 @@ static int with_io_uring(void)
 
 /* A thread that blocks every signal with the raw system call (as glibc does internally) and
  * computes: collections cannot complete while it runs, but each attempt must give up soon. */
-static atomic_int spin_quit;
+static atomic_int spin_quit, spin_blocked;
 static void *raw_blocked_spinner(void *arg)
 {
     sigset_t all;
     sigfillset(&all);
     syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, _NSIG / 8);
+    atomic_store(&spin_blocked, 1);
     volatile unsigned long n = 0;
     while (!atomic_load_explicit(&spin_quit, memory_order_relaxed))
         n++;
@@ -203,7 +204,10 @@ int main(int argc, char **argv)
     if (!strcmp(what, "blocked")) {
         pthread_t t;
         pthread_create(&t, NULL, raw_blocked_spinner, NULL);
-        usleep(20000);
+        /* Until the spinner has blocked its signals, a collection may still complete: on a
+         * loaded machine the new thread can wait longer than any fixed sleep to first run. */
+        while (!atomic_load(&spin_blocked))
+            usleep(1000);
         long before = gc_count();
         long n = attempts_while_blocked(BUDGET);
         long done = gc_count() - before;
