@@ -158,9 +158,12 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends)
     uintptr_t last = 0;
     const uintptr_t *w = (const uintptr_t *)lo, *end = (const uintptr_t *)hi;
     if (w == end) return;
-    uintptr_t cur = *w;
+    uintptr_t cur = *w, prev = ~cur;
     for (; w + 1 < end; w++) {
         uintptr_t next = w[1];
+        /* In a run of equal words both candidates repeat the previous step's: done already. */
+        if (cur == prev && next == cur) continue;
+        prev = cur;
         uintptr_t odd = cur >> 32 | next << 32;     /* the 8 bytes at (char *)w + 4 */
         uintptr_t a = cur - base, b = odd - base;
         if (likely((a < b ? a : b) > limit)) {
@@ -197,7 +200,8 @@ void gc_mark_range(uintptr_t lo, uintptr_t hi)
 }
 
 /* Blocks popped from the mark stack wait in a small FIFO before they are scanned, their first
- * line fetched as they enter it: a block pushed last is popped next, so the prefetch at push
+ * KiB fetched as they enter it (most blocks are short arrays, too short for the hardware
+ * prefetcher to catch on before the scan reaches their end): a block pushed last is popped next, so the prefetch at push
  * time (mark_one) has no time to land, and tracing a linked structure larger than the caches
  * (a tree) would wait for memory at every block. Every popped range is scanned before the
  * drain returns: the FIFO changes the order of the scans, never which ones happen. */
@@ -215,7 +219,8 @@ void gc_mark_drain(void)
                 /* One word more, so the 4-byte offset that straddles the cut is seen. */
                 it.hi = it.lo + PIECE + sizeof(uintptr_t);
             }
-            __builtin_prefetch((const void *)it.lo);
+            for (uintptr_t q = it.lo, e = it.hi < it.lo + 1024 ? it.hi : it.lo + 1024; q < e; q += 64)
+                __builtin_prefetch((const void *)q);
             fifo[(head + n++) % PREFETCH_FIFO] = it;
         }
         if (!n) return;

@@ -75,6 +75,46 @@ static void global_keeps_block_and_its_children(void **state)
     g_root = NULL;
 }
 
+static uint64_t rot32(uint64_t v) { return v >> 32 | v << 32; }
+
+/* The mark loop skips a word equal to both neighbours (its candidates were seen one step
+ * before). Runs must still give up every candidate: an aligned pointer repeated, a pointer
+ * at the 4-byte offset inside a run, and one at the offset that straddles a run's end.
+ * Builds the array (rooted in g_root) and returns only hidden addresses. */
+static __attribute__((noinline)) void make_runs(uintptr_t hidden[4], bool straddle)
+{
+    uint64_t *a = make(64 * 8);
+    uintptr_t p[4];
+    for (int i = 0; i < 4; i++) p[i] = (uintptr_t)make(40 + 16 * (size_t)i);
+    int k = 0;
+    while (k < 20) a[k++] = p[0];                                 /* aligned, repeated */
+    while (k < 40) a[k++] = rot32(p[1]);                          /* p[1] at +4 inside the run */
+    while (k < 60) a[k++] = (uint64_t)(uint32_t)p[2] << 32 | 0x1234;   /* p[2] at +4 of the */
+    a[k++] = straddle ? p[2] >> 32 : 0;                           /* last one and this word */
+    while (k < 64) a[k++] = 0;
+    g_root = a;                                                   /* p[3]: no pointer at all */
+    for (int i = 0; i < 4; i++) { hidden[i] = p[i] ^ MASK; p[i] = 0; }
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+static void runs_of_equal_words_are_scanned(void **state)
+{
+    uintptr_t h[4];
+    for (int straddle = 0; straddle < 2; straddle++) {
+        make_runs(h, straddle);
+        scrub_stack();
+        collect();
+        assert_true(allocated(h[0]));
+        assert_true(allocated(h[1]));
+        /* Without the straddling word, p[2] has no pointer: then its reclaim shows that nothing
+         * else holds it, and with the word, that the run's last step looked across its end. */
+        assert_int_equal(allocated(h[2]), straddle);
+        assert_false(allocated(h[3]));
+        g_root = NULL;
+        collect();
+    }
+}
+
 static void interior_pointer_keeps_block(void **state)
 {
     char *p = make(200);
@@ -341,6 +381,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(global_keeps_block_and_its_children),
         cmocka_unit_test(interior_pointer_keeps_block),
+        cmocka_unit_test(runs_of_equal_words_are_scanned),
         cmocka_unit_test(unreachable_blocks_and_cycles_are_reclaimed),
         cmocka_unit_test(main_thread_tls_keeps_block),
         cmocka_unit_test(mmap_region_keeps_block),
