@@ -99,12 +99,12 @@ static inline void clear_slack(void *p, size_t size, size_t cs)
         *(uint64_t *)q = 0;
 }
 
-/* Collect mode's part of handing out slot p (bit `bit` of ext word extw) for a request of
- * `size` in class c: the exact-fit bit (I7) and the slack (I9). */
-static inline void collect_hand_out(uint64_t *extw, uint64_t bit, void *p, size_t size, unsigned c)
+/* What a collecting mode adds to handing out slot p (bit `bit` of ext word extw) for a
+ * request of `size` in class c: the exact-fit bit (collect mode, I7) and the slack (I9). */
+static inline void gc_hand_out(uint64_t *extw, uint64_t bit, void *p, size_t size, unsigned c)
 {
     size_t cs = class_size[c];
-    ext_put(extw, bit, size == cs);
+    if (heap.track_ext) ext_put(extw, bit, size == cs);
     if (size != cs) clear_slack(p, size, cs);
 }
 
@@ -113,7 +113,7 @@ static inline void *bin_take_mask_for(struct bin *b, size_t size, unsigned c)
 {
     uint64_t bit;
     void *p = bin_pop_mask(b, &bit);
-    if (heap.track_ext) collect_hand_out(b->extw, bit, p, size, c);
+    if (heap.clear_slack) gc_hand_out(b->extw, bit, p, size, c);
     return p;
 }
 
@@ -124,7 +124,7 @@ static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c)
 {
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
-    if (heap.track_ext) collect_hand_out(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), (void *)e->user, size, c);
+    if (heap.clear_slack) gc_hand_out(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), (void *)e->user, size, c);
     return (void *)e->user;
 }
 
@@ -1094,7 +1094,7 @@ void *cg_realloc(void *p, size_t size)
             bool exact = size == old;
             if (exact == ext_test(lk.ci, lk.idx) || exact_update(lk.ci, lk.idx, exact) || !exact) {
                 /* I9: what the block held past its new end is stale now. */
-                if (heap.track_ext && !exact) memset((char *)p + size, 0, old - size);
+                if (heap.clear_slack && !exact) memset((char *)p + size, 0, old - size);
                 if (unlikely(leak_capture)) leak_on_alloc(p, size);   /* as LSan: realloc's site */
                 return p;
             }
@@ -1142,7 +1142,7 @@ void *cg_memalign(size_t align, size_t size)
         unsigned c = size_class_aligned(size, align);
         if (c < NCLASSES) {
             void *p = cg_malloc(class_size[c]);
-            if (p && heap.track_ext) memset((char *)p + size, 0, class_size[c] - size);   /* I9 */
+            if (p && heap.clear_slack) memset((char *)p + size, 0, class_size[c] - size);   /* I9 */
             if (p && unlikely(leak_capture)) leak_set_size(p, size);
             struct lookup lk;
             if (p && size != class_size[c] && heap_lookup((uintptr_t)p, &lk)) exact_update(lk.ci, lk.idx, false);

@@ -34,12 +34,14 @@
  *     out since" while it is free. Every hand-out writes it (= exact), every free by the program
  *     clears it, a reclaiming sweep sets it. Bit 0 of a LARGE span's word: reclaimed and kept in
  *     quarantine (alloc bit clear). A LARGE block's exact fit is read from its descriptor.
- *  I9 (Collect mode only, heap.track_ext.) A SMALL slot is handed out with the bytes past the
- *     request zero, and an in-place realloc zeroes them again: the mark phase scans the whole
- *     slot, and stale pointers left there by the slot's earlier blocks would keep dead blocks
- *     alive (and, with generations, promote them: old garbage that every minor collection
- *     rescans where it shares pages with young blocks). Writing there is writing a block the
- *     program is about to fill; no other heap write is added (I1).
+ *  I9 (Collect and detect modes, heap.clear_slack.) A SMALL slot is handed out with the bytes
+ *     past the request zero, and an in-place realloc zeroes them again: the mark phase scans
+ *     the whole slot, and stale pointers left there by the slot's earlier blocks would keep
+ *     dead blocks alive (collect mode; with generations they were promoted: old garbage that
+ *     every minor collection rescans where it shares pages with young blocks) or hide leaks
+ *     that LeakSanitizer, which scans only the requested bytes, reports (detect mode).
+ *     Writing there is writing a block the program is about to fill; no other heap write is
+ *     added (I1).
  *  I8 A keep bit (COWGC_KEEP) is set only on allocated blocks of spans with SF_KEPT; a kept block
  *     is a root of every collection. Free and remote folding clear it; all its writers use
  *     atomics (the realloc of another thread may set one).
@@ -168,6 +170,7 @@ struct heap {
     bool free_fast;        /* free's fast path may run: not free_ignore, and no mode that ever
                               sets frozen_bm or hidden_bm (detect, COWGC_FORK_FREEZE) */
     bool track_ext;        /* collect mode: the allocator keeps the ext bitmap (I7) */
+    bool clear_slack;      /* collect and detect modes: slots are handed out with clean slack (I9) */
     uint32_t nchunks_max;
     _Atomic uint32_t top;  /* chunks ever handed out: [base, base + top*CHUNK) is the live range */
     uint64_t *mark_bm, *remote_bm;

@@ -105,6 +105,7 @@ int heap_init(void)
     /* Exact fits and reclaimed slots matter only where blocks are reclaimed: elsewhere the
      * malloc and free fast paths skip the ext word (a second cache line each). */
     heap.track_ext = opt.mode == MODE_COLLECT;
+    heap.clear_slack = opt.mode != MODE_OFF;
     /* COWGC_FREE=ignore: only where the collector reclaims (elsewhere nothing ever would). */
     heap.free_ignore = opt.free_policy == FREE_IGNORE && opt.mode == MODE_COLLECT;
     /* One test on free's fast path instead of three: these never change in the other modes. */

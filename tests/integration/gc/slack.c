@@ -74,6 +74,12 @@ int main(void)
     if (!collect) { puts("not running under cowgc: nothing to test"); return 0; }
     setup();
     scrub();
+    const char *mode = getenv("COWGC_MODE");
+    if (mode && !strcmp(mode, "detect")) {
+        /* The exit report must list each victim as a direct leak, as LeakSanitizer does. */
+        puts("detect mode: the leak report at exit names the three victims");
+        return 0;
+    }
     collect();
     scrub();
     collect();
