@@ -43,6 +43,14 @@
  *     written by every scan. So which pages are protected is a matter of cost only: G2 holds
  *     for every page (protection is applied with the world stopped, after the scan that saw
  *     the page's earlier writes).
+ *  G9 The tracker's descriptors (the userfaultfd, /proc/self/pagemap) stay open between
+ *     collections, so the program may close them and get their numbers for its own files (a
+ *     daemon closing every descriptor). They are moved to high numbers when opened, and
+ *     checked (preload.h, fd_is) before each collection and fork: a number that names
+ *     something else now is forgotten, never read, ioctl'd or closed (it is the program's;
+ *     reading its bytes as pagemap entries would make written pages look clean). A lost
+ *     userfaultfd took its registration with it: that collection is full and the next
+ *     re-arming registers afresh.
  *
  * Trackers, best first:
  *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
@@ -94,7 +102,8 @@ static struct {
     bool armed;                 /* the tracker has been reset since start-up or fork */
     bool child_pending;         /* G5: forked, no collection yet */
     bool child_armed;           /* G5: ...and our registration has tracked the heap since */
-    int uffd, pagemap_fd;
+    int uffd, pagemap_fd;       /* G9: kept only while fd_is() says they are still ours */
+    struct fd_ident uffd_id, pagemap_id;
     struct page_region *vec;
     uint64_t *inherited_bm;     /* G5: one bit per heap page, [0, inherited_pages) */
     size_t inherited_pages;
@@ -128,6 +137,7 @@ static bool uffd_start(void)
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY_FLAG);
     if (fd < 0)
         return false;
+    fd = fd_move_high(fd);      /* G9 */
     struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC_BIT };
     struct uffdio_register reg = {
         .range = { .start = heap.base, .len = heap.size }, .mode = UFFDIO_REGISTER_MODE_WP };
@@ -136,14 +146,38 @@ static bool uffd_start(void)
         return false;
     }
     g.uffd = fd;
+    fd_ident(fd, &g.uffd_id);
     return true;
+}
+
+/* /proc/self/pagemap, high and identified (G9); -1 if it cannot be opened. */
+static int pm_open(void)
+{
+    int fd = sys_open("/proc/self/pagemap", O_RDONLY);
+    if (fd >= 0) {
+        fd = fd_move_high(fd);
+        fd_ident(fd, &g.pagemap_id);
+    }
+    return fd;
+}
+
+/* G9: forget a descriptor of ours whose number names something else now. */
+static void fds_check(void)
+{
+    if (g.pagemap_fd >= 0 && !fd_is(g.pagemap_fd, &g.pagemap_id))
+        g.pagemap_fd = -1;          /* reopened at next use */
+    if (g.uffd >= 0 && !fd_is(g.uffd, &g.uffd_id)) {
+        g.uffd = -1;                /* its registration went with it */
+        g.want_full = true;
+        if (opt.verbose) log_line("generations: the program closed the tracker's userfaultfd; a full collection, then a new registration");
+    }
 }
 
 /* /proc/self/pagemap, opened at first use: a forked child that exits or execs without
  * collecting (a shell's command substitution) never pays for the open. -1 if it cannot be. */
 static int pm_fd(void)
 {
-    if (g.pagemap_fd < 0) g.pagemap_fd = sys_open("/proc/self/pagemap", O_RDONLY);
+    if (g.pagemap_fd < 0) g.pagemap_fd = pm_open();
     return g.pagemap_fd;
 }
 
@@ -257,7 +291,7 @@ void gen_init(void)
     if (opt.mode != MODE_COLLECT || opt.generational == GEN_OFF)
         return;
     const char *why = NULL;
-    g.pagemap_fd = sys_open("/proc/self/pagemap", O_RDONLY);
+    g.pagemap_fd = pm_open();
     g.vec = mmap(NULL, VEC_LEN * sizeof *g.vec, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (g.pagemap_fd < 0 || g.vec == MAP_FAILED) {
@@ -281,6 +315,10 @@ void gen_init(void)
     }
     g.on = g.tracker != TRACKER_NONE;
     g.armed = false;
+    if (!g.on && g.pagemap_fd >= 0) {
+        sys_close(g.pagemap_fd);    /* no tracker: the program should not carry our descriptor */
+        g.pagemap_fd = -1;
+    }
     if (!g.on && (opt.generational == GEN_ON || opt.verbose))
         log_line("generations off: %s; every collection is full", why);
     else if (opt.verbose)
@@ -296,6 +334,8 @@ void gen_request_full(void) { g.want_full = true; }
 
 bool gen_next_is_minor(bool forced)
 {
+    if (g.on)
+        fds_check();
     if (!g.on || forced || g.want_full || (!g.armed && !g.child_pending))
         return false;
     /* Full once the old generation has grown by FULL_GROWTH since the last full collection.
@@ -660,6 +700,7 @@ void gen_fork_prepare(void)
 {
     if (!g.on)
         return;
+    fds_check();
     if (!g.child_pending && !g.armed) {
         /* Never armed: no old block is known yet, so the child's first collection is full
          * anyway. No mapping, no scan: a shell that forks per command pays nothing here. */
@@ -720,17 +761,15 @@ void gen_fork_child(void)
         return;
     /* The registration did not follow us (no UFFD_FEATURE_EVENT_FORK): gen_arm_child makes a
      * new one. */
-    if (g.uffd >= 0) {
+    if (g.uffd >= 0 && fd_is(g.uffd, &g.uffd_id))   /* G9: else the number is the program's */
         sys_close(g.uffd);
-        g.uffd = -1;
-    }
+    g.uffd = -1;
     g.child_armed = false;
     /* A pagemap descriptor reads the page tables of the process that opened it: ours is
      * opened at first use (pm_fd). */
-    if (g.pagemap_fd >= 0) {
+    if (g.pagemap_fd >= 0 && fd_is(g.pagemap_fd, &g.pagemap_id))
         sys_close(g.pagemap_fd);
-        g.pagemap_fd = -1;
-    }
+    g.pagemap_fd = -1;
     /* Stored only if it changes: after fork() each first store to a page is a copy-on-write fault. */
     static const struct gen_stats zero;
     if (memcmp(&genstats, &zero, sizeof zero) != 0) genstats = zero;

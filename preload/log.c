@@ -267,17 +267,16 @@ size_t fmt(char *buf, size_t n, const char *f, ...)
 enum { LOG_CLOSED, LOG_OPENING, LOG_OPEN };
 static int log_state = LOG_CLOSED;
 
-struct ident { unsigned long long dev, ino; bool valid; };
 
 /* COWGC_LOG: its descriptor and identity, written only by whoever moves log_seq from even to
  * odd (a sequence lock that readers never wait on: an odd or moved count means "busy"). */
 static unsigned log_seq;
 static int log_file = -1;
-static struct ident log_id;
+static struct fd_ident log_id;
 static char log_path[4096];         /* absolute; empty: the log is stderr */
-static struct ident err_id;         /* fd 2 when the log was opened */
+static struct fd_ident err_id;         /* fd 2 when the log was opened */
 
-static int sys_fstat_ident(int fd, struct ident *id)
+int fd_ident(int fd, struct fd_ident *id)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {        /* not a cancellation point; does not allocate */
@@ -290,9 +289,15 @@ static int sys_fstat_ident(int fd, struct ident *id)
     return (int)(st.st_mode & S_IFMT);
 }
 
-static bool same(const struct ident *a, const struct ident *b)
+static bool same(const struct fd_ident *a, const struct fd_ident *b)
 {
     return a->valid && b->valid && a->dev == b->dev && a->ino == b->ino;
+}
+
+bool fd_is(int fd, const struct fd_ident *id)
+{
+    struct fd_ident now;
+    return fd >= 0 && fd_ident(fd, &now) >= 0 && same(&now, id);
 }
 
 void log_write_all(int fd, const char *buf, size_t len)
@@ -309,7 +314,7 @@ void log_write_all(int fd, const char *buf, size_t len)
 }
 
 /* The lowest free descriptor from 3/4 of min(RLIMIT_NOFILE, 1024), or fd if that fails. */
-static int move_high(int fd)
+int fd_move_high(int fd)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -325,14 +330,14 @@ static int move_high(int fd)
 }
 
 /* Open log_path, high and close-on-exec; -1 with errno if it cannot be. */
-static int open_log(struct ident *id)
+static int open_log(struct fd_ident *id)
 {
     int fd = (int)syscall(SYS_openat, AT_FDCWD, log_path,
                           O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0)
         return -1;
-    fd = move_high(fd);
-    sys_fstat_ident(fd, id);
+    fd = fd_move_high(fd);
+    fd_ident(fd, id);
     return fd;
 }
 
@@ -365,7 +370,7 @@ void log_open(void)
                                      __ATOMIC_ACQUIRE))
         return;
     int saved = errno, failed = 0;
-    sys_fstat_ident(2, &err_id);
+    fd_ident(2, &err_id);
     if (opt.log_path) {
         int fd = -1;
         if (!set_path(opt.log_path))
@@ -388,8 +393,8 @@ void log_open(void)
 /* fd 2, if it may be written (see the invariants), else -1. */
 static int stderr_fd(void)
 {
-    struct ident now;
-    int type = sys_fstat_ident(2, &now);
+    struct fd_ident now;
+    int type = fd_ident(2, &now);
     if (type < 0)
         return -1;
     if (same(&now, &err_id))
@@ -413,16 +418,16 @@ static int log_file_checked(void)
     if (seq & 1)
         return -2;
     int fd = __atomic_load_n(&log_file, __ATOMIC_RELAXED);
-    struct ident id = log_id, now;
+    struct fd_ident id = log_id, now;
     if (__atomic_load_n(&log_seq, __ATOMIC_ACQUIRE) != seq)
         return -2;
-    if (fd >= 0 && sys_fstat_ident(fd, &now) >= 0 && same(&now, &id))
+    if (fd >= 0 && fd_ident(fd, &now) >= 0 && same(&now, &id))
         return fd;
     /* Closed, or its number now names a file of the program's: open the log again. */
     if (!__atomic_compare_exchange_n(&log_seq, &seq, seq + 1, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return -2;
-    struct ident fresh = { 0, 0, false };
+    struct fd_ident fresh = { 0, 0, false };
     int nfd = open_log(&fresh);
     if (nfd >= 0) {
         log_id = fresh;

@@ -110,6 +110,13 @@ HIDDEN size_t fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((form
 HIDDEN void log_open(void);                                 /* opens COWGC_LOG, once */
 HIDDEN void log_write_all(int fd, const char *buf, size_t len);  /* retries EINTR and short writes */
 HIDDEN int log_fd(void);    /* the log's descriptor, checked to be still ours; -1: nowhere */
+/* A descriptor cowgc keeps open is only a number the program may close and reuse (a daemon
+ * closes every descriptor, then opens its own files): record what it names at open, check
+ * before each use that it still does, and never close a number that no longer does. */
+struct fd_ident { unsigned long long dev, ino; bool valid; };
+HIDDEN int fd_ident(int fd, struct fd_ident *id);   /* its file type (S_IFMT), or -1 */
+HIDDEN bool fd_is(int fd, const struct fd_ident *id);
+HIDDEN int fd_move_high(int fd);   /* to the lowest free number from 3/4 of min(RLIMIT_NOFILE, 1024) */
 /* "cowgc: " + message + "\n" in one write(2) to the log; preserves errno. */
 HIDDEN void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A misuse by the program (bad free, ...): log it, abort if COWGC_ABORT_ON_ERROR. */
