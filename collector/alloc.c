@@ -1026,6 +1026,10 @@ size_t cg_usable_size(const void *p)
         return 0;
     }
     struct span *s = span_at(lk.ci);
+    /* Freed by another thread and not folded yet: freed, as a block this thread freed is. */
+    if (s->kind == SPAN_SMALL && unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
+        (__atomic_load_n(remote_words(lk.ci) + (lk.idx >> 6), __ATOMIC_RELAXED) & (1ull << (lk.idx & 63))))
+        return 0;
     return s->kind == SPAN_SMALL ? class_size[s->cls] : s->size;
 }
 

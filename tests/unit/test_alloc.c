@@ -236,6 +236,26 @@ static void cross_thread_frees_come_back(void **state)
     free(x.slots);
 }
 
+static void *free_one(void *arg)
+{
+    cg_free(arg);
+    return NULL;
+}
+
+/* A block another thread freed is freed for malloc_usable_size too, before its owner folds
+ * the remote bit, as one its own thread freed is. */
+static void usable_size_of_a_remotely_freed_block_is_zero(void **state)
+{
+    void *keep = cg_malloc(48), *p = cg_malloc(48);
+    assert_int_equal(cg_usable_size(p), 48);
+    pthread_t t;
+    pthread_create(&t, NULL, free_one, p);
+    pthread_join(t, NULL);
+    assert_int_equal(cg_usable_size(p), 0);
+    assert_int_equal(cg_usable_size(keep), 48);
+    cg_free(keep);
+}
+
 static void *churner(void *arg)
 {
     unsigned seed = (unsigned)(uintptr_t)arg;
@@ -319,6 +339,7 @@ int main(void)
         cmocka_unit_test(interior_frees_are_refused_in_every_class),
         cmocka_unit_test(frees_past_the_last_slot_are_refused),
         cmocka_unit_test(cross_thread_frees_come_back),
+        cmocka_unit_test(usable_size_of_a_remotely_freed_block_is_zero),
         cmocka_unit_test(many_threads_and_exit_give_caches_back),
         cmocka_unit_test(empty_spans_go_back),
         cmocka_unit_test(freed_memory_goes_back_to_the_os),
