@@ -200,11 +200,11 @@ void gc_mark_range(uintptr_t lo, uintptr_t hi)
 }
 
 /* Blocks popped from the mark stack wait in a small FIFO before they are scanned, their first
- * KiB fetched as they enter it (most blocks are short arrays, too short for the hardware
- * prefetcher to catch on before the scan reaches their end): a block pushed last is popped next, so the prefetch at push
+ * KiB fetched as they enter it: a block pushed last is popped next, so the prefetch at push
  * time (mark_one) has no time to land, and tracing a linked structure larger than the caches
- * (a tree) would wait for memory at every block. Every popped range is scanned before the
- * drain returns: the FIFO changes the order of the scans, never which ones happen. */
+ * (a tree) would wait for memory at every block. A KiB, not a line: most blocks are short
+ * arrays, which end before the hardware prefetcher catches on. Every popped range is scanned
+ * before the drain returns: the FIFO changes the order of the scans, never which ones happen. */
 #define PREFETCH_FIFO 16
 
 void gc_mark_drain(void)
