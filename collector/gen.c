@@ -461,6 +461,8 @@ static bool child_written(void (*fn)(uintptr_t, uintptr_t))
 static void scan_carried(void)
 {
     size_t n = (heap_pages() + 63) / 64;
+    uintptr_t run_lo = 0, run_hi = 0;   /* consecutive pages share one call: gc.c then reads
+                                           only the populated pages of a big block's run */
     for (size_t w = 0; w < n; w++) {
         uint64_t bits = g.carry_bm[w];
         if (!bits) continue;
@@ -468,9 +470,14 @@ static void scan_carried(void)
         bits &= ~g.written_bm[w];
         for (; bits; bits &= bits - 1) {
             uintptr_t pg = heap.base + (w * 64 + (unsigned)__builtin_ctzll(bits)) * PAGE;
-            old_blocks_on(pg, pg + PAGE);
+            if (pg != run_hi) {
+                if (run_hi) old_blocks_on(run_lo, run_hi);
+                run_lo = pg;
+            }
+            run_hi = pg + PAGE;
         }
     }
+    if (run_hi) old_blocks_on(run_lo, run_hi);
 }
 
 /* G7: the pages of chunk ci (bit p: its page p) worth write-protecting, out of line: pages

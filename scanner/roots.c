@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -581,26 +582,63 @@ static void build_exclusions(void)
 #define PAGEMAP_MIN ((uintptr_t)1 << 20)
 static int pagemap_fd = -1;
 
-static void emit_resident(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
+/* A page pagemap calls swapped out may be a marker instead: the write-protection marker that
+ * userfaultfd leaves on a never-populated page (gen.c protects the heap that way), a guard
+ * page. An unprivileged process cannot tell them apart by pagemap (the swap type is hidden),
+ * and reading a marker maps the zero page there (every later fork copies that mapping) or,
+ * for a guard page, faults. mincore() can: it sees markers as unmapped, and migration
+ * entries (a present page the kernel is moving) as resident. With no swap space configured
+ * no page can be swapped out, so a swap entry that mincore calls not resident is a marker.
+ * With swap configured every swap entry is read, as it may hold data. */
+static bool swap_configured(void)
+{
+    struct sysinfo si;
+    return syscall(SYS_sysinfo, &si) != 0 || si.totalswap != 0;
+}
+
+void resident_runs(int fd, uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t, void *), void *arg)
 {
     uint64_t ent[512];
+    unsigned char core[512];
+    int swap = -1;                      /* swap_configured(), asked at the first swap entry */
     uintptr_t run = 0;                  /* start of the current run of pages to scan, or 0 */
     uintptr_t page = lo & ~(uintptr_t)4095;
     while (page < hi) {
         size_t n = (size_t)((hi - page + 4095) >> 12);
         if (n > 512) n = 512;
-        ssize_t got = sys_pread(pagemap_fd, ent, n * 8, (off_t)((page >> 12) * 8));
+        ssize_t got = sys_pread(fd, ent, n * 8, (off_t)((page >> 12) * 8));
         if (got < (ssize_t)(n * 8)) {   /* cannot tell: scan the rest */
-            fn(run ? run : (page > lo ? page : lo), hi, kind);
+            fn(run ? run : (page > lo ? page : lo), hi, arg);
             return;
         }
+        bool have_core = false;
         for (size_t k = 0; k < n; k++, page += 4096) {
-            bool keep = ent[k] >> 62;   /* present or swapped */
+            bool keep = ent[k] >> 63;   /* present */
+            if (!keep && (ent[k] >> 62 & 1)) {
+                if (swap < 0) swap = swap_configured();
+                if (!swap && !have_core)
+                    have_core = syscall(SYS_mincore, page, (n - k) * 4096, core + k) == 0 ||
+                                (memset(core + k, 1, n - k), true);   /* cannot tell: read */
+                keep = swap || (core[k] & 1);
+            }
             if (keep && !run) run = page > lo ? page : lo;
-            if (!keep && run) { fn(run, page, kind); run = 0; }
+            if (!keep && run) { fn(run, page, arg); run = 0; }
         }
     }
-    if (run) fn(run, hi, kind);
+    if (run) fn(run, hi, arg);
+}
+
+struct emit_to { root_fn fn; enum root_kind kind; };
+static void emit_run(uintptr_t lo, uintptr_t hi, void *arg)
+{
+    const struct emit_to *t = arg;
+    t->fn(lo, hi, t->kind);
+}
+
+static void emit_resident(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind)
+{
+    struct emit_to t = { fn, kind };
+    resident_runs(pagemap_fd, lo, hi, emit_run, &t);
 }
 
 /* sparse: the range is private memory, so the pagemap shortcut is allowed. */
