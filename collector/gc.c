@@ -8,6 +8,9 @@
  *  - A block is marked iff it is reachable from a root through words that point into allocated
  *    blocks (interior pointers included); a full mark stack never loses a block: the overflow
  *    pass rescans every marked block until a pass ends without overflow.
+ *  - Inside collect(), a heap range of SPARSE_MIN bytes or more is read only on its populated
+ *    pages (present, or swapped out for real): the others read as zeroes, and reading them
+ *    would map the zero page, a mapping every later fork() copies.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,8 +53,13 @@ static void mark_run(uintptr_t lo, uintptr_t hi, void *arg)
     gc_mark_range(lo, hi);
 }
 
-static void mark_sparse(uintptr_t lo, uintptr_t hi)
+/* A heap range: whole, or (big, inside collect()) by its populated pages. */
+static void mark_heap_range(uintptr_t lo, uintptr_t hi)
 {
+    if (likely(!sparse.on) || hi - lo < SPARSE_MIN) {
+        gc_mark_range(lo, hi);
+        return;
+    }
     if (sparse.fd < 0) {
         sparse.fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
         if (sparse.fd < 0) {
@@ -270,8 +278,7 @@ void gc_mark_drain(void)
         it = fifo[head];
         head = (head + 1) % PREFETCH_FIFO;
         n--;
-        if (unlikely(sparse.on) && it.hi - it.lo >= SPARSE_MIN) mark_sparse(it.lo, it.hi);
-        else gc_mark_range(it.lo, it.hi);
+        mark_heap_range(it.lo, it.hi);
     }
 }
 
@@ -381,8 +388,7 @@ static void old_range(uintptr_t lo, uintptr_t hi)
     gcstats.roots_bytes[ROOT_OLD] += hi - lo;
     /* The tracker reports never-populated pages as written too: an old big block's unwritten
      * pages must not be read here either. */
-    if (sparse.on && hi - lo >= SPARSE_MIN) mark_sparse(lo, hi);
-    else gc_mark_range(lo, hi);
+    mark_heap_range(lo, hi);
     gc_mark_drain();
 }
 

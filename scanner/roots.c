@@ -616,9 +616,11 @@ void resident_runs(int fd, uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uin
             bool keep = ent[k] >> 63;   /* present */
             if (!keep && (ent[k] >> 62 & 1)) {
                 if (swap < 0) swap = swap_configured();
-                if (!swap && !have_core)
-                    have_core = syscall(SYS_mincore, page, (n - k) * 4096, core + k) == 0 ||
-                                (memset(core + k, 1, n - k), true);   /* cannot tell: read */
+                if (!swap && !have_core) {
+                    if (syscall(SYS_mincore, page, (n - k) * 4096, core + k) != 0)
+                        memset(core + k, 1, n - k);     /* cannot tell: read them */
+                    have_core = true;
+                }
                 keep = swap || (core[k] & 1);
             }
             if (keep && !run) run = page > lo ? page : lo;

@@ -301,14 +301,21 @@ static void user_roots_come_and_go(void **state)
     munmap(region, 1 << 16);
 }
 
-/* File mappings that would SIGBUS past the end of the file are not (or not wholly) read. */
-static void file_mappings_are_read_only_where_backed(void **state)
+/* An unlinked temporary file one page long. */
+static int one_page_file(void)
 {
     char path[] = "/tmp/cowgc-roots-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     unlink(path);
     assert_int_equal(ftruncate(fd, 4096), 0);
+    return fd;
+}
+
+/* File mappings that would SIGBUS past the end of the file are not (or not wholly) read. */
+static void file_mappings_are_read_only_where_backed(void **state)
+{
+    int fd = one_page_file();
     char *shared = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     char *priv = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     assert_true(shared != MAP_FAILED && priv != MAP_FAILED);
@@ -328,11 +335,7 @@ static void file_mappings_are_read_only_where_backed(void **state)
  * mapping that is never scanned (read-only file contents) is never probed. */
 static void unscanned_file_mappings_are_not_probed(void **state)
 {
-    char path[] = "/tmp/cowgc-roots-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(ftruncate(fd, 4096), 0);
+    int fd = one_page_file();
     scan(ROOTS_ALL);
     uint64_t before = roots_probes;
     scan(ROOTS_ALL);
