@@ -41,9 +41,8 @@ static struct { uint64_t stop_ns, written_ns, roots_ns, sweep_ns, rearm_ns; } ph
  * (present or swapped out, by /proc/self/pagemap): the rest reads as zeroes and holds no
  * pointer, and reading it would map the zero page there. Those mappings cost nothing in RSS
  * but every later fork() copies them: after one collection over 256 MiB of 64 KiB buffers
- * touched on their first page only, fork went from 1.3 to 6.6 ms. Only inside collect(),
- * which opens the descriptor at its first big block and closes it at the end: the leak
- * checks of a forked child (leak.c) must not pay a second pagemap open. */
+ * touched on their first page only, fork went from 1.3 to 6.6 ms. Only inside collect():
+ * the leak checks of a forked child (leak.c) read pagemap their own way. */
 #define SPARSE_MIN ((uintptr_t)16 << 10)
 static struct { bool on; int fd; } sparse = { false, -1 };
 
@@ -61,7 +60,7 @@ static void mark_heap_range(uintptr_t lo, uintptr_t hi)
         return;
     }
     if (sparse.fd < 0) {
-        sparse.fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
+        sparse.fd = proc_pagemap_fd();
         if (sparse.fd < 0) {
             sparse.on = false;      /* unreadable: scan whole blocks for the rest of this one */
             gc_mark_range(lo, hi);
@@ -76,10 +75,7 @@ static void sparse_begin(void) { sparse.on = true; }
 static void sparse_end(void)
 {
     sparse.on = false;
-    if (sparse.fd >= 0) {
-        syscall(SYS_close, sparse.fd);
-        sparse.fd = -1;
-    }
+    sparse.fd = -1;
 }
 
 uint64_t now_ns(void)
@@ -212,8 +208,13 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends)
     uintptr_t cur = *w, prev = ~cur;
     for (; w + 1 < end; w++) {
         uintptr_t next = w[1];
-        /* In a run of equal words both candidates repeat the previous step's: done already. */
-        if (cur == prev && next == cur) continue;
+        /* In a run of equal words both candidates repeat the previous step's: done already.
+         * The run is crossed in a tight loop up to its last word, which is scanned (its odd
+         * candidate takes half of the word after the run). */
+        if (cur == prev && next == cur) {
+            while (w + 2 < end && w[2] == cur) w++;
+            continue;
+        }
         prev = cur;
         uintptr_t odd = cur >> 32 | next << 32;     /* the 8 bytes at (char *)w + 4 */
         uintptr_t a = cur - base, b = odd - base;

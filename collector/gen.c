@@ -653,14 +653,21 @@ void gen_span_freed(uint32_t ci)
 {
     if (!heap.sticky_marks || !genmeta.old_bm)
         return;
-    /* A new span on these chunks starts with no old block (G7 reads marks by its layout). */
-    unsigned n = span_at(ci)->kind == SPAN_SMALL ? BM_WORDS : 1;
+    /* A new span on these chunks starts with no old block (G7 reads marks by its layout).
+     * Bits are set only below a span's block count, and every span clears its own words when
+     * it goes: the words past them are clear already (a span of 1600-byte slots clears 1 word
+     * of each map, not 64: sweeps free hundreds of spans). */
+    const struct span *s = span_at(ci);
+    unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
     uint64_t *m = mark_words(ci), *o = genmeta.old_bm + (size_t)ci * BM_WORDS, *a = genmeta.age_bm + (size_t)ci * BM_WORDS;
     for (unsigned w = 0; w < n; w++) {
         if (m[w]) m[w] = 0;
         if (o[w]) o[w] = 0;
         if (a[w]) a[w] = 0;
     }
+    if (config_debug && s->kind == SPAN_SMALL)
+        for (unsigned w = n; w < BM_WORDS; w++)
+            cg_assert(!m[w] && !o[w] && !a[w]);
 }
 
 void gen_after_collection(bool minor, bool ok)

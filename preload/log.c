@@ -329,6 +329,35 @@ int fd_move_high(int fd)
     return (int)high;
 }
 
+void proc_file_drop(struct proc_file *f)
+{
+    if (f->fd >= 0 && fd_is(f->fd, &f->id))
+        syscall(SYS_close, f->fd);
+    f->fd = -1;
+}
+
+int proc_file_fd(struct proc_file *f, pid_t pid)
+{
+    if (f->fd >= 0) {
+        if (fd_is(f->fd, &f->id)) {
+            if (f->pid == pid)
+                return f->fd;
+            syscall(SYS_close, f->fd);     /* our parent's, inherited: this copy is ours */
+        }
+        f->fd = -1;                        /* else the number is the program's now */
+    }
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, f->path, f->flags | O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    fd = fd_move_high(fd);
+    if (fd_ident(fd, &f->id) < 0) {
+        syscall(SYS_close, fd);
+        return -1;
+    }
+    f->pid = pid;
+    return f->fd = fd;
+}
+
 /* Open log_path, high and close-on-exec; -1 with errno if it cannot be. */
 static int open_log(struct fd_ident *id)
 {

@@ -61,10 +61,7 @@
 struct range { uintptr_t lo, hi; };
 
 /* Raw system calls: never cancellation points, and errno-setting like libc's. */
-static int sys_open(const char *path) { return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC); }
-static long sys_read(int fd, void *buf, size_t n) { return syscall(SYS_read, fd, buf, n); }
 static long sys_pread(int fd, void *buf, size_t n, off_t off) { return syscall(SYS_pread64, fd, buf, n, off); }
-static void sys_close(int fd) { syscall(SYS_close, fd); }
 
 /* ---- range tables that a stopped thread can never leave torn ---- */
 
@@ -269,9 +266,7 @@ static void *map_anon(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* "/proc/<our tid>/" + rest into buf. Per-thread, not /proc/self: once the thread-group
- * leader has called pthread_exit it is a zombie without an mm, and /proc/self/maps (the
- * leader's view) reads as empty -- which would make every object look unreachable. */
+/* "/proc/<our tid>/" + rest into buf: per-thread, as for maps_file below. */
 static void proc_tid_path(char *buf, const char *rest)
 {
     char num[16];
@@ -287,9 +282,17 @@ static void proc_tid_path(char *buf, const char *rest)
         ;
 }
 
-/* The whole of our maps file in maps_buf; its length, or -1 (an empty file is an error:
- * at least our own code is mapped). */
-static long read_maps(void)
+/* Per-thread paths, not /proc/self: once the thread-group leader has called pthread_exit it
+ * is a zombie without an mm, and /proc/self/maps (the leader's view) reads as empty -- which
+ * would make every object look unreachable. A kept maps descriptor reads only while the thread
+ * that opened it lives (ESRCH after): it is then opened again by the reading thread. */
+static struct proc_file maps_file = PROC_FILE("/proc/thread-self/maps", 0);
+static struct proc_file pagemap_file = PROC_FILE("/proc/thread-self/pagemap", 0);
+
+int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, (pid_t)syscall(SYS_getpid)); }
+
+/* All of fd into maps_buf (grown as needed); its length, or -1. */
+static long read_whole(int fd)
 {
     for (;;) {
         if (!maps_buf) {
@@ -297,25 +300,16 @@ static long read_maps(void)
             if (!(maps_buf = map_anon(maps_cap)))
                 return -1;
         }
-        char path[48];
-        proc_tid_path(path, "/maps");
-        int fd = sys_open(path);
-        if (fd < 0)
-            return -1;
         size_t total = 0;
         long got;
-        while (total < maps_cap && (got = sys_read(fd, maps_buf + total, maps_cap - total)) != 0) {
+        while (total < maps_cap && (got = sys_pread(fd, maps_buf + total, maps_cap - total, (off_t)total)) != 0) {
             if (got < 0) {
                 if (errno == EINTR)
                     continue;
-                sys_close(fd);
                 return -1;
             }
             total += (size_t)got;
         }
-        sys_close(fd);
-        if (total == 0)
-            return -1;
         if (total < maps_cap)
             return (long)total;
         /* Full: the file may be longer. Grow and read it again from the start. */
@@ -323,6 +317,23 @@ static long read_maps(void)
         maps_buf = NULL;
         maps_cap *= 4;
     }
+}
+
+/* The whole of our maps file in maps_buf; its length, or -1 (an empty file is an error:
+ * at least our own code is mapped). */
+static long read_maps(void)
+{
+    pid_t pid = (pid_t)syscall(SYS_getpid);
+    for (int fresh = 0; fresh < 2; fresh++) {
+        int fd = proc_file_fd(&maps_file, pid);
+        if (fd < 0)
+            return -1;
+        long len = read_whole(fd);
+        if (len > 0)
+            return len;
+        proc_file_drop(&maps_file);
+    }
+    return -1;
 }
 
 static const char *hex(const char *p, uintptr_t *out)
@@ -826,7 +837,7 @@ HIDDEN void roots_scan(root_fn fn)
 
     long len = read_maps();
     scan_failed = len < 0 || !parse_maps((size_t)len);
-    pagemap_fd = scan_failed ? -1 : sys_open("/proc/thread-self/pagemap");
+    pagemap_fd = scan_failed ? -1 : proc_file_fd(&pagemap_file, pid);
     if (scan_failed) {
         /* Without the maps nothing can be bounded safely; the collector must not sweep. */
         log_line("roots: cannot read /proc/<tid>/maps (errno %d); this collection must not free",
@@ -939,8 +950,5 @@ HIDDEN void roots_scan(root_fn fn)
             emit(fn, a, b, ROOT_USER, false);
         }
     }
-    if (pagemap_fd >= 0) {
-        sys_close(pagemap_fd);
-        pagemap_fd = -1;
-    }
+    pagemap_fd = -1;
 }

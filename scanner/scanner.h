@@ -65,6 +65,7 @@ HIDDEN bool roots_scan_failed(void);   /* the last roots_scan could not read the
 /* The runs of pages of [lo, hi) that are present or swapped out, by fd (a pagemap of this
  * process): private memory outside them was never written and reads as zeroes, so it holds
  * no pointer. All of [lo, hi) (or the rest) when the pagemap cannot be read. */
+HIDDEN int proc_pagemap_fd(void);   /* /proc/thread-self/pagemap, kept open (preload.h proc_file) */
 HIDDEN void resident_runs(int fd, uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t, void *), void *arg);
 HIDDEN extern uint64_t roots_probes;   /* file-end probes made by roots_scan (process_vm_readv): tests */
 HIDDEN bool freeze_scan_roots(root_fn fn);  /* collector/freeze.c: false if pagemap is unreadable */

@@ -181,10 +181,12 @@ static void sort_targets(struct target *a, size_t n)
 }
 
 /* Every tid of /proc/self/task, sorted, into area->listed. -1 if /proc cannot be read. */
+static struct proc_file task_dir = PROC_FILE("/proc/self/task", O_DIRECTORY);
+
 static long read_tasks(void)
 {
-    int fd = sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
+    int fd = proc_file_fd(&task_dir, stop_pid);
+    if (fd < 0 || syscall(SYS_lseek, fd, 0L, SEEK_SET) != 0)
         return -1;
     long n = 0;
     char buf[8192] __attribute__((aligned(8)));
@@ -206,14 +208,11 @@ static long read_tasks(void)
             pid_t tid = 0;
             while (*name >= '0' && *name <= '9')
                 tid = tid * 10 + (*name++ - '0');
-            if ((size_t)n == max_threads) {
-                sys_close(fd);
+            if ((size_t)n == max_threads)
                 return -1;
-            }
             area->listed[n++].tid = tid;
         }
     }
-    sys_close(fd);
     if (n > 0)
         sort_targets(area->listed, (size_t)n);
     return n;

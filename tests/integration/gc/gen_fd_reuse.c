@@ -1,11 +1,13 @@
-/* gen_fd_reuse.c -- a program that closes every descriptor and reuses the numbers keeps its files: cowgc's generations never close, read or ioctl a descriptor that is no longer theirs.
+/* gen_fd_reuse.c -- a program that closes every descriptor and reuses the numbers keeps its files: cowgc never closes, reads, seeks or ioctls a descriptor that is no longer its own.
  *
- * The dirty-page tracker keeps descriptors open between collections (userfaultfd, and
- * /proc/self/pagemap). A daemon that closes all its descriptors and opens its own files may
- * get those numbers (cowgc moves them high, so here the program puts files on exactly the
- * numbers it finds open, the worst case). Afterwards collections must go on (and still keep
- * live data), and a forked child -- where cowgc drops the parent's tracker -- must still be
- * able to write every file the program opened.
+ * cowgc keeps descriptors open between collections: the stop's /proc/self/task, the roots'
+ * maps and pagemap, and with generations the tracker's userfaultfd and pagemap. A daemon that
+ * closes all its descriptors and opens its own files may get those numbers (cowgc moves them
+ * high, so here the program puts files on exactly the numbers it finds open, the worst case).
+ * Afterwards collections must go on (and still keep live data), every file must hold exactly
+ * what the program wrote (a seek by cowgc would have overwritten its start), and a forked
+ * child -- which must read its own maps, not the ones its parent's descriptors name -- must
+ * keep blocks it holds only in a mapping it made after the fork.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +58,50 @@ static void garbage(int rounds)
         }
 }
 
+/* In a forked child: blocks held only by a mapping made after the fork survive collections. */
+static int child_mapping(void)
+{
+    enum { N = 256, SZ = 200 };
+    unsigned char **held = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (held == MAP_FAILED) return 1;
+    for (int i = 0; i < N; i++) {
+        held[i] = malloc(SZ);
+        memset(held[i], 0xA0 + i % 16, SZ);
+    }
+    void (*collect)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
+    for (int r = 0; r < 4; r++) {
+        garbage(5);
+        collect();
+    }
+    garbage(10);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < SZ; k++)
+            if (held[i][k] != 0xA0 + i % 16) {
+                printf("FAIL: child: a block held only in its own new mapping was reclaimed (block %d)\n", i);
+                return 1;
+            }
+    return 0;
+}
+
+/* Each file holds exactly its three writes, in order. */
+static int contents_ok(const char *dir)
+{
+    for (int i = 0; i < NFILES; i++) {
+        char path[64], want[128], got[129];
+        snprintf(path, sizeof path, "%s/f%d", dir, i);
+        int n = snprintf(want, sizeof want, "0123456789abcdefchild %d\nparent %d\nparent-after %d\n", i, i, i);
+        FILE *f = fopen(path, "r");
+        size_t len = f ? fread(got, 1, sizeof got - 1, f) : 0;
+        if (f) fclose(f);
+        if (len != (size_t)n || memcmp(got, want, (size_t)n) != 0) {
+            got[len] = 0;
+            printf("FAIL: file %d holds \"%s\", not what the program wrote\n", i, got);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int write_all(const int *fd, const char *who)
 {
     for (int i = 0; i < NFILES; i++) {
@@ -77,6 +124,12 @@ int main(void)
     collect();              /* a full collection arms the tracker */
     garbage(20);            /* minor collections: the tracker's descriptors are in use */
     collect();              /* nothing young left: fork() itself collects nothing */
+    /* A child forked while cowgc's descriptors (opened by the parent) are open. */
+    pid_t early = fork();
+    if (early == 0) _exit(child_mapping());
+    int est = 0;
+    waitpid(early, &est, 0);
+    if (!WIFEXITED(est) || WEXITSTATUS(est) != 0) { puts("FAIL: a child forked with cowgc's descriptors open"); return 1; }
     /* The numbers open now (cowgc's among them), then close them all. */
     int open_nums[NFILES], nopen = 0;
     DIR *d = opendir("/proc/self/fd");
@@ -119,17 +172,18 @@ int main(void)
     if (pid == 0) {
         garbage(20);
         collect();
-        _exit(write_all(fd, "child") || check() != 0);
+        _exit(write_all(fd, "child") || check() != 0 || child_mapping());
     }
     int st = 0;
     waitpid(pid, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { puts("FAIL: the forked child lost its files"); bad++; }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { puts("FAIL: the forked child lost its files or its live data"); bad++; }
     garbage(40);            /* collections with the numbers reused */
     collect();
     garbage(20);
     bad += write_all(fd, "parent");
     if (check() != 0) { puts("FAIL: the live list was damaged"); bad++; }
     bad += write_all(fd, "parent-after");
+    bad += contents_ok(dir);
     for (int i = 0; i < NFILES; i++) {
         char path[64];
         snprintf(path, sizeof path, "%s/f%d", dir, i);

@@ -1,14 +1,13 @@
 /* roots_cases.c -- blocks whose only pointer lives in an unusual root must survive forced collections.
  *
  * usage: roots_cases CASE   (data, coro-pool, coro-bss, altstack-bss, altstack-heap, shared-fork,
- *                            readonly, readonly-data, setstack-pool)
+ *                            readonly, readonly-data, setstack-pool, collector-exited)
  * Each case allocates KEEP blocks, fills them with a pattern, hides every pointer to them
  * except the one in the root under test, collects (cowgc_collect, found with dlsym) while
  * allocating garbage of the same size so that a wrongly reclaimed slot is reused and
  * overwritten, and then checks the pattern. Without cowgc the same program passes trivially.
  * Exit 0: every block intact; 1: a block was lost (the message names the case).
  */
-#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +19,8 @@
 #include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+#include "cowgc.h"
 
 #define KEEP 16
 #define SIZE 48
@@ -250,6 +251,45 @@ static int case_setstack_pool(void)
     return bad;
 }
 
+/* ---- collector-exited: the thread that ran the first collection has exited ----
+ * cowgc keeps /proc files open between collections; one opened by a thread that exited since
+ * may not read any more (a maps file answers ESRCH). The next collection must still see its
+ * roots, keep what they hold and reclaim the rest. */
+static void *first_collector(void *arg)
+{
+    (void)arg;
+    if (collect) collect();
+    return NULL;
+}
+
+static int case_collector_exited(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, first_collector, NULL)) return 2;
+    pthread_join(t, NULL);
+    for (unsigned i = 0; i < KEEP; i++)
+        fill(bss_keep[i] = malloc(SIZE), 800 + i);
+    int (*stats)(struct cowgc_stats *, size_t) =
+        (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
+    for (int i = 0; i < 2000; i++) {
+        volatile char *g = malloc(SIZE);
+        memset((char *)g, 0xEE, SIZE);
+    }
+    struct cowgc_stats before = { 0 }, after = { 0 };
+    if (stats) stats(&before, sizeof before);
+    if (collect) collect();
+    if (stats) stats(&after, sizeof after);
+    int bad = 0;
+    if (collect && after.reclaimed_blocks == before.reclaimed_blocks) {
+        fprintf(stderr, "roots_cases %s: the first collection after the first collector exited reclaimed nothing\n", which);
+        bad = 1;
+    }
+    churn();
+    for (unsigned i = 0; i < KEEP; i++)
+        bad |= check(bss_keep[i], 800 + i, ".bss, after the first collector exited");
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*fn)(void); } cases[] = {
@@ -257,7 +297,7 @@ int main(int argc, char **argv)
         { "altstack-bss", case_altstack_bss }, { "altstack-heap", case_altstack_heap },
         { "shared-fork", case_shared_fork }, { "readonly", case_readonly },
         { "readonly-data", case_readonly_data },
-        { "setstack-pool", case_setstack_pool },
+        { "setstack-pool", case_setstack_pool }, { "collector-exited", case_collector_exited },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "cowgc") && !collect) {
