@@ -183,11 +183,41 @@ static void sweep_large(uint32_t ci, bool reclaim)
     else heap_run_free(ci);
 }
 
+/* The bitmap lines sweep_small or sweep_large reads and writes for chunk ci: the sweep
+ * waits for memory at each of them otherwise (five maps, each word of a span in a different
+ * place: at about 240 young spans per minor collection, most of a sweep's time). */
+static void sweep_prefetch(uint32_t ci)
+{
+    const struct span *s = span_at(ci);
+    size_t bytes = s->kind == SPAN_SMALL ? (size_t)(s->nblocks + 63) / 64 * 8 : 8;
+    size_t gi = (size_t)ci * BM_WORDS;
+    for (size_t off = 0; off < bytes; off += 64) {
+        __builtin_prefetch((const char *)alloc_words(ci) + off, 1);
+        __builtin_prefetch((const char *)mark_words(ci) + off, 1);
+        __builtin_prefetch((const char *)ext_words(ci) + off, 1);
+        if (heap.sticky_marks) {
+            __builtin_prefetch((const char *)(genmeta.old_bm + gi) + off, 1);
+            __builtin_prefetch((const char *)(genmeta.age_bm + gi) + off, 1);
+        }
+    }
+}
+
+static void sweep_chunk(uint32_t ci, bool reclaim)
+{
+    uint8_t kind = span_at(ci)->kind;
+    if (kind == SPAN_SMALL) sweep_small(ci, reclaim);
+    else if (kind == SPAN_LARGE) sweep_large(ci, reclaim);
+}
+
 void gc_sweep(bool reclaim)
 {
     gcstats.live_blocks = gcstats.live_bytes = 0;
     if (!reclaim) gcstats.unreachable_blocks = gcstats.unreachable_bytes = 0;
     uint32_t top = atomic_load(&heap.top);
+    /* Each span is swept one step after its bitmaps were prefetched: the descriptors between
+     * two spans to sweep are read meanwhile. Sweeping a span writes no other span's kind or
+     * flags (a freed run may absorb free chunks after it, which are skipped either way). */
+    uint32_t pending = UINT32_MAX;
     for (uint32_t ci = 0; ci < top; ci++) {
         uint8_t kind = span_at(ci)->kind;
         if (kind == SPAN_SMALL) {
@@ -200,8 +230,12 @@ void gc_sweep(bool reclaim)
                 gcstats.live_bytes += (uint64_t)s->used * s->size;
                 continue;
             }
-            sweep_small(ci, reclaim);
+        } else if (kind != SPAN_LARGE) {
+            continue;
         }
-        else if (kind == SPAN_LARGE) sweep_large(ci, reclaim);
+        sweep_prefetch(ci);
+        if (pending != UINT32_MAX) sweep_chunk(pending, reclaim);
+        pending = ci;
     }
+    if (pending != UINT32_MAX) sweep_chunk(pending, reclaim);
 }
