@@ -1,5 +1,6 @@
 /* test_roots.c -- every kind of root is reported, cowgc's own memory is not, and every range is safe to read. */
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -352,6 +353,57 @@ static void unscanned_file_mappings_are_not_probed(void **state)
     close(fd);
 }
 
+/* Writable PT_LOAD segments of every loaded object, widened to whole pages. */
+static struct { uintptr_t lo, hi; } wsegs[128];
+static int nwsegs;
+
+static int wseg_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    for (int i = 0; i < info->dlpi_phnum && nwsegs < 128; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        wsegs[nwsegs].lo = lo & ~(uintptr_t)4095;
+        wsegs[nwsegs].hi = (lo + ph->p_memsz + 4095) & ~(uintptr_t)4095;
+        nwsegs++;
+    }
+    return 0;
+}
+
+/* A data segment's file mapping ends on the page holding .data's last byte, past the segment's
+ * end: that page is mapped whole, so reading it needs no probe (and a probe per such mapping
+ * per collection is what there was). Needs a process whose writable file mappings all belong
+ * to data segments, as a test binary's do. */
+static void data_segment_mappings_are_not_probed(void **state)
+{
+    (void)state;
+    nwsegs = 0;
+    dl_iterate_phdr(wseg_cb, NULL);
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[512];
+    int outside = 0, inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, ino;
+        char perm[8], dev[16];
+        if (sscanf(line, "%lx-%lx %7s %lx %15s %lu", &lo, &hi, perm, &off, dev, &ino) != 6) continue;
+        if (perm[1] != 'w' || perm[3] != 'p' || ino == 0) continue;
+        bool in = false;
+        for (int k = 0; k < nwsegs; k++)
+            in |= wsegs[k].lo <= lo && wsegs[k].hi >= hi;
+        if (in) inside++;
+        else outside++;
+    }
+    fclose(f);
+    if (outside || !inside) skip();
+    scan(ROOTS_ALL);
+    uint64_t before = roots_probes;
+    scan(ROOTS_ALL);
+    assert_int_equal(roots_probes - before, 0);
+}
+
 /* Every range lies inside a readable mapping (checked against /proc/self/maps afterwards). */
 static void ranges_are_inside_readable_mappings(void **state)
 {
@@ -399,6 +451,7 @@ int main(void)
         cmocka_unit_test(user_roots_come_and_go),
         cmocka_unit_test(file_mappings_are_read_only_where_backed),
         cmocka_unit_test(unscanned_file_mappings_are_not_probed),
+        cmocka_unit_test(data_segment_mappings_are_not_probed),
         cmocka_unit_test(ranges_are_inside_readable_mappings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
