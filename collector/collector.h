@@ -17,7 +17,9 @@
  *  I2 Any address maps in O(1), without touching heap pages, to "inside block B" or "not ours":
  *     range check, chunk descriptor, reciprocal multiply (heap_lookup).
  *  I3 A block is allocated iff its alloc bit is set. Mark bitmaps have the same shape, so
- *     sweeping a span is alloc &= mark, word by word.
+ *     sweeping a span is alloc &= mark, word by word. No per-block bit (mark, old, age) is set
+ *     at or past a span's block count, and a freed span clears the words it used: a new span
+ *     finds every word past its own clear (gen_span_freed asserts it in debug builds).
  *  I4 A SMALL span's blocks are handed out only by its owner thread (from tcache bins);
  *     other threads free into the span's remote bitmap with atomics; the owner or the
  *     collector (world stopped) folds remote bits into alloc.

@@ -43,7 +43,8 @@
  *     written by every scan. So which pages are protected is a matter of cost only: G2 holds
  *     for every page (protection is applied with the world stopped, after the scan that saw
  *     the page's earlier writes).
- *  G9 The tracker's descriptors (the userfaultfd, /proc/self/pagemap) stay open between
+ *  G9 The tracker's descriptors (the userfaultfd; pagemap is the process's one pagemap
+ *     descriptor, scanner.h proc_pagemap_fd, checked the same way at each use) stay open between
  *     collections, so the program may close them and get their numbers for its own files (a
  *     daemon closing every descriptor). They are moved to high numbers when opened, and
  *     checked (preload.h, fd_is) before each collection and fork: a number that names
@@ -102,8 +103,8 @@ static struct {
     bool armed;                 /* the tracker has been reset since start-up or fork */
     bool child_pending;         /* G5: forked, no collection yet */
     bool child_armed;           /* G5: ...and our registration has tracked the heap since */
-    int uffd, pagemap_fd;       /* G9: kept only while fd_is() says they are still ours */
-    struct fd_ident uffd_id, pagemap_id;
+    int uffd;                   /* G9: kept only while fd_is() says it is still ours */
+    struct fd_ident uffd_id;
     struct page_region *vec;
     uint64_t *inherited_bm;     /* G5: one bit per heap page, [0, inherited_pages) */
     size_t inherited_pages;
@@ -118,7 +119,7 @@ static struct {
     bool have_written;          /* written_bm holds this collection's scan */
     bool minor, promote_all;    /* the collection being swept (gen_begin) */
     uint64_t stayed;            /* blocks this collection kept young (G6) */
-} g = { .uffd = -1, .pagemap_fd = -1 };
+} g = { .uffd = -1 };
 
 struct gen_meta genmeta;
 
@@ -150,22 +151,9 @@ static bool uffd_start(void)
     return true;
 }
 
-/* /proc/self/pagemap, high and identified (G9); -1 if it cannot be opened. */
-static int pm_open(void)
-{
-    int fd = sys_open("/proc/self/pagemap", O_RDONLY);
-    if (fd >= 0) {
-        fd = fd_move_high(fd);
-        fd_ident(fd, &g.pagemap_id);
-    }
-    return fd;
-}
-
-/* G9: forget a descriptor of ours whose number names something else now. */
+/* G9: forget a userfaultfd of ours whose number names something else now. */
 static void fds_check(void)
 {
-    if (g.pagemap_fd >= 0 && !fd_is(g.pagemap_fd, &g.pagemap_id))
-        g.pagemap_fd = -1;          /* reopened at next use */
     if (g.uffd >= 0 && !fd_is(g.uffd, &g.uffd_id)) {
         g.uffd = -1;                /* its registration went with it */
         g.want_full = true;
@@ -173,18 +161,13 @@ static void fds_check(void)
     }
 }
 
-/* /proc/self/pagemap, opened at first use: a forked child that exits or execs without
- * collecting (a shell's command substitution) never pays for the open. -1 if it cannot be. */
-static int pm_fd(void)
-{
-    if (g.pagemap_fd < 0) g.pagemap_fd = pm_open();
-    return g.pagemap_fd;
-}
-
 /* Pages of [lo, hi) written since the last arming, each range passed to fn; re-armed when
  * rearm. false if the kernel refused (then nothing can be trusted). */
 static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_t, uintptr_t))
 {
+    int fd = proc_pagemap_fd();
+    if (fd < 0)
+        return false;
     while (lo < hi) {
         struct pm_scan_arg a = {
             .size = sizeof a, .start = lo, .end = hi,
@@ -192,7 +175,7 @@ static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_
             .vec = (uintptr_t)g.vec, .vec_len = VEC_LEN,
             .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
         };
-        long n = ioctl(pm_fd(), PAGEMAP_SCAN_IOCTL, &a);
+        long n = ioctl(fd, PAGEMAP_SCAN_IOCTL, &a);
         if (n < 0)
             return false;
         for (long i = 0; i < n && fn; i++)
@@ -211,10 +194,13 @@ static bool pagemap_bits(uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(ui
 {
     uint64_t ent[512];
     uintptr_t run = 0;
+    int fd = proc_pagemap_fd();
+    if (fd < 0)
+        return false;
     for (uintptr_t pg = lo; pg < hi;) {
         size_t n = (hi - pg) / PAGE;
         if (n > 512) n = 512;
-        if (sys_pread(pm_fd(), ent, n * 8, (off_t)(pg / PAGE * 8)) != (long)(n * 8))
+        if (sys_pread(fd, ent, n * 8, (off_t)(pg / PAGE * 8)) != (long)(n * 8))
             return false;
         for (size_t k = 0; k < n; k++, pg += PAGE) {
             bool w = ent[k] & bit;
@@ -258,9 +244,10 @@ static bool tracker_try(int t)
     uint64_t clean = PM_SOFT_DIRTY, dirty = 0;
     off_t off = (off_t)((uintptr_t)p / PAGE * 8);
     p[0] = 1;
-    bool ok = soft_dirty_reset() && sys_pread(g.pagemap_fd, &clean, 8, off) == 8;
+    int fd = proc_pagemap_fd();
+    bool ok = fd >= 0 && soft_dirty_reset() && sys_pread(fd, &clean, 8, off) == 8;
     p[0] = 2;
-    ok = ok && sys_pread(g.pagemap_fd, &dirty, 8, off) == 8;
+    ok = ok && sys_pread(fd, &dirty, 8, off) == 8;
     munmap((void *)p, PAGE);
     return ok && !(clean & PM_SOFT_DIRTY) && (dirty & PM_SOFT_DIRTY);
 }
@@ -291,10 +278,10 @@ void gen_init(void)
     if (opt.mode != MODE_COLLECT || opt.generational == GEN_OFF)
         return;
     const char *why = NULL;
-    g.pagemap_fd = pm_open();
+    int pm = proc_pagemap_fd();
     g.vec = mmap(NULL, VEC_LEN * sizeof *g.vec, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (g.pagemap_fd < 0 || g.vec == MAP_FAILED) {
+    if (pm < 0 || g.vec == MAP_FAILED) {
         g.vec = NULL;
         why = "/proc/self/pagemap cannot be opened";
     } else {
@@ -315,10 +302,8 @@ void gen_init(void)
     }
     g.on = g.tracker != TRACKER_NONE;
     g.armed = false;
-    if (!g.on && g.pagemap_fd >= 0) {
-        sys_close(g.pagemap_fd);    /* no tracker: the program should not carry our descriptor */
-        g.pagemap_fd = -1;
-    }
+    if (!g.on)
+        proc_pagemap_drop();    /* no tracker: not open before the first collection needs it */
     if (!g.on && (opt.generational == GEN_ON || opt.verbose))
         log_line("generations off: %s; every collection is full", why);
     else if (opt.verbose)
@@ -654,8 +639,7 @@ void gen_span_freed(uint32_t ci)
     if (!heap.sticky_marks || !genmeta.old_bm)
         return;
     /* A new span on these chunks starts with no old block (G7 reads marks by its layout).
-     * Bits are set only below a span's block count, and every span clears its own words when
-     * it goes: the words past them are clear already (a span of 1600-byte slots clears 1 word
+     * By I3 only the span's own words can hold bits (a span of 1600-byte slots clears 1 word
      * of each map, not 64: sweeps free hundreds of spans). */
     const struct span *s = span_at(ci);
     unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
@@ -779,11 +763,8 @@ void gen_fork_child(void)
         sys_close(g.uffd);
     g.uffd = -1;
     g.child_armed = false;
-    /* A pagemap descriptor reads the page tables of the process that opened it: ours is
-     * opened at first use (pm_fd). */
-    if (g.pagemap_fd >= 0 && fd_is(g.pagemap_fd, &g.pagemap_id))
-        sys_close(g.pagemap_fd);
-    g.pagemap_fd = -1;
+    /* A pagemap descriptor reads the page tables of the process that opened it: the child's
+     * is opened at its first use (proc_pagemap_fd sees the pid change). */
     /* Stored only if it changes: after fork() each first store to a page is a copy-on-write fault. */
     static const struct gen_stats zero;
     if (memcmp(&genstats, &zero, sizeof zero) != 0) genstats = zero;

@@ -217,7 +217,7 @@ static struct {
     bool own_logging;                       /* this process logs (a child, log not outgrown) */
     bool own_log_stale;                     /* the log's pages hold an ancestor's records */
     uint32_t own_count;                     /* log records of this process */
-    int pagemap_fd1;                        /* /proc/self/pagemap opened by this process, + 1 */
+    int pagemap;                            /* the pagemap descriptor of the running check */
     unsigned qmask, nwork, nmarked;
     uintptr_t *qset;
     struct qrange *qwork;
@@ -226,12 +226,14 @@ static struct {
     uintptr_t buf[QUICK_MAX * 4];
 } cs __attribute__((aligned(4096)));
 
-static inline int pagemap_fd(void) { return cs.pagemap_fd1 - 1; }
+static inline int pagemap_fd(void) { return cs.pagemap; }
 
+/* At the start of each check: the process's pagemap descriptor (scanner.h), checked to be
+ * ours and this process's (a forked child's first check opens its own). */
 static bool pagemap_open(void)
 {
-    if (!cs.pagemap_fd1) cs.pagemap_fd1 = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) + 1;
-    return cs.pagemap_fd1 > 0;
+    cs.pagemap = proc_pagemap_fd();
+    return cs.pagemap >= 0;
 }
 
 /* ---- a forked child's own allocations: a private log instead of the slices ----
@@ -258,10 +260,6 @@ static _Atomic int own_lock;
 
 static void fork_child_gen(void)
 {
-    if (cs.pagemap_fd1) {                      /* it shows the parent's pages */
-        close(cs.pagemap_fd1 - 1);
-        cs.pagemap_fd1 = 0;
-    }
     cs.proc_gen++;
     cs.forked_since_gen = false;
     cs.allocated_since_fork = false;

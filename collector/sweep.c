@@ -6,6 +6,9 @@
  *    when set (that write is the cost inline marking pays, recorded in page_bm).
  *  - World stopped, caches flushed: every SMALL span is in exactly one list (an owner's partial
  *    or full list, or the orphans), so an empty span can be unlinked and freed here.
+ *  - Sweeping a span writes no other span's kind or flags (freeing a run may absorb the free
+ *    chunks after it, which the sweep skips either way): gc_sweep decides on each span one
+ *    step ahead of sweeping it, to prefetch its bitmaps meanwhile.
  *  - A reclaimed slot gets its ext bit (I7). In detect mode an unreachable block gets its hidden
  *    bit (keep.c), which only the program's free or realloc clears, unless it is an exact fit
  *    that its end pointer may hold.
@@ -214,9 +217,7 @@ void gc_sweep(bool reclaim)
     gcstats.live_blocks = gcstats.live_bytes = 0;
     if (!reclaim) gcstats.unreachable_blocks = gcstats.unreachable_bytes = 0;
     uint32_t top = atomic_load(&heap.top);
-    /* Each span is swept one step after its bitmaps were prefetched: the descriptors between
-     * two spans to sweep are read meanwhile. Sweeping a span writes no other span's kind or
-     * flags (a freed run may absorb free chunks after it, which are skipped either way). */
+    /* Each span is swept one step after its bitmaps were prefetched (see the invariants). */
     uint32_t pending = UINT32_MAX;
     for (uint32_t ci = 0; ci < top; ci++) {
         uint8_t kind = span_at(ci)->kind;

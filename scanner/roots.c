@@ -290,6 +290,7 @@ static struct proc_file maps_file = PROC_FILE("/proc/thread-self/maps", 0);
 static struct proc_file pagemap_file = PROC_FILE("/proc/thread-self/pagemap", 0);
 
 int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, (pid_t)syscall(SYS_getpid)); }
+void proc_pagemap_drop(void) { proc_file_drop(&pagemap_file); }
 
 /* All of fd into maps_buf (grown as needed); its length, or -1. */
 static long read_whole(int fd)

@@ -62,10 +62,14 @@ HIDDEN void roots_scan(root_fn fn);             /* world stopped: every root ran
 HIDDEN int roots_add(uintptr_t lo, uintptr_t hi);    /* cowgc_add_roots: 0, or -1 when full */
 HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* a cowgc-owned mapping: never a root */
 HIDDEN bool roots_scan_failed(void);   /* the last roots_scan could not read the maps: do not sweep */
+/* /proc/thread-self/pagemap, the process's one pagemap descriptor (roots, generations, leak
+ * checks), kept open and checked at each call (preload.h proc_file); -1 if it cannot be opened.
+ * proc_pagemap_drop closes it until the next call. */
+HIDDEN int proc_pagemap_fd(void);
+HIDDEN void proc_pagemap_drop(void);
 /* The runs of pages of [lo, hi) that are present or swapped out, by fd (a pagemap of this
  * process): private memory outside them was never written and reads as zeroes, so it holds
  * no pointer. All of [lo, hi) (or the rest) when the pagemap cannot be read. */
-HIDDEN int proc_pagemap_fd(void);   /* /proc/thread-self/pagemap, kept open (preload.h proc_file) */
 HIDDEN void resident_runs(int fd, uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t, void *), void *arg);
 HIDDEN extern uint64_t roots_probes;   /* file-end probes made by roots_scan (process_vm_readv): tests */
 HIDDEN bool freeze_scan_roots(root_fn fn);  /* collector/freeze.c: false if pagemap is unreadable */

@@ -180,8 +180,9 @@ static void sort_targets(struct target *a, size_t n)
     }
 }
 
+static struct proc_file task_dir = PROC_FILE("/proc/self/task", O_DIRECTORY);   /* kept open */
+
 /* Every tid of /proc/self/task, sorted, into area->listed. -1 if /proc cannot be read. */
-static struct proc_file task_dir = PROC_FILE("/proc/self/task", O_DIRECTORY);
 
 static long read_tasks(void)
 {
