@@ -426,6 +426,7 @@ struct gc_stats {
     uint64_t roots_bytes[12];                          /* by enum root_kind (scanner.h) */
     uint64_t heap_pages_written;                      /* by the collector, inline headers */
     uint64_t mark_overflows;
+    uint64_t par_collections;                         /* collections that started helper markers */
     uint64_t marked_bytes_last;                       /* traced by the last collection */
     uint64_t cpu_ns;                                  /* collector thread CPU, all collections */
 };

@@ -46,28 +46,31 @@ static struct { uint64_t stop_ns, written_ns, roots_ns, sweep_ns, rearm_ns; } ph
 #define SPARSE_MIN ((uintptr_t)16 << 10)
 static struct { bool on; int fd; } sparse = { false, -1 };
 
-static void mark_run(uintptr_t lo, uintptr_t hi, void *arg)
+static void mark_range_on(struct markstack *st, uintptr_t lo, uintptr_t hi);
+
+static void mark_run(uintptr_t lo, uintptr_t hi, void *st)
 {
-    (void)arg;
-    gc_mark_range(lo, hi);
+    mark_range_on(st, lo, hi);
+}
+
+/* The pagemap descriptor for sparse reads, opened at the first big range. Helpers only read
+ * what the collector resolved before it started them (par_start). */
+static bool sparse_ready(void)
+{
+    if (sparse.fd < 0) {
+        sparse.fd = proc_pagemap_fd();
+        if (sparse.fd < 0) sparse.on = false;   /* unreadable: scan whole blocks for the rest of this one */
+    }
+    return sparse.on;
 }
 
 /* A heap range: whole, or (big, inside collect()) by its populated pages. */
-static void mark_heap_range(uintptr_t lo, uintptr_t hi)
+static void mark_heap_range(struct markstack *st, uintptr_t lo, uintptr_t hi)
 {
-    if (likely(!sparse.on) || hi - lo < SPARSE_MIN) {
-        gc_mark_range(lo, hi);
-        return;
-    }
-    if (sparse.fd < 0) {
-        sparse.fd = proc_pagemap_fd();
-        if (sparse.fd < 0) {
-            sparse.on = false;      /* unreadable: scan whole blocks for the rest of this one */
-            gc_mark_range(lo, hi);
-            return;
-        }
-    }
-    resident_runs(sparse.fd, lo, hi, mark_run, NULL);
+    if (likely(!sparse.on) || hi - lo < SPARSE_MIN || !sparse_ready())
+        mark_range_on(st, lo, hi);
+    else
+        resident_runs(sparse.fd, lo, hi, mark_run, st);
 }
 
 static void sparse_begin(void) { sparse.on = true; }
@@ -105,11 +108,22 @@ static void page_written(uintptr_t addr)
     if (!(*w & bit)) { *w |= bit; gcstats.heap_pages_written++; }
 }
 
+/* The same with helpers marking beside the collector. */
+static void page_written_par(struct markstack *st, uintptr_t addr)
+{
+    uintptr_t pg = (addr - heap.base) >> 12;
+    uint64_t bit = 1ull << (pg & 63);
+    uint64_t *w = &heap.page_bm[pg >> 6];
+    if (!(*w & bit) && !(__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit)) st->pages_written++;
+}
+
 static inline size_t block_size(const struct span *s) { return s->size; }
 
-/* Mark the block lk names unless it is marked already; true when it was newly marked. */
+/* Mark the block lk names unless it is marked already; true when it was newly marked. With
+ * helpers running (par), the mark is an atomic OR (or exchange) and the counts are the marker's:
+ * two markers may reach a block at once, and only one of them may push it. */
 static inline __attribute__((always_inline)) bool
-mark_one(const struct lookup *lk, const bool inline_marks)
+mark_one(struct markstack *st, const struct lookup *lk, const bool inline_marks, const bool par)
 {
     /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
     if (unlikely(heap.frozen_bm != NULL) && frozen_test(lk->ci, lk->idx)) return false;
@@ -118,17 +132,27 @@ mark_one(const struct lookup *lk, const bool inline_marks)
         uint64_t *m = mark_words(lk->ci) + (lk->idx >> 6);
         uint64_t bit = 1ull << (lk->idx & 63);
         if (*m & bit) return false;
-        *m |= bit;
+        if (!par) *m |= bit;
+        else if (__atomic_fetch_or(m, bit, __ATOMIC_RELAXED) & bit) return false;
     } else {
         uint64_t *h = (uint64_t *)(lk->user - INLINE_HDR);
         if (*h & 1) return false;
-        *h = 1;
-        page_written((uintptr_t)h);
+        if (!par) {
+            *h = 1;
+            page_written((uintptr_t)h);
+        } else {
+            if (__atomic_exchange_n(h, 1, __ATOMIC_RELAXED) & 1) return false;
+            page_written_par(st, (uintptr_t)h);
+        }
     }
-    gcstats.marked_bytes_last += block_size(s);
+    if (par) st->marked_bytes += block_size(s);
+    else gcstats.marked_bytes_last += block_size(s);
     /* The block is scanned when popped; start fetching its first line now. */
     __builtin_prefetch((const void *)lk->user);
-    if (!markstack_push(lk->user, lk->user + block_size(s))) gcstats.mark_overflows++;
+    if (!markstack_push_on(st, lk->user, lk->user + block_size(s))) {
+        if (par) st->overflows++;
+        else gcstats.mark_overflows++;
+    }
     return true;
 }
 
@@ -148,7 +172,8 @@ static inline bool end_test(uintptr_t v, uintptr_t limit, struct lookup *lk)
 /* One aligned word v: the block it points into, and in collect mode (ends) the exact-fit block
  * it may point one past the end of. */
 static inline __attribute__((always_inline)) void
-scan_word(uintptr_t v, uintptr_t limit, uintptr_t *last, const bool inline_marks, const bool ends)
+scan_word(struct markstack *st, uintptr_t v, uintptr_t limit, uintptr_t *last, const bool inline_marks,
+          const bool ends, const bool par)
 {
     struct lookup lk;
     const uintptr_t base = heap.base, hdr = heap.hdr;
@@ -158,7 +183,7 @@ scan_word(uintptr_t v, uintptr_t limit, uintptr_t *last, const bool inline_marks
     bool hit = ptr_test_in(v, limit, &lk);
     if (hit) {
         *last = v;
-        mark_one(&lk, inline_marks);
+        mark_one(st, &lk, inline_marks, par);
     }
     /* A slot's (or chunk's) first byte is also one past the end of the block before it.
      * Block starts are 16-aligned; exact fits end 16-aligned too. */
@@ -177,13 +202,13 @@ scan_word(uintptr_t v, uintptr_t limit, uintptr_t *last, const bool inline_marks
             if (!ext_test(lk.ci, a)) return;
             lk.idx = a;
             lk.user -= s->stride;
-            mark_one(&lk, inline_marks);
+            mark_one(st, &lk, inline_marks, par);
             return;
         }
     }
     if (end_test(v, limit, &lk)) {
         *last = v;
-        mark_one(&lk, inline_marks);
+        mark_one(st, &lk, inline_marks, par);
     }
 }
 
@@ -197,7 +222,7 @@ scan_word(uintptr_t v, uintptr_t limit, uintptr_t *last, const bool inline_marks
  * share one range test, so the common case (neither is a heap address) stays one branch.
  * End pointers are looked for at aligned words only (block ends are 16-aligned). */
 static inline __attribute__((always_inline)) void
-scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends)
+scan_words(struct markstack *st, uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends, const bool par)
 {
     /* The world is stopped: the heap's extent cannot change during the scan. */
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
@@ -222,34 +247,42 @@ scan_words(uintptr_t lo, uintptr_t hi, const bool inline_marks, const bool ends)
             cur = next;
             continue;
         }
-        scan_word(cur, limit, &last, inline_marks, ends);
+        scan_word(st, cur, limit, &last, inline_marks, ends, par);
         if (b < limit) {
             struct lookup lk;
-            if (ptr_test_in(odd, limit, &lk)) mark_one(&lk, inline_marks);
+            if (ptr_test_in(odd, limit, &lk)) mark_one(st, &lk, inline_marks, par);
         }
         cur = next;
     }
-    scan_word(cur, limit, &last, inline_marks, ends);
+    scan_word(st, cur, limit, &last, inline_marks, ends, par);
 }
 
-static void scan_outofline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false, false); }
-static void scan_inline(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true, false); }
-static void scan_outofline_ends(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, false, true); }
-static void scan_inline_ends(uintptr_t lo, uintptr_t hi) { scan_words(lo, hi, true, true); }
+/* One instance per layout, mode and marker count: (inline marks, end pointers, helpers). */
+#define SCAN_FN(name, inl, ends, par) \
+    static void name(struct markstack *st, uintptr_t lo, uintptr_t hi) { scan_words(st, lo, hi, inl, ends, par); }
+SCAN_FN(scan_outofline, false, false, false)
+SCAN_FN(scan_inline, true, false, false)
+SCAN_FN(scan_outofline_ends, false, true, false)
+SCAN_FN(scan_inline_ends, true, true, false)
+SCAN_FN(scan_outofline_par, false, false, true)
+SCAN_FN(scan_inline_par, true, false, true)
+SCAN_FN(scan_outofline_ends_par, false, true, true)
+SCAN_FN(scan_inline_ends_par, true, true, true)
+static void (*const scan_fns[8])(struct markstack *, uintptr_t, uintptr_t) = {
+    scan_outofline, scan_inline, scan_outofline_ends, scan_inline_ends,
+    scan_outofline_par, scan_inline_par, scan_outofline_ends_par, scan_inline_ends_par,
+};
 
-void gc_mark_range(uintptr_t lo, uintptr_t hi)
+static void mark_range_on(struct markstack *st, uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     hi &= ~(uintptr_t)7;
     if (lo >= hi) return;
-    if (heap.end_pointers) {
-        if (heap.mark == MARK_INLINE) scan_inline_ends(lo, hi);
-        else scan_outofline_ends(lo, hi);
-    } else {
-        if (heap.mark == MARK_INLINE) scan_inline(lo, hi);
-        else scan_outofline(lo, hi);
-    }
+    unsigned k = (heap.mark == MARK_INLINE) | (unsigned)heap.end_pointers << 1 | (mark_share.markers > 1) << 2;
+    scan_fns[k](st, lo, hi);
 }
+
+void gc_mark_range(uintptr_t lo, uintptr_t hi) { mark_range_on(&markstack, lo, hi); }
 
 /* Blocks popped from the mark stack wait in a small FIFO before they are scanned, their first
  * KiB fetched as they enter it: a block pushed last is popped next, so the prefetch at push
@@ -259,15 +292,34 @@ void gc_mark_range(uintptr_t lo, uintptr_t hi)
  * before the drain returns: the FIFO changes the order of the scans, never which ones happen. */
 #define PREFETCH_FIFO 16
 
-void gc_mark_drain(void)
+/* Helper marking threads (helpers.c): the collector starts them once a collection has traced
+ * COWGC_MARKERS_MIN bytes and still has work on its stack; they live until its marking ends. */
+static struct {
+    bool allowed;               /* this collection may still start them */
+    unsigned want;              /* markers wanted, the collector included */
+    unsigned used;              /* markers in this collection (verbose) */
+    uint64_t helper_cpu_ns;     /* the helpers' CPU time in this collection */
+} par;
+
+static void drain_par(struct markstack *st);
+static void par_start(void);
+
+/* Pops and scans until st is empty. A lone collector (!par) looks every 64 blocks at whether
+ * to start helpers; when it does, what it holds goes back on the stack and false tells the
+ * caller to go on with helpers. With helpers, a busy marker gives half its stack to the pool
+ * when another is hungry. */
+static inline __attribute__((always_inline)) bool drain_on(struct markstack *st, const bool par_on)
 {
     struct mark_item fifo[PREFETCH_FIFO], it;
-    unsigned head = 0, n = 0;
+    unsigned head = 0, n = 0, tick = 0;
     for (;;) {
-        while (n < PREFETCH_FIFO && markstack_pop(&it)) {
+        while (n < PREFETCH_FIFO && markstack_pop_on(st, &it)) {
             if (it.hi - it.lo > PIECE) {
                 /* Keep the rest for later so one huge block cannot flood the stack. */
-                if (!markstack_push(it.lo + PIECE, it.hi)) gcstats.mark_overflows++;
+                if (!markstack_push_on(st, it.lo + PIECE, it.hi)) {
+                    if (par_on) st->overflows++;
+                    else gcstats.mark_overflows++;
+                }
                 /* One word more, so the 4-byte offset that straddles the cut is seen. */
                 it.hi = it.lo + PIECE + sizeof(uintptr_t);
             }
@@ -275,12 +327,63 @@ void gc_mark_drain(void)
                 __builtin_prefetch((const void *)q);
             fifo[(head + n++) % PREFETCH_FIFO] = it;
         }
-        if (!n) return;
+        if (!n) return true;
+        if (++tick % 64 == 0) {
+            if (par_on) {
+                if (atomic_load_explicit(&mark_share.hungry, memory_order_relaxed) &&
+                    !atomic_load_explicit(&mark_share.count, memory_order_relaxed))
+                    mark_share_give(st);
+            } else if (unlikely(par.allowed) && gcstats.marked_bytes_last >= opt.markers_min && st->depth >= 2) {
+                par_start();
+                if (mark_share.markers > 1) {
+                    /* Unscanned ranges: back on the stack (there is room: they came off it). */
+                    for (; n; n--, head = (head + 1) % PREFETCH_FIFO)
+                        markstack_push_on(st, fifo[head].lo, fifo[head].hi);
+                    return false;
+                }
+            }
+        }
         it = fifo[head];
         head = (head + 1) % PREFETCH_FIFO;
         n--;
-        mark_heap_range(it.lo, it.hi);
+        mark_heap_range(st, it.lo, it.hi);
     }
+}
+
+static void drain_par(struct markstack *st) { drain_on(st, true); }
+
+/* A helper's life: take work from the pool, trace it, until marking is over. */
+static void helper_mark(struct markstack *st)
+{
+    while (mark_share_wait(st)) drain_par(st);
+}
+
+static void par_start(void)
+{
+    par.allowed = false;        /* one try per collection */
+    if (sparse.on) sparse_ready();
+    markstack.marked_bytes = markstack.overflows = markstack.pages_written = 0;
+    par.used = helpers_start(par.want, helper_mark);
+    if (par.used > 1) gcstats.par_collections++;
+}
+
+/* The collector's marking is done: it helps until all are hungry, then joins the helpers and
+ * adds up what they (and it, meanwhile) counted. Idempotent; the world is still stopped. */
+static void par_end(void)
+{
+    par.allowed = false;
+    if (mark_share.markers < 2) return;
+    uint64_t marked = 0, overflows = 0, pages = 0;
+    if (helpers_finish(drain_par, &marked, &overflows, &pages, &par.helper_cpu_ns)) markstack.overflowed = true;
+    /* The collector's own counts last: it marks inside helpers_finish too. */
+    gcstats.marked_bytes_last += marked + markstack.marked_bytes;
+    gcstats.mark_overflows += overflows + markstack.overflows;
+    gcstats.heap_pages_written += pages + markstack.pages_written;
+}
+
+void gc_mark_drain(void)
+{
+    if (mark_share.markers > 1 || !drain_on(&markstack, false)) drain_par(&markstack);
 }
 
 bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user)
@@ -389,8 +492,14 @@ static void old_range(uintptr_t lo, uintptr_t hi)
     gcstats.roots_bytes[ROOT_OLD] += hi - lo;
     /* The tracker reports never-populated pages as written too: an old big block's unwritten
      * pages must not be read here either. */
-    mark_heap_range(lo, hi);
+    mark_heap_range(&markstack, lo, hi);
     gc_mark_drain();
+}
+
+static void mark_block(const struct lookup *lk, bool inl)
+{
+    if (mark_share.markers > 1) mark_one(&markstack, lk, inl, true);
+    else mark_one(&markstack, lk, inl, false);
 }
 
 /* COWGC_KEEP: kept blocks (I8) are marked and traced like roots. */
@@ -404,7 +513,7 @@ static void mark_kept(void)
             if (!(keep_words(ci)[0] & alloc_words(ci)[0] & 1)) continue;
             struct lookup lk = { chunk_addr(ci) + s->offset, ci, 0 };
             gcstats.roots_bytes[ROOT_KEPT] += s->size;
-            mark_one(&lk, inl);
+            mark_block(&lk, inl);
             gc_mark_drain();
             continue;
         }
@@ -414,7 +523,7 @@ static void mark_kept(void)
                 uint32_t idx = w * 64 + (unsigned)__builtin_ctzll(k);
                 struct lookup lk = { chunk_addr(ci) + (uintptr_t)idx * s->stride + heap.hdr, ci, idx };
                 gcstats.roots_bytes[ROOT_KEPT] += s->size;
-                mark_one(&lk, inl);
+                mark_block(&lk, inl);
                 gc_mark_drain();
             }
     }
@@ -431,16 +540,19 @@ static bool gc_mark_minor(void)
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
     gcstats.marked_bytes_last = 0;
     uint64_t t0 = now_ns();
-    if (!gen_scan_written(old_range)) return false;
-    uint64_t t1 = now_ns();
-    roots_scan(root_range);
-    phase.written_ns = t1 - t0;
-    phase.roots_ns = now_ns() - t1;
-    if (heap.kept_any) mark_kept();
-    if (heap.frozen_bm && !freeze_scan_roots(root_range)) return false;
-    gc_mark_drain();
-    mark_recover();
-    return true;
+    bool ok = gen_scan_written(old_range);
+    if (ok) {
+        uint64_t t1 = now_ns();
+        roots_scan(root_range);
+        phase.written_ns = t1 - t0;
+        phase.roots_ns = now_ns() - t1;
+        if (heap.kept_any) mark_kept();
+        ok = !heap.frozen_bm || freeze_scan_roots(root_range);
+        if (ok) gc_mark_drain();
+    }
+    par_end();
+    if (ok) mark_recover();
+    return ok;
 }
 
 /* Mark everything reachable from the roots. World stopped, heap_lock held. */
@@ -454,6 +566,7 @@ void gc_mark_all(void)
     roots_scan(root_range);
     if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
+        par_end();
         /* Without pagemap the written pages are unknown: trace the whole heap, now and later. */
         log_line("COWGC_FORK_FREEZE: /proc/self/pagemap unreadable; tracing the whole heap");
         heap.frozen_bm = NULL;
@@ -461,6 +574,7 @@ void gc_mark_all(void)
         return;
     }
     gc_mark_drain();
+    par_end();
     mark_recover();
 }
 
@@ -515,12 +629,18 @@ static void collect(const char *why)
     }
     tcache_flush_all();
     sparse_begin();
+    /* Helpers only for the collector's own marking, where the world stays stopped to the end. */
+    par.want = opt.markers ? (unsigned)opt.markers : (cpus_available() < 4 ? cpus_available() : 4);
+    par.allowed = par.want > 1;
+    par.used = 1;
+    par.helper_cpu_ns = 0;
     if (minor && !gc_mark_minor()) {
         log_line("collection %llu: the written pages could not be read; a full collection instead",
                  (unsigned long long)gcstats.collections + 1);
         minor = false;
     }
     if (!minor) gc_mark_all();
+    par.allowed = false;
     sparse_end();
     uint64_t t1 = now_ns();
     bool complete = mark_complete();
@@ -552,7 +672,8 @@ static void collect(const char *why)
     gcstats.mark_ns += t1 - t0;
     gcstats.sweep_ns += t2 - t1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-    uint64_t cpu = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec;
+    uint64_t cpu = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec - (uint64_t)c0.tv_nsec +
+                   par.helper_cpu_ns;
     gcstats.cpu_ns += cpu;
     if (opt.verbose) getrusage(RUSAGE_THREAD, &ru1);
     heap_unlock();
@@ -560,7 +681,7 @@ static void collect(const char *why)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
                  " (stop %llu us, written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
                  " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu;"
-                 " cpu %llu us, preempted %ld times)",
+                 " cpu %llu us, preempted %ld times; markers %u)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
                  (unsigned long long)(gcstats.live_bytes >> 10),
@@ -576,7 +697,7 @@ static void collect(const char *why)
                  (unsigned long long)((gcstats.roots_bytes[ROOT_DATA] + gcstats.roots_bytes[ROOT_TLS]) >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_MAPPING] >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_OLD] >> 10),
-                 (unsigned long long)(cpu / 1000), ru1.ru_nivcsw - ru0.ru_nivcsw);
+                 (unsigned long long)(cpu / 1000), ru1.ru_nivcsw - ru0.ru_nivcsw, par.used);
     errno = saved_errno;
 }
 

@@ -42,6 +42,7 @@ void stats_fill(struct cowgc_stats *st)
     st->pages_written = genstats.pages_written;
     st->young_bytes_marked = genstats.young_marked;
     st->gc_cpu_ns = gcstats.cpu_ns;
+    st->parallel_collections = gcstats.par_collections;
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     st->process_cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -77,8 +78,9 @@ void stats_print(int fd)
              KB(gcstats.roots_bytes[ROOT_DATA]), KB(gcstats.roots_bytes[ROOT_TLS]),
              KB(gcstats.roots_bytes[ROOT_MAPPING]), KB(gcstats.roots_bytes[ROOT_USER]),
              KB(gcstats.roots_bytes[ROOT_INHERITED]), KB(gcstats.roots_bytes[ROOT_KEPT]));
-    log_line("stats: heap pages written by the collector %llu, mark stack overflows %llu",
-             (unsigned long long)st.heap_pages_written, (unsigned long long)gcstats.mark_overflows);
+    log_line("stats: heap pages written by the collector %llu, mark stack overflows %llu, collections with helper markers %llu",
+             (unsigned long long)st.heap_pages_written, (unsigned long long)gcstats.mark_overflows,
+             (unsigned long long)gcstats.par_collections);
     unsigned sh = share_permille(&st);
     log_line("stats: generations %s: %llu minor, %llu full; heap pages reported written %llu; young bytes traced %llu KiB; collector CPU %llu.%03u ms = %u.%u%% of the process's",
              gen_on() ? gen_tracker_name() : "off", (unsigned long long)st.minor_collections,
@@ -99,7 +101,7 @@ void stats_write_json(const char *path)
         "\"unreachable_bytes\":%llu,\"live_bytes\":%llu,\"live_blocks\":%llu,\"roots_bytes\":%llu,"
         "\"heap_pages_written\":%llu,\"mallocs\":%llu,\"frees\":%llu,\"in_use_bytes\":%llu,"
         "\"peak_in_use_bytes\":%llu,\"mapped_bytes\":%llu,\"peak_mapped_bytes\":%llu,"
-        "\"purged_bytes\":%llu,\"mark_overflows\":%llu,\"generations\":\"%s\",\"minor_collections\":%llu,"
+        "\"purged_bytes\":%llu,\"mark_overflows\":%llu,\"parallel_collections\":%llu,\"generations\":\"%s\",\"minor_collections\":%llu,"
         "\"full_collections\":%llu,\"pages_written\":%llu,\"young_bytes_marked\":%llu,"
         "\"gc_cpu_ns\":%llu,\"process_cpu_ns\":%llu,\"gc_cpu_share\":%u.%03u}\n",
         mode_names[opt.mode], mark_names[opt.mark], (int)getpid(),
@@ -114,7 +116,7 @@ void stats_write_json(const char *path)
         (unsigned long long)st.in_use_bytes, (unsigned long long)heap.peak_in_use,
         (unsigned long long)st.mapped_bytes, (unsigned long long)heap.peak_mapped,
         (unsigned long long)st.purged_bytes, (unsigned long long)gcstats.mark_overflows,
-        gen_on() ? gen_tracker_name() : "off", (unsigned long long)st.minor_collections,
+        (unsigned long long)gcstats.par_collections, gen_on() ? gen_tracker_name() : "off", (unsigned long long)st.minor_collections,
         (unsigned long long)st.full_collections, (unsigned long long)st.pages_written,
         (unsigned long long)st.young_bytes_marked, (unsigned long long)st.gc_cpu_ns,
         (unsigned long long)st.process_cpu_ns, share_permille(&st) / 1000, share_permille(&st) % 1000);

@@ -39,6 +39,7 @@ struct cowgc_stats {
     uint64_t young_bytes_marked;   /* bytes traced by minor collections, all of them */
     uint64_t gc_cpu_ns;            /* CPU time of the collecting threads inside collections */
     uint64_t process_cpu_ns;       /* CPU time of the whole process so far */
+    uint64_t parallel_collections; /* collections whose marking used helper threads (COWGC_MARKERS) */
 };
 
 /* Run a full collection now (in COWGC_MODE=off it does nothing). */

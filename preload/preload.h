@@ -57,6 +57,8 @@ struct options {
     int tracker;           /* COWGC_TRACKER */
     uint64_t young_trigger;/* COWGC_YOUNG_TRIGGER, bytes; 0 = the MIN_TRIGGER/GROWTH rule */
     uint32_t full_growth_permille; /* COWGC_FULL_GROWTH x 1000 */
+    int markers;           /* COWGC_MARKERS, 0 = one per CPU, at most 4 */
+    uint64_t markers_min;  /* COWGC_MARKERS_MIN, bytes traced before helpers start */
     uint64_t max_heap;     /* COWGC_MAX_HEAP, bytes, 0 = no limit */
     uint64_t reserve;      /* COWGC_RESERVE, bytes of address space for the heap */
     int signal;            /* COWGC_SIGNAL, the stop-the-world signal */

@@ -13,6 +13,7 @@
 #ifndef COWGC_SCANNER_H
 #define COWGC_SCANNER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,42 +80,76 @@ HIDDEN bool roots_object_is_cowgc(const struct dl_phdr_info *info);   /* cowgc's
 
 /* arch_x86_64.c: the only architecture-specific code. */
 struct ucontext_t;
+/* A raw thread (clone) running fn(arg) on stack_top that shares the caller's thread pointer and
+ * so must touch no TLS; *ctid goes to 0 when it has exited. All signals stay blocked in it. */
+HIDDEN pid_t arch_thread_start(void (*fn)(void *), void *arg, void *stack_top, int *ctid);
 HIDDEN unsigned arch_regs_from_ucontext(void *uc, uintptr_t *regs, unsigned max, uintptr_t *sp);
 HIDDEN unsigned arch_spill_regs(uintptr_t *regs, unsigned max, uintptr_t *sp);  /* the caller's */
 HIDDEN uintptr_t arch_thread_pointer(void);   /* the caller's fs base */
 #define ARCH_RED_ZONE 128
 
 /* markstack.c: an explicit stack of ranges to scan, in mmap'd memory, bounded. push and pop are
- * inline because the mark loop calls them once per marked block. */
+ * inline because the mark loop calls them once per marked block. One per marking thread: the
+ * collector's (markstack) and each helper's (helpers.c); the counts are the helpers' (the
+ * collector's own go to gcstats) and are added up when the helpers are joined. */
 struct mark_item { uintptr_t lo, hi; };
 struct markstack {
     struct mark_item *base;
     size_t depth, cap;      /* cap == 0 until markstack_init: every push overflows */
     bool overflowed;
+    uint64_t marked_bytes, overflows, pages_written;
 };
 HIDDEN extern struct markstack markstack;
 HIDDEN void markstack_init(void);
 HIDDEN void markstack_set_capacity(size_t n);            /* tests: force overflows */
-static inline bool markstack_push(uintptr_t lo, uintptr_t hi)  /* false: full (overflow noted) */
+static inline bool markstack_push_on(struct markstack *st, uintptr_t lo, uintptr_t hi)
 {
-    if (unlikely(markstack.depth >= markstack.cap)) {
-        markstack.overflowed = true;
+    if (unlikely(st->depth >= st->cap)) {
+        st->overflowed = true;
         return false;
     }
-    markstack.base[markstack.depth].lo = lo;
-    markstack.base[markstack.depth].hi = hi;
-    markstack.depth++;
+    st->base[st->depth].lo = lo;
+    st->base[st->depth].hi = hi;
+    st->depth++;
     return true;
 }
-static inline bool markstack_pop(struct mark_item *it)
+static inline bool markstack_pop_on(struct markstack *st, struct mark_item *it)
 {
-    if (markstack.depth == 0) return false;
-    *it = markstack.base[--markstack.depth];
+    if (st->depth == 0) return false;
+    *it = st->base[--st->depth];
     return true;
 }
+/* false: full (overflow noted) */
+static inline bool markstack_push(uintptr_t lo, uintptr_t hi) { return markstack_push_on(&markstack, lo, hi); }
+static inline bool markstack_pop(struct mark_item *it) { return markstack_pop_on(&markstack, it); }
 HIDDEN bool markstack_overflowed(void);                  /* and clears the flag */
 HIDDEN void markstack_reset(void);
 HIDDEN uintptr_t markstack_lo(void), markstack_hi(void);   /* its mapping, excluded from roots */
+
+/* helpers.c: helper marking threads for big collections. They are started by the collector
+ * while the world is stopped and have exited before it resumes, so the program never sees
+ * them; they take work from a shared pool that the busy markers fill when one is hungry. */
+struct mark_share {
+    unsigned markers;           /* marking threads now, the collector included; 1 = alone */
+    atomic_uint hungry;         /* markers with nothing to do, waiting on the pool */
+    atomic_size_t count;        /* items in the pool (read without the lock as a hint) */
+    atomic_bool done;           /* the collector saw every marker hungry and the pool empty */
+};
+HIDDEN extern struct mark_share mark_share;
+/* Starts up to n - 1 helpers, each running fn(its own empty mark stack); returns how many
+ * marking threads there are now (1: none could be started). World stopped, heap_lock held. */
+HIDDEN unsigned helpers_start(unsigned n, void (*fn)(struct markstack *));
+/* The collector's last drain is done: waits with the helpers (taking work itself through
+ * drain) until all are hungry and the pool is empty, then for every helper to exit. Adds the
+ * helpers' counts and CPU time to the pointees and returns whether a helper's stack overflowed. */
+HIDDEN bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_t *overflows, uint64_t *pages,
+                           uint64_t *cpu_ns);
+/* A marker with work gives up to half of it to the pool (the oldest part: the biggest
+ * subtrees); only call when mark_share.hungry. */
+HIDDEN void mark_share_give(struct markstack *st);
+/* A hungry marker: items from the pool onto st; false once marking is over (done). */
+HIDDEN bool mark_share_wait(struct markstack *st);
+HIDDEN unsigned cpus_available(void);           /* CPUs this process may run on (>= 1) */
 
 #endif
 

@@ -1,0 +1,229 @@
+/* helpers.c -- helper marking threads for big collections, and the pool they share work through.
+ *
+ * Invariants:
+ *  - A helper exists only between helpers_start and helpers_finish, both called by the
+ *    collector with the world stopped and heap_lock held: no program thread runs beside one,
+ *    so fork, exec, setuid broadcasts and the next stop-the-world never meet one.
+ *  - A helper runs on its creator's thread pointer (arch_thread_start) and touches no TLS;
+ *    every signal is blocked in it, so no handler of the program ever runs on it. It reads the
+ *    heap, sets mark bits with atomic operations, pushes on its own stack and takes the pool's
+ *    lock: nothing else, and never a heap page write in out-of-line mode (I1).
+ *  - Termination: a marker counts as hungry only with an empty stack, and stops being hungry
+ *    only by taking items from the pool under its lock. So "every marker hungry and the pool
+ *    empty", seen under the lock, means that no work is left anywhere.
+ *  - Nothing is allocated: the helpers' machine stacks and mark stacks and the pool are one
+ *    MAP_NORESERVE mapping made at the first start, excluded from the roots.
+ */
+#include <linux/futex.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scanner.h"
+
+#define MAX_HELPERS 7
+#define HELPER_STACK ((size_t)128 << 10)       /* resident_runs keeps 4.6 KiB on it */
+#define HELPER_ENTRIES ((size_t)1 << 18)       /* 4 MiB of address space per helper */
+#define POOL_ENTRIES ((size_t)1 << 16)
+#define GIVE_MAX 256                           /* items given or taken at once */
+#define KEEP_ENTRIES 4096                      /* a helper keeps this much of its stack resident */
+
+struct mark_share mark_share = { .markers = 1 };
+
+struct helper {
+    struct markstack st;
+    atomic_int ctid;            /* 1 while the thread runs; the kernel clears it at exit */
+    pid_t tid;
+    void (*fn)(struct markstack *);
+    uint64_t cpu_ns;            /* its CPU time: collector time, like the collector's own */
+};
+
+static struct {
+    char *map;
+    unsigned mapped;            /* helpers the mapping has room for */
+    struct mark_item *pool;
+    atomic_int lock;
+    struct helper h[MAX_HELPERS];
+    unsigned n;                 /* helpers started by the running collection */
+} hp;
+
+static void lock(void)
+{
+    while (atomic_exchange_explicit(&hp.lock, 1, memory_order_acquire))
+        while (atomic_load_explicit(&hp.lock, memory_order_relaxed)) __builtin_ia32_pause();
+}
+
+static void unlock(void) { atomic_store_explicit(&hp.lock, 0, memory_order_release); }
+
+unsigned cpus_available(void)
+{
+    static unsigned n;
+    if (!n) {
+        uint64_t mask[16] = { 0 };
+        long got = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+        unsigned c = 0;
+        for (long i = 0; got > 0 && i < got / 8; i++) c += (unsigned)__builtin_popcountll(mask[i]);
+        n = c ? c : 1;
+    }
+    return n;
+}
+
+/* Layout: the machine stacks, then the helpers' mark stacks, then the pool. */
+static bool map_area(unsigned helpers)
+{
+    if (hp.map) return hp.mapped >= helpers;
+    size_t stacks = MAX_HELPERS * HELPER_STACK, marks = MAX_HELPERS * HELPER_ENTRIES * sizeof(struct mark_item);
+    size_t len = stacks + marks + POOL_ENTRIES * sizeof(struct mark_item);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        limits_note("no helper marking threads (%zu MiB of address space for their stacks could not be mapped)", len >> 20);
+        hp.map = (char *)-1;    /* do not try again */
+        return false;
+    }
+    roots_exclude((uintptr_t)p, (uintptr_t)p + len);
+    hp.map = p;
+    hp.mapped = MAX_HELPERS;
+    for (unsigned i = 0; i < MAX_HELPERS; i++)
+        hp.h[i].st.base = (struct mark_item *)(hp.map + stacks) + i * HELPER_ENTRIES;
+    hp.pool = (struct mark_item *)(hp.map + stacks + marks);
+    return true;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts = { 0, 0 };
+    syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void helper_main(void *arg)
+{
+    struct helper *h = arg;
+    uint64_t c0 = thread_cpu_ns();
+    h->fn(&h->st);
+    h->cpu_ns = thread_cpu_ns() - c0;
+}
+
+unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
+{
+    if (n > MAX_HELPERS + 1) n = MAX_HELPERS + 1;
+    if (n < 2 || hp.map == (char *)-1 || !map_area(n - 1)) return 1;
+    atomic_store(&mark_share.hungry, 0);
+    atomic_store(&mark_share.count, 0);
+    atomic_store(&mark_share.done, false);
+    mark_share.markers = 1;
+    /* Raw: glibc's sigprocmask keeps its own internal signals open, and the helper inherits
+     * this mask. Restored at once for the collecting thread. */
+    uint64_t all = ~0ull, old = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+    hp.n = 0;
+    for (unsigned i = 0; i < n - 1; i++) {
+        struct helper *h = &hp.h[i];
+        h->st.depth = 0;
+        h->st.cap = HELPER_ENTRIES;
+        h->st.overflowed = false;
+        h->st.marked_bytes = h->st.overflows = h->st.pages_written = 0;
+        h->fn = fn;
+        h->cpu_ns = 0;
+        atomic_store(&h->ctid, 1);
+        mark_share.markers++;   /* before it runs: it may go hungry at once */
+        pid_t t = arch_thread_start(helper_main, h, hp.map + (i + 1) * HELPER_STACK, (int *)&h->ctid);
+        if (t <= 0) {           /* EAGAIN under RLIMIT_NPROC or pids.max, a seccomp filter: mark alone */
+            mark_share.markers--;
+            atomic_store(&h->ctid, 0);
+            break;
+        }
+        h->tid = t;
+        hp.n++;
+    }
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
+    return mark_share.markers;
+}
+
+void mark_share_give(struct markstack *st)
+{
+    if (st->depth < 2) return;
+    lock();
+    size_t c = atomic_load_explicit(&mark_share.count, memory_order_relaxed);
+    size_t k = st->depth / 2;
+    if (k > GIVE_MAX) k = GIVE_MAX;
+    if (k > POOL_ENTRIES - c) k = POOL_ENTRIES - c;
+    if (k) {
+        /* The oldest entries are the biggest subtrees of a depth-first trace: a taker that
+         * gets them stays busy. A deep stack (a wide structure) gives its newest instead,
+         * without moving the rest. */
+        if (st->depth <= 4 * GIVE_MAX) {
+            memcpy(hp.pool + c, st->base, k * sizeof *st->base);
+            memmove(st->base, st->base + k, (st->depth - k) * sizeof *st->base);
+        } else {
+            memcpy(hp.pool + c, st->base + st->depth - k, k * sizeof *st->base);
+        }
+        st->depth -= k;
+        atomic_store_explicit(&mark_share.count, c + k, memory_order_relaxed);
+    }
+    unlock();
+}
+
+bool mark_share_wait(struct markstack *st)
+{
+    cg_assert(st->depth == 0);
+    atomic_fetch_add(&mark_share.hungry, 1);
+    for (unsigned spins = 1;; spins++) {
+        if (atomic_load_explicit(&mark_share.done, memory_order_acquire)) return false;
+        size_t seen = atomic_load_explicit(&mark_share.count, memory_order_relaxed);
+        if (seen || atomic_load(&mark_share.hungry) == mark_share.markers) {
+            lock();
+            size_t c = atomic_load_explicit(&mark_share.count, memory_order_relaxed);
+            if (c) {
+                unsigned hungry = atomic_load(&mark_share.hungry);
+                size_t k = (c + hungry - 1) / hungry;   /* a fair share for each hungry marker */
+                if (k > GIVE_MAX) k = GIVE_MAX;
+                memcpy(st->base, hp.pool + c - k, k * sizeof *st->base);
+                st->depth = k;
+                atomic_store_explicit(&mark_share.count, c - k, memory_order_relaxed);
+                atomic_fetch_sub(&mark_share.hungry, 1);
+                unlock();
+                return true;
+            }
+            if (atomic_load(&mark_share.hungry) == mark_share.markers)
+                atomic_store_explicit(&mark_share.done, true, memory_order_release);
+            unlock();
+            continue;
+        }
+        /* A busy marker looks at the hungry count every few blocks; yield now and then for a
+         * machine with fewer free CPUs than markers. */
+        if (spins % 256 == 0) syscall(SYS_sched_yield);
+        else __builtin_ia32_pause();
+    }
+}
+
+bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_t *overflows, uint64_t *pages,
+                    uint64_t *cpu_ns)
+{
+    if (mark_share.markers < 2) return false;
+    while (mark_share_wait(&markstack)) drain(&markstack);
+    bool overflowed = false;
+    pid_t pid = getpid();
+    for (unsigned i = 0; i < hp.n; i++) {
+        struct helper *h = &hp.h[i];
+        for (int v; (v = atomic_load(&h->ctid)) != 0;)
+            syscall(SYS_futex, &h->ctid, FUTEX_WAIT, v, NULL, NULL, 0);
+        /* The kernel clears ctid a moment before the thread leaves /proc/self/task: wait for
+         * that too, so that the next stop never finds it. */
+        for (unsigned k = 0; k < 1000 && syscall(SYS_tgkill, pid, h->tid, 0) == 0; k++) syscall(SYS_sched_yield);
+        *marked += h->st.marked_bytes;
+        *overflows += h->st.overflows;
+        *pages += h->st.pages_written;
+        *cpu_ns += h->cpu_ns;
+        overflowed |= h->st.overflowed;
+        cg_assert(h->st.depth == 0 || h->st.overflowed);
+        if (h->st.cap > KEEP_ENTRIES)   /* a deep trace must not leave its stack resident */
+            madvise(h->st.base + KEEP_ENTRIES, (h->st.cap - KEEP_ENTRIES) * sizeof *h->st.base, MADV_DONTNEED);
+    }
+    hp.n = 0;
+    mark_share.markers = 1;
+    return overflowed;
+}
