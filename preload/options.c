@@ -35,6 +35,7 @@ struct options opt = {
     .generational = GEN_AUTO,
     .tracker = TRACKER_AUTO,
     .full_growth_permille = 1000,
+    .markers_min = 1 << 20,
     .reserve = 64 * GiB,
     .signal = SIGPWR,
     .stack_depth = 16,

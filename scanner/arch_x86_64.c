@@ -1,4 +1,4 @@
-/* arch_x86_64.c -- the only architecture-specific code: where x86-64 keeps registers a pointer may hide in.
+/* arch_x86_64.c -- the only architecture-specific code: where x86-64 keeps registers a pointer may hide in, and raw threads.
  *
  * Invariants:
  *  - Never allocates, never takes a lock: the register entry points run inside the stop handler.
