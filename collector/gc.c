@@ -314,7 +314,9 @@ static inline __attribute__((always_inline)) bool drain_on(struct markstack *st,
     unsigned head = 0, n = 0, tick = 0;
     for (;;) {
         while (n < PREFETCH_FIFO && markstack_pop_on(st, &it)) {
-            if (it.hi - it.lo > PIECE) {
+            /* (A piece already cut is PIECE + a word long: it goes back on the stack whole when
+             * helpers start, and must not be cut again into a word on an unread page.) */
+            if (it.hi - it.lo > PIECE + sizeof(uintptr_t)) {
                 /* Keep the rest for later so one huge block cannot flood the stack. */
                 if (!markstack_push_on(st, it.lo + PIECE, it.hi)) {
                     if (par_on) st->overflows++;
