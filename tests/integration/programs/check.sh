@@ -66,7 +66,8 @@ case "$mode" in
     off) mode_env=(COWGC_MODE=off) ;;
     # A tiny trigger: many collections even in short runs.
     collect-outofline) mode_env=(COWGC_MODE=collect COWGC_MARK=outofline COWGC_MIN_TRIGGER=64K) ;;
-    collect-inline) mode_env=(COWGC_MODE=collect COWGC_MARK=inline COWGC_MIN_TRIGGER=64K) ;;
+    # Inline marks with helper markers in every collection that has work to share.
+    collect-inline) mode_env=(COWGC_MODE=collect COWGC_MARK=inline COWGC_MIN_TRIGGER=64K COWGC_MARKERS=2 COWGC_MARKERS_MIN=0) ;;
     # Leak reports go to a log file of their own: a program may show its stderr on stdout.
     detect) mode_env=(COWGC_MODE=detect COWGC_LOG=@WORK@/stats/cowgc.log) ;;
     plain) ;;
