@@ -363,6 +363,8 @@ static void helper_mark(struct markstack *st)
 static void par_start(void)
 {
     par.allowed = false;        /* one try per collection */
+    /* A sandbox's filter may kill the process for the clone the program never makes itself. */
+    if (stw_seccomp_filtered()) return;
     if (sparse.on) sparse_ready();
     markstack.marked_bytes = markstack.overflows = markstack.pages_written = 0;
     par.used = helpers_start(par.want, helper_mark);

@@ -55,6 +55,7 @@ HIDDEN void stw_handler_check(int sig);         /* reinstall our handler if a ra
 HIDDEN uintptr_t stw_thread_tp(size_t i);       /* fs base of stw_threads()[i], 0 if unknown */
 HIDDEN bool stw_world_held(void);   /* world stopped: no thread counted as stopped ran; else do not free */
 HIDDEN uint32_t stw_requests_seen(void);        /* stop requests this thread answered (signals.c) */
+HIDDEN bool stw_seccomp_filtered(void);         /* the caller runs under a seccomp filter (or cannot tell) */
 
 /* roots.c */
 HIDDEN void roots_snapshot_segments(void);      /* before stopping: dl_iterate_phdr into a buffer */

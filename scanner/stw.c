@@ -386,6 +386,19 @@ struct task_sig {
     uint64_t switches;      /* voluntary + nonvoluntary context switches */
 };
 
+/* True unless the caller's status says it runs under no seccomp filter ("Seccomp: 0"). A
+ * filter may kill the process for a system call the program itself never makes (a new
+ * thread, for one): what cowgc adds to a collection beyond reading /proc is then left out. */
+bool stw_seccomp_filtered(void)
+{
+    char buf[4096];
+    uint64_t mode = 1;
+    if (read_task_file((pid_t)syscall(SYS_gettid), "status", buf, sizeof buf) < 0 ||
+        !status_field(buf, "Seccomp", false, &mode))
+        return true;
+    return mode != 0;
+}
+
 static bool read_status(pid_t tid, struct task_sig *v)
 {
     char buf[4096];
