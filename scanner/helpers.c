@@ -131,7 +131,7 @@ unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
         atomic_store(&h->ctid, 1);
         mark_share.markers++;   /* before it runs: it may go hungry at once */
         pid_t t = arch_thread_start(helper_main, h, hp.map + (i + 1) * HELPER_STACK, (int *)&h->ctid);
-        if (t <= 0) {           /* EAGAIN under RLIMIT_NPROC or pids.max, a seccomp filter: mark alone */
+        if (t <= 0) {           /* EAGAIN under RLIMIT_NPROC or pids.max: mark alone */
             mark_share.markers--;
             atomic_store(&h->ctid, 0);
             break;
