@@ -278,7 +278,7 @@ static void mark_range_on(struct markstack *st, uintptr_t lo, uintptr_t hi)
     lo = (lo + 7) & ~(uintptr_t)7;
     hi &= ~(uintptr_t)7;
     if (lo >= hi) return;
-    unsigned k = (heap.mark == MARK_INLINE) | (unsigned)heap.end_pointers << 1 | (mark_share.markers > 1) << 2;
+    unsigned k = (heap.mark == MARK_INLINE) | (unsigned)heap.end_pointers << 1 | (mark_share_markers() > 1) << 2;
     scan_fns[k](st, lo, hi);
 }
 
@@ -337,8 +337,9 @@ static inline __attribute__((always_inline)) bool drain_on(struct markstack *st,
                     mark_share_give(st);
             } else if (unlikely(par.allowed) && gcstats.marked_bytes_last >= opt.markers_min && st->depth >= 2) {
                 par_start();
-                if (mark_share.markers > 1) {
-                    /* Unscanned ranges: back on the stack (there is room: they came off it). */
+                if (mark_share_markers() > 1) {
+                    /* Unscanned ranges: back on the stack (a push that does not fit is an
+                     * overflow, recovered like any other). */
                     for (; n; n--, head = (head + 1) % PREFETCH_FIFO)
                         markstack_push_on(st, fifo[head].lo, fifo[head].hi);
                     return false;
@@ -376,7 +377,7 @@ static void par_start(void)
 static void par_end(void)
 {
     par.allowed = false;
-    if (mark_share.markers < 2) return;
+    if (mark_share_markers() < 2) return;
     uint64_t marked = 0, overflows = 0, pages = 0;
     if (helpers_finish(drain_par, &marked, &overflows, &pages, &par.helper_cpu_ns)) markstack.overflowed = true;
     /* The collector's own counts last: it marks inside helpers_finish too. */
@@ -387,7 +388,7 @@ static void par_end(void)
 
 void gc_mark_drain(void)
 {
-    if (mark_share.markers > 1 || !drain_on(&markstack, false)) drain_par(&markstack);
+    if (mark_share_markers() > 1 || !drain_on(&markstack, false)) drain_par(&markstack);
 }
 
 bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user)
@@ -502,7 +503,7 @@ static void old_range(uintptr_t lo, uintptr_t hi)
 
 static void mark_block(const struct lookup *lk, bool inl)
 {
-    if (mark_share.markers > 1) mark_one(&markstack, lk, inl, true);
+    if (mark_share_markers() > 1) mark_one(&markstack, lk, inl, true);
     else mark_one(&markstack, lk, inl, false);
 }
 

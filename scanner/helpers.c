@@ -114,7 +114,7 @@ unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
     atomic_store(&mark_share.hungry, 0);
     atomic_store(&mark_share.count, 0);
     atomic_store(&mark_share.done, false);
-    mark_share.markers = 1;
+    atomic_store_explicit(&mark_share.markers, 1, memory_order_relaxed);
     /* Raw: glibc's sigprocmask keeps its own internal signals open, and the helper inherits
      * this mask. Restored at once for the collecting thread. */
     uint64_t all = ~0ull, old = 0;
@@ -129,10 +129,10 @@ unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
         h->fn = fn;
         h->cpu_ns = 0;
         atomic_store(&h->ctid, 1);
-        mark_share.markers++;   /* before it runs: it may go hungry at once */
+        atomic_fetch_add_explicit(&mark_share.markers, 1, memory_order_relaxed);   /* before it runs: it may go hungry at once */
         pid_t t = arch_thread_start(helper_main, h, hp.map + (i + 1) * HELPER_STACK, (int *)&h->ctid);
         if (t <= 0) {           /* EAGAIN under RLIMIT_NPROC or pids.max: mark alone */
-            mark_share.markers--;
+            atomic_fetch_sub_explicit(&mark_share.markers, 1, memory_order_relaxed);
             atomic_store(&h->ctid, 0);
             break;
         }
@@ -140,7 +140,7 @@ unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
         hp.n++;
     }
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
-    return mark_share.markers;
+    return mark_share_markers();
 }
 
 void mark_share_give(struct markstack *st)
@@ -174,7 +174,7 @@ bool mark_share_wait(struct markstack *st)
     for (unsigned spins = 1;; spins++) {
         if (atomic_load_explicit(&mark_share.done, memory_order_acquire)) return false;
         size_t seen = atomic_load_explicit(&mark_share.count, memory_order_relaxed);
-        if (seen || atomic_load(&mark_share.hungry) == mark_share.markers) {
+        if (seen || atomic_load(&mark_share.hungry) == mark_share_markers()) {
             lock();
             size_t c = atomic_load_explicit(&mark_share.count, memory_order_relaxed);
             if (c) {
@@ -188,7 +188,7 @@ bool mark_share_wait(struct markstack *st)
                 unlock();
                 return true;
             }
-            if (atomic_load(&mark_share.hungry) == mark_share.markers)
+            if (atomic_load(&mark_share.hungry) == mark_share_markers())
                 atomic_store_explicit(&mark_share.done, true, memory_order_release);
             unlock();
             continue;
@@ -203,7 +203,7 @@ bool mark_share_wait(struct markstack *st)
 bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_t *overflows, uint64_t *pages,
                     uint64_t *cpu_ns)
 {
-    if (mark_share.markers < 2) return false;
+    if (mark_share_markers() < 2) return false;
     while (mark_share_wait(&markstack)) drain(&markstack);
     bool overflowed = false;
     pid_t pid = getpid();
@@ -224,6 +224,6 @@ bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_
             madvise(h->st.base + KEEP_ENTRIES, (h->st.cap - KEEP_ENTRIES) * sizeof *h->st.base, MADV_DONTNEED);
     }
     hp.n = 0;
-    mark_share.markers = 1;
+    atomic_store_explicit(&mark_share.markers, 1, memory_order_relaxed);
     return overflowed;
 }

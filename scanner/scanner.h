@@ -131,12 +131,17 @@ HIDDEN uintptr_t markstack_lo(void), markstack_hi(void);   /* its mapping, exclu
  * while the world is stopped and have exited before it resumes, so the program never sees
  * them; they take work from a shared pool that the busy markers fill when one is hungry. */
 struct mark_share {
-    unsigned markers;           /* marking threads now, the collector included; 1 = alone */
+    atomic_uint markers;        /* marking threads now, the collector included; 1 = alone.
+                                   Written by the collector only; helpers read it */
     atomic_uint hungry;         /* markers with nothing to do, waiting on the pool */
     atomic_size_t count;        /* items in the pool (read without the lock as a hint) */
     atomic_bool done;           /* the collector saw every marker hungry and the pool empty */
 };
 HIDDEN extern struct mark_share mark_share;
+static inline unsigned mark_share_markers(void)
+{
+    return atomic_load_explicit(&mark_share.markers, memory_order_relaxed);
+}
 /* Starts up to n - 1 helpers, each running fn(its own empty mark stack); returns how many
  * marking threads there are now (1: none could be started). World stopped, heap_lock held. */
 HIDDEN unsigned helpers_start(unsigned n, void (*fn)(struct markstack *));
