@@ -75,6 +75,12 @@ unsigned cpus_available(void)
 static bool map_area(unsigned helpers)
 {
     if (hp.map) return hp.mapped >= helpers;
+    /* Under an address-space limit the program's own mappings come first: the helpers' 29 MiB
+     * of stacks could be what pushes a later mmap of the program's over the limit. */
+    if (as_share != SIZE_MAX) {
+        hp.map = (char *)-1;
+        return false;
+    }
     size_t stacks = MAX_HELPERS * HELPER_STACK, marks = MAX_HELPERS * HELPER_ENTRIES * sizeof(struct mark_item);
     size_t len = stacks + marks + POOL_ENTRIES * sizeof(struct mark_item);
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
