@@ -591,6 +591,15 @@ static bool mark_complete(void) { return !roots_scan_failed() && stw_world_held(
 
 static void collect(const char *why);
 
+/* The marking frames below the caller held heap addresses (FIFO entries, lookups, a helper's
+ * stack handed back): left there, the program's later frames would keep them in slots it never
+ * writes, and the next collection would take them as roots. */
+static __attribute__((noinline)) void scrub_marking_frames(void)
+{
+    volatile uint64_t buf[2048] __attribute__((unused));   /* 16 KiB; volatile: the stores stay */
+    for (unsigned i = 0; i < 2048; i++) buf[i] = 0;
+}
+
 /* No cancellation point inside may act on a pending pthread_cancel: the thread would die
  * holding heap_lock and its exit hook would wait for it forever. */
 void gc_collect(const char *why)
@@ -599,6 +608,7 @@ void gc_collect(const char *why)
     int old;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     collect(why);
+    scrub_marking_frames();
     pthread_setcancelstate(old, NULL);
 }
 

@@ -20,6 +20,8 @@ counters come from the program itself (dlsym cowgc_get_stats / Boehm's collectio
 for cowgc, COWGC_STATS=json:PATH is requested too and used when the program found no
 cowgc_get_stats. Boehm's incremental run says how Boehm tracks writes here (soft-dirty bits,
 or mprotect when the kernel lacks them).
+Each cowgc variant also runs as NAME-1marker, with COWGC_MARKERS=1: the collecting thread marks
+alone, so the pair shows what the helper markers change.
 Targets (issue 9), for cowgc-outofline-gen against each Boehm variant: time <= 0.8x, longest
 pause (observed stall) <= 0.5x.
 """
@@ -104,6 +106,7 @@ def main():
     ap.add_argument("--output", help="also write the table to this file")
     ap.add_argument("--variants", help="comma-separated subset of: boehm,boehm-incremental,"
                     "cowgc-outofline-gen,cowgc-outofline-full,cowgc-inline-gen,cowgc-inline-full,"
+                    "the same with -1marker (COWGC_MARKERS=1),"
                     "glibc-free,glibc-nofree")
     ap.add_argument("--args", default="18 16 500000 4 16",
                     help="gcbench arguments: STRETCH LONGLIVED ARRAY MIN MAX (default: classic)")
@@ -129,6 +132,10 @@ def main():
                 cand.append(("cowgc-%s-%s" % (mark, gen), os.path.join(bindir, "gcbench"),
                              {"LD_PRELOAD": os.path.abspath(a.cowgc), "COWGC_MODE": "collect",
                               "COWGC_MARK": mark, "COWGC_GENERATIONAL": val}, True))
+                # The same with the collecting thread marking alone (no helper markers).
+                cand.append(("cowgc-%s-%s-1marker" % (mark, gen), os.path.join(bindir, "gcbench"),
+                             {"LD_PRELOAD": os.path.abspath(a.cowgc), "COWGC_MODE": "collect",
+                              "COWGC_MARK": mark, "COWGC_GENERATIONAL": val, "COWGC_MARKERS": "1"}, True))
     else:
         notes.append("cowgc: skipped (%s)" % ("%s not found" % a.cowgc if a.cowgc else "no --cowgc PATH given"))
     cand.append(("glibc-free", os.path.join(bindir, "gcbench_free"), {}, False))
@@ -196,7 +203,8 @@ def main():
                      "Suite B -- gcbench %s: time best of %d, other columns median" % (" ".join(args), a.repeat))]
     if a.format != "csv":
         lines = []
-        for name in ("cowgc-outofline-gen", "cowgc-outofline-full", "cowgc-inline-gen", "cowgc-inline-full"):
+        for name in ("cowgc-outofline-gen", "cowgc-outofline-full", "cowgc-inline-gen", "cowgc-inline-full",
+                     "cowgc-outofline-gen-1marker", "cowgc-outofline-full-1marker"):
             c = summary.get(name)
             if name not in summary:
                 continue
