@@ -296,6 +296,7 @@ void gc_mark_range(uintptr_t lo, uintptr_t hi) { mark_range_on(&markstack, lo, h
  * COWGC_MARKERS_MIN bytes and still has work on its stack; they live until its marking ends. */
 static struct {
     bool allowed;               /* this collection may still start them */
+    uint64_t after;             /* bytes this collection traces alone first */
     unsigned want;              /* markers wanted, the collector included */
     unsigned used;              /* markers in this collection (verbose) */
     uint64_t helper_cpu_ns;     /* the helpers' CPU time in this collection */
@@ -335,7 +336,7 @@ static inline __attribute__((always_inline)) bool drain_on(struct markstack *st,
                 if (atomic_load_explicit(&mark_share.hungry, memory_order_relaxed) &&
                     !atomic_load_explicit(&mark_share.count, memory_order_relaxed))
                     mark_share_give(st);
-            } else if (unlikely(par.allowed) && gcstats.marked_bytes_last >= opt.markers_min && st->depth >= 2) {
+            } else if (unlikely(par.allowed) && gcstats.marked_bytes_last >= par.after && st->depth >= 2) {
                 par_start();
                 if (mark_share_markers() > 1) {
                     /* Unscanned ranges: back on the stack (a push that does not fit is an
@@ -647,6 +648,9 @@ static void collect(const char *why)
     /* Helpers only for the collector's own marking, where the world stays stopped to the end. */
     par.want = opt.markers ? (unsigned)opt.markers : (cpus_available() < 4 ? cpus_available() : 4);
     par.allowed = par.want > 1;
+    /* After a collection that traced twice the threshold, the next one is likely big too: its
+     * helpers start at once instead of after MARKERS_MIN bytes traced alone. */
+    par.after = gcstats.marked_bytes_last >= 2 * opt.markers_min ? 0 : opt.markers_min;
     par.used = 1;
     par.helper_cpu_ns = 0;
     if (minor && !gc_mark_minor()) {
