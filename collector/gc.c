@@ -11,6 +11,11 @@
  *  - Inside collect(), a heap range of SPARSE_MIN bytes or more is read only on its populated
  *    pages (present, or swapped out for real): the others read as zeroes, and reading them
  *    would map the zero page, a mapping every later fork() copies.
+ *  - While helper markers run (mark_share_markers() > 1), every mark bit or header is set with
+ *    an atomic operation and only the marker that set it pushes the block; the helpers have
+ *    exited (par_end) before mark_recover, the sweep, or anything else reads the marks.
+ *  - Helpers run only inside collect()'s own marking; leak checks and other callers of
+ *    gc_mark_all mark alone (par.allowed is false outside collect()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -381,6 +386,7 @@ static void par_end(void)
     if (mark_share_markers() < 2) return;
     uint64_t marked = 0, overflows = 0, pages = 0;
     if (helpers_finish(drain_par, &marked, &overflows, &pages, &par.helper_cpu_ns)) markstack.overflowed = true;
+    cg_assert(markstack.depth == 0 || markstack.overflowed);   /* every marker hungry at the end */
     /* The collector's own counts last: it marks inside helpers_finish too. */
     gcstats.marked_bytes_last += marked + markstack.marked_bytes;
     gcstats.mark_overflows += overflows + markstack.overflows;
