@@ -124,9 +124,21 @@ static void page_written_par(struct markstack *st, uintptr_t addr)
 
 static inline size_t block_size(const struct span *s) { return s->size; }
 
+/* A marker's pending marks go into the bitmap word: one atomic OR for a run of marks in the
+ * same word (a depth-first trace of blocks allocated in order sets dozens in a row). Every
+ * drain ends with it, so no mark is pending when a marker goes hungry or marking ends. */
+static inline void pend_flush(struct markstack *st)
+{
+    if (st->pend_bits) __atomic_fetch_or(st->pend_word, st->pend_bits, __ATOMIC_RELAXED);
+    st->pend_word = NULL;
+    st->pend_bits = 0;
+}
+
 /* Mark the block lk names unless it is marked already; true when it was newly marked. With
- * helpers running (par), the mark is an atomic OR (or exchange) and the counts are the marker's:
- * two markers may reach a block at once, and only one of them may push it. */
+ * helpers running (par) the counts are the marker's, inline headers are set with an atomic
+ * exchange, and out-of-line marks wait in the marker's pending word (pend_flush): another
+ * marker that reaches one of those blocks first sees it unmarked and traces it too. Tracing a
+ * block twice is harmless and bounded (one word of marks per marker is ever pending). */
 static inline __attribute__((always_inline)) bool
 mark_one(struct markstack *st, const struct lookup *lk, const bool inline_marks, const bool par)
 {
@@ -136,9 +148,18 @@ mark_one(struct markstack *st, const struct lookup *lk, const bool inline_marks,
     if (!inline_marks) {
         uint64_t *m = mark_words(lk->ci) + (lk->idx >> 6);
         uint64_t bit = 1ull << (lk->idx & 63);
-        if (*m & bit) return false;
-        if (!par) *m |= bit;
-        else if (__atomic_fetch_or(m, bit, __ATOMIC_RELAXED) & bit) return false;
+        if (!par) {
+            if (*m & bit) return false;
+            *m |= bit;
+        } else if (m == st->pend_word) {
+            if ((st->pend_bits | *m) & bit) return false;
+            st->pend_bits |= bit;
+        } else {
+            if (*m & bit) return false;
+            pend_flush(st);
+            st->pend_word = m;
+            st->pend_bits = bit;
+        }
     } else {
         uint64_t *h = (uint64_t *)(lk->user - INLINE_HDR);
         if (*h & 1) return false;
@@ -335,7 +356,10 @@ static inline __attribute__((always_inline)) bool drain_on(struct markstack *st,
                 __builtin_prefetch((const void *)q);
             fifo[(head + n++) % PREFETCH_FIFO] = it;
         }
-        if (!n) return true;
+        if (!n) {
+            if (par_on) pend_flush(st);
+            return true;
+        }
         if (++tick % 64 == 0) {
             if (par_on) {
                 if (atomic_load_explicit(&mark_share.hungry, memory_order_relaxed) &&
@@ -374,6 +398,8 @@ static void par_start(void)
     if (stw_seccomp_filtered()) return;
     if (sparse.on) sparse_ready();
     markstack.marked_bytes = markstack.overflows = markstack.pages_written = 0;
+    markstack.pend_word = NULL;
+    markstack.pend_bits = 0;
     par.used = helpers_start(par.want, helper_mark);
     if (par.used > 1) gcstats.par_collections++;
 }
@@ -387,6 +413,7 @@ static void par_end(void)
     uint64_t marked = 0, overflows = 0, pages = 0;
     if (helpers_finish(drain_par, &marked, &overflows, &pages, &par.helper_cpu_ns)) markstack.overflowed = true;
     cg_assert(markstack.depth == 0 || markstack.overflowed);   /* every marker hungry at the end */
+    cg_assert(markstack.pend_bits == 0);
     /* The collector's own counts last: it marks inside helpers_finish too. */
     gcstats.marked_bytes_last += marked + markstack.marked_bytes;
     gcstats.mark_overflows += overflows + markstack.overflows;

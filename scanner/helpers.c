@@ -132,6 +132,8 @@ unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
         h->st.cap = HELPER_ENTRIES;
         h->st.overflowed = false;
         h->st.marked_bytes = h->st.overflows = h->st.pages_written = 0;
+        h->st.pend_word = NULL;
+        h->st.pend_bits = 0;
         h->fn = fn;
         h->cpu_ns = 0;
         atomic_store(&h->ctid, 1);
@@ -175,7 +177,7 @@ void mark_share_give(struct markstack *st)
 
 bool mark_share_wait(struct markstack *st)
 {
-    cg_assert(st->depth == 0);
+    cg_assert(st->depth == 0 && st->pend_bits == 0);   /* a drain ends flushed */
     atomic_fetch_add(&mark_share.hungry, 1);
     for (unsigned spins = 1;; spins++) {
         if (atomic_load_explicit(&mark_share.done, memory_order_acquire)) return false;
@@ -226,6 +228,7 @@ bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_
         *cpu_ns += h->cpu_ns;
         overflowed |= h->st.overflowed;
         cg_assert(h->st.depth == 0 || h->st.overflowed);
+        cg_assert(h->st.pend_bits == 0);
         if (h->st.cap > KEEP_ENTRIES)   /* a deep trace must not leave its stack resident */
             madvise(h->st.base + KEEP_ENTRIES, (h->st.cap - KEEP_ENTRIES) * sizeof *h->st.base, MADV_DONTNEED);
     }

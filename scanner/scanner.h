@@ -99,6 +99,9 @@ struct markstack {
     size_t depth, cap;      /* cap == 0 until markstack_init: every push overflows */
     bool overflowed;
     uint64_t marked_bytes, overflows, pages_written;
+    /* With helpers (out of line): this marker's marks in one bitmap word, not yet ORed into
+     * it. Marks go to the bitmap with one atomic OR per word run instead of one per block. */
+    uint64_t *pend_word, pend_bits;
 };
 HIDDEN extern struct markstack markstack;
 HIDDEN void markstack_init(void);

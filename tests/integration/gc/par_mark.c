@@ -4,9 +4,9 @@
  * of pointers big enough to be scanned in pieces, and links from new structures into old ones
  * whose roots it then drops, so that some blocks are reachable only through a link another
  * marker may be tracing. Every round drops structures (garbage), builds new ones, runs a
- * collection (cowgc_collect, and the trigger in between) and walks everything still reachable,
- * checking each node's key against its address: a block the collector freed and handed out
- * again fails the check. A second thread keeps a tree on its own stack only.
+ * collection (cowgc_collect, and the trigger in between), fills the free slots of the nodes'
+ * size class with other bytes, and walks everything still reachable, checking each node's key
+ * against its address: a block the collector freed fails the check. A second thread keeps a tree on its own stack only.
  *
  * usage: par_mark SEED ROUNDS [expect-parallel]   (with expect-parallel, at least one
  * collection must have started helper markers, and the test fails otherwise)
@@ -36,6 +36,8 @@ struct wide {
     struct node *item[];
 };
 
+#define FILL 60000
+static void *fill[FILL];
 static void *roots[ROOTS];      /* a node or a wide array; kind in the low bit */
 static uint64_t rs;
 static unsigned long failures, walked;
@@ -167,7 +169,15 @@ int main(int argc, char **argv)
             }
         }
         if (collect && r % 3 == 0) collect();
+        /* Refill freed slots of the nodes' class with other bytes: a node the collector freed
+         * while it was reachable fails its check even when nothing else reused the slot. */
+        for (unsigned k = 0; k < FILL; k++) {
+            fill[k] = malloc(sizeof(struct node));
+            if (!fill[k]) { perror("malloc"); exit(2); }
+            memset(fill[k], 0xee, sizeof(struct node));
+        }
         for (unsigned i = 0; i < ROOTS; i++) walk_root(roots[i], r);
+        for (unsigned k = 0; k < FILL; k++) free(fill[k]);
         if (failures) break;
     }
     stop = 1;
