@@ -287,6 +287,7 @@ HIDDEN uint64_t gc_collections(void);
 HIDDEN void gc_fork_child(void);                     /* per-process statistics */
 HIDDEN void gc_mark_range(uintptr_t lo, uintptr_t hi);    /* conservative scan of a root range */
 HIDDEN void gc_mark_drain(void);
+HIDDEN void gc_mark_counts_to_stats(void);          /* after a marking: its counts into gcstats */
 HIDDEN void gc_sweep(bool reclaim);
 HIDDEN uint64_t policy_threshold(uint64_t baseline);  /* bytes of growth before the next one */
 HIDDEN void policy_fork_child(void);                 /* from now on COWGC_FORK_GROWTH applies */

@@ -11,9 +11,11 @@
  *  - Inside collect(), a heap range of SPARSE_MIN bytes or more is read only on its populated
  *    pages (present, or swapped out for real): the others read as zeroes, and reading them
  *    would map the zero page, a mapping every later fork() copies.
- *  - While helper markers run (mark_share_markers() > 1), every mark bit or header is set with
- *    an atomic operation and only the marker that set it pushes the block; the helpers have
- *    exited (par_end) before mark_recover, the sweep, or anything else reads the marks.
+ *  - While helper markers run (mark_share_markers() > 1), a mark reaches the bitmap only by an
+ *    atomic OR (a marker's pending word, flushed at the end of each of its drains; asserted) and
+ *    an inline header only by an atomic exchange, so no marker's store undoes another's. A
+ *    block two markers reach at once may be traced twice, never left untraced. The helpers
+ *    have exited (par_end) before mark_recover, the sweep, or anything else reads the marks.
  *  - Helpers run only inside collect()'s own marking; leak checks and other callers of
  *    gc_mark_all mark alone (par.allowed is false outside collect()).
  */
@@ -105,21 +107,27 @@ void gc_enable(void) { if (atomic_load(&disable_count) > 0) atomic_fetch_sub(&di
 
 /* ---- marking ---- */
 
-static void page_written(uintptr_t addr)
+/* Inline marks: the heap page of a header the collector wrote, counted once (par: helpers
+ * mark beside the collector, so the page bit is set with an atomic OR). */
+static inline void page_written(struct markstack *st, uintptr_t addr, const bool par)
 {
     uintptr_t pg = (addr - heap.base) >> 12;
     uint64_t bit = 1ull << (pg & 63);
     uint64_t *w = &heap.page_bm[pg >> 6];
-    if (!(*w & bit)) { *w |= bit; gcstats.heap_pages_written++; }
+    if (*w & bit) return;
+    if (!par) *w |= bit;
+    else if (__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit) return;
+    st->pages_written++;
 }
 
-/* The same with helpers marking beside the collector. */
-static void page_written_par(struct markstack *st, uintptr_t addr)
+/* A marking's counts are its markers' (markstack_reset zeroed the collector's; helpers_finish
+ * added the helpers'): they reach gcstats once, after the last mark of the collection. */
+void gc_mark_counts_to_stats(void)
 {
-    uintptr_t pg = (addr - heap.base) >> 12;
-    uint64_t bit = 1ull << (pg & 63);
-    uint64_t *w = &heap.page_bm[pg >> 6];
-    if (!(*w & bit) && !(__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit)) st->pages_written++;
+    gcstats.marked_bytes_last = markstack.marked_bytes;
+    gcstats.mark_overflows += markstack.overflows;
+    gcstats.heap_pages_written += markstack.pages_written;
+    markstack.marked_bytes = markstack.overflows = markstack.pages_written = 0;
 }
 
 static inline size_t block_size(const struct span *s) { return s->size; }
@@ -163,22 +171,14 @@ mark_one(struct markstack *st, const struct lookup *lk, const bool inline_marks,
     } else {
         uint64_t *h = (uint64_t *)(lk->user - INLINE_HDR);
         if (*h & 1) return false;
-        if (!par) {
-            *h = 1;
-            page_written((uintptr_t)h);
-        } else {
-            if (__atomic_exchange_n(h, 1, __ATOMIC_RELAXED) & 1) return false;
-            page_written_par(st, (uintptr_t)h);
-        }
+        if (!par) *h = 1;
+        else if (__atomic_exchange_n(h, 1, __ATOMIC_RELAXED) & 1) return false;
+        page_written(st, (uintptr_t)h, par);
     }
-    if (par) st->marked_bytes += block_size(s);
-    else gcstats.marked_bytes_last += block_size(s);
+    st->marked_bytes += block_size(s);
     /* The block is scanned when popped; start fetching its first line now. */
     __builtin_prefetch((const void *)lk->user);
-    if (!markstack_push_on(st, lk->user, lk->user + block_size(s))) {
-        if (par) st->overflows++;
-        else gcstats.mark_overflows++;
-    }
+    if (!markstack_push_on(st, lk->user, lk->user + block_size(s))) st->overflows++;
     return true;
 }
 
@@ -345,10 +345,7 @@ static inline __attribute__((always_inline)) bool drain_on(struct markstack *st,
              * helpers start, and must not be cut again into a word on an unread page.) */
             if (it.hi - it.lo > PIECE + sizeof(uintptr_t)) {
                 /* Keep the rest for later so one huge block cannot flood the stack. */
-                if (!markstack_push_on(st, it.lo + PIECE, it.hi)) {
-                    if (par_on) st->overflows++;
-                    else gcstats.mark_overflows++;
-                }
+                if (!markstack_push_on(st, it.lo + PIECE, it.hi)) st->overflows++;
                 /* One word more, so the 4-byte offset that straddles the cut is seen. */
                 it.hi = it.lo + PIECE + sizeof(uintptr_t);
             }
@@ -365,7 +362,7 @@ static inline __attribute__((always_inline)) bool drain_on(struct markstack *st,
                 if (atomic_load_explicit(&mark_share.hungry, memory_order_relaxed) &&
                     !atomic_load_explicit(&mark_share.count, memory_order_relaxed))
                     mark_share_give(st);
-            } else if (unlikely(par.allowed) && gcstats.marked_bytes_last >= par.after && st->depth >= 2) {
+            } else if (unlikely(par.allowed) && st->marked_bytes >= par.after && st->depth >= 2) {
                 par_start();
                 if (mark_share_markers() > 1) {
                     /* Unscanned ranges: back on the stack (a push that does not fit is an
@@ -397,27 +394,21 @@ static void par_start(void)
     /* A sandbox's filter may kill the process for the clone the program never makes itself. */
     if (stw_seccomp_filtered()) return;
     if (sparse.on) sparse_ready();
-    markstack.marked_bytes = markstack.overflows = markstack.pages_written = 0;
     markstack.pend_word = NULL;
     markstack.pend_bits = 0;
     par.used = helpers_start(par.want, helper_mark);
     if (par.used > 1) gcstats.par_collections++;
 }
 
-/* The collector's marking is done: it helps until all are hungry, then joins the helpers and
- * adds up what they (and it, meanwhile) counted. Idempotent; the world is still stopped. */
+/* The collector's marking is done: it helps until all are hungry, then joins the helpers,
+ * whose counts join its own. Idempotent; the world is still stopped. */
 static void par_end(void)
 {
     par.allowed = false;
     if (mark_share_markers() < 2) return;
-    uint64_t marked = 0, overflows = 0, pages = 0;
-    if (helpers_finish(drain_par, &marked, &overflows, &pages, &par.helper_cpu_ns)) markstack.overflowed = true;
+    helpers_finish(drain_par, &par.helper_cpu_ns);
     cg_assert(markstack.depth == 0 || markstack.overflowed);   /* every marker hungry at the end */
     cg_assert(markstack.pend_bits == 0);
-    /* The collector's own counts last: it marks inside helpers_finish too. */
-    gcstats.marked_bytes_last += marked + markstack.marked_bytes;
-    gcstats.mark_overflows += overflows + markstack.overflows;
-    gcstats.heap_pages_written += pages + markstack.pages_written;
 }
 
 void gc_mark_drain(void)
@@ -452,7 +443,7 @@ static void mark_recover(void)
             } else if (s->kind == SPAN_LARGE && (alloc_words(ci)[0] & 1)) {
                 uintptr_t user = chunk_addr(ci) + s->offset;
                 if (!block_is_marked(ci, 0, user)) continue;
-                if (!markstack_push(user, user + s->size)) gcstats.mark_overflows++;
+                if (!markstack_push(user, user + s->size)) markstack.overflows++;
                 gc_mark_drain();
             }
         }
@@ -470,11 +461,11 @@ static void clear_sticky_headers(uint32_t top)
                 for (uint64_t bits = a[w]; bits; bits &= bits - 1) {
                     uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
                     uint64_t *h = (uint64_t *)(chunk_addr(ci) + (uintptr_t)i * s->stride);
-                    if (*h) { *h = 0; page_written((uintptr_t)h); }
+                    if (*h) { *h = 0; page_written(&markstack, (uintptr_t)h, false); }
                 }
         } else if (s->kind == SPAN_LARGE && (alloc_words(ci)[0] & 1)) {
             uint64_t *h = (uint64_t *)(chunk_addr(ci) + s->offset - INLINE_HDR);
-            if (*h) { *h = 0; page_written((uintptr_t)h); }
+            if (*h) { *h = 0; page_written(&markstack, (uintptr_t)h, false); }
         }
     }
 }
@@ -577,7 +568,6 @@ static bool gc_mark_minor(void)
     if (heap.end_pointers) note_exact_spans(true);
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
-    gcstats.marked_bytes_last = 0;
     uint64_t t0 = now_ns();
     bool ok = gen_scan_written(old_range);
     if (ok) {
@@ -591,21 +581,22 @@ static bool gc_mark_minor(void)
     }
     par_end();
     if (ok) mark_recover();
+    gc_mark_counts_to_stats();
     return ok;
 }
 
 /* Mark everything reachable from the roots. World stopped, heap_lock held. */
 void gc_mark_all(void)
 {
+    markstack_reset();          /* first: clearing inline headers counts pages written */
     clear_marks();
     if (heap.end_pointers) note_exact_spans(false);
-    markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
-    gcstats.marked_bytes_last = 0;
     roots_scan(root_range);
     if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
         par_end();
+        gc_mark_counts_to_stats();
         /* Without pagemap the written pages are unknown: trace the whole heap, now and later. */
         log_line("COWGC_FORK_FREEZE: /proc/self/pagemap unreadable; tracing the whole heap");
         heap.frozen_bm = NULL;
@@ -615,6 +606,7 @@ void gc_mark_all(void)
     gc_mark_drain();
     par_end();
     mark_recover();
+    gc_mark_counts_to_stats();
 }
 
 /* Marking without every root seen, or while a thread counted as stopped ran, must not lead

@@ -1457,6 +1457,7 @@ static bool mark_own(uint64_t *inh, uint32_t top)
     if (ok && written) ok = freeze_scan_roots(scan_root);
     else if (ok) scan_all_inherited(inh, top);
     gc_mark_drain();
+    gc_mark_counts_to_stats();
     ok = ok && !markstack_overflowed();
     if (!ok) {
         heap.frozen_bm = saved_bm;

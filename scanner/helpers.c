@@ -6,8 +6,8 @@
  *    so fork, exec, setuid broadcasts and the next stop-the-world never meet one.
  *  - A helper runs on its creator's thread pointer (arch_thread_start) and touches no TLS;
  *    every signal is blocked in it, so no handler of the program ever runs on it. It reads the
- *    heap, sets mark bits with atomic operations, pushes on its own stack and takes the pool's
- *    lock: nothing else, and never a heap page write in out-of-line mode (I1).
+ *    heap, sets marks with atomic operations (gc.c), pushes on its own stack and takes the
+ *    pool's lock: nothing else, and never a heap page write in out-of-line mode (I1).
  *  - Termination: a marker counts as hungry only with an empty stack, and stops being hungry
  *    only by taking items from the pool under its lock. So "every marker hungry and the pool
  *    empty", seen under the lock, means that no work is left anywhere.
@@ -42,8 +42,7 @@ struct helper {
 };
 
 static struct {
-    char *map;
-    unsigned mapped;            /* helpers the mapping has room for */
+    char *map;                  /* NULL until the first start, MAP_FAILED if there is none */
     struct mark_item *pool;
     atomic_int lock;
     struct helper h[MAX_HELPERS];
@@ -71,27 +70,26 @@ unsigned cpus_available(void)
     return n;
 }
 
-/* Layout: the machine stacks, then the helpers' mark stacks, then the pool. */
-static bool map_area(unsigned helpers)
+/* Layout: the machine stacks, then the helpers' mark stacks, then the pool; room for
+ * MAX_HELPERS, made once. */
+static bool map_area(void)
 {
-    if (hp.map) return hp.mapped >= helpers;
+    if (hp.map) return hp.map != MAP_FAILED;
     /* Under an address-space limit the program's own mappings come first: the helpers' 29 MiB
      * of stacks could be what pushes a later mmap of the program's over the limit. */
     if (as_share != SIZE_MAX) {
-        hp.map = (char *)-1;
+        hp.map = MAP_FAILED;
         return false;
     }
     size_t stacks = MAX_HELPERS * HELPER_STACK, marks = MAX_HELPERS * HELPER_ENTRIES * sizeof(struct mark_item);
     size_t len = stacks + marks + POOL_ENTRIES * sizeof(struct mark_item);
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    hp.map = p;                 /* MAP_FAILED: never tried again */
     if (p == MAP_FAILED) {
-        limits_note("no helper marking threads (%zu MiB of address space for their stacks could not be mapped)", len >> 20);
-        hp.map = (char *)-1;    /* do not try again */
+        if (opt.verbose) log_line("no helper markers: %zu MiB of address space for their stacks could not be mapped", len >> 20);
         return false;
     }
     roots_exclude((uintptr_t)p, (uintptr_t)p + len);
-    hp.map = p;
-    hp.mapped = MAX_HELPERS;
     for (unsigned i = 0; i < MAX_HELPERS; i++)
         hp.h[i].st.base = (struct mark_item *)(hp.map + stacks) + i * HELPER_ENTRIES;
     hp.pool = (struct mark_item *)(hp.map + stacks + marks);
@@ -116,7 +114,7 @@ static void helper_main(void *arg)
 unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
 {
     if (n > MAX_HELPERS + 1) n = MAX_HELPERS + 1;
-    if (n < 2 || hp.map == (char *)-1 || !map_area(n - 1)) return 1;
+    if (n < 2 || !map_area()) return 1;
     atomic_store(&mark_share.hungry, 0);
     atomic_store(&mark_share.count, 0);
     atomic_store(&mark_share.done, false);
@@ -208,12 +206,10 @@ bool mark_share_wait(struct markstack *st)
     }
 }
 
-bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_t *overflows, uint64_t *pages,
-                    uint64_t *cpu_ns)
+void helpers_finish(void (*drain)(struct markstack *), uint64_t *cpu_ns)
 {
-    if (mark_share_markers() < 2) return false;
+    if (mark_share_markers() < 2) return;
     while (mark_share_wait(&markstack)) drain(&markstack);
-    bool overflowed = false;
     pid_t pid = getpid();
     for (unsigned i = 0; i < hp.n; i++) {
         struct helper *h = &hp.h[i];
@@ -222,11 +218,11 @@ bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_
         /* The kernel clears ctid a moment before the thread leaves /proc/self/task: wait for
          * that too, so that the next stop never finds it. */
         for (unsigned k = 0; k < 1000 && syscall(SYS_tgkill, pid, h->tid, 0) == 0; k++) syscall(SYS_sched_yield);
-        *marked += h->st.marked_bytes;
-        *overflows += h->st.overflows;
-        *pages += h->st.pages_written;
+        markstack.marked_bytes += h->st.marked_bytes;
+        markstack.overflows += h->st.overflows;
+        markstack.pages_written += h->st.pages_written;
+        markstack.overflowed |= h->st.overflowed;   /* the collector's recovery pass rescans */
         *cpu_ns += h->cpu_ns;
-        overflowed |= h->st.overflowed;
         cg_assert(h->st.depth == 0 || h->st.overflowed);
         cg_assert(h->st.pend_bits == 0);
         if (h->st.cap > KEEP_ENTRIES)   /* a deep trace must not leave its stack resident */
@@ -234,5 +230,4 @@ bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_
     }
     hp.n = 0;
     atomic_store_explicit(&mark_share.markers, 1, memory_order_relaxed);
-    return overflowed;
 }

@@ -71,6 +71,7 @@ HIDDEN void markstack_reset(void)
         madvise(stack_base, depth * sizeof(struct mark_item), MADV_DONTNEED);
     depth = 0;
     overflowed = false;
+    markstack.marked_bytes = markstack.overflows = markstack.pages_written = 0;
 }
 
 HIDDEN uintptr_t markstack_lo(void) { return (uintptr_t)stack_base; }

@@ -91,8 +91,8 @@ HIDDEN uintptr_t arch_thread_pointer(void);   /* the caller's fs base */
 
 /* markstack.c: an explicit stack of ranges to scan, in mmap'd memory, bounded. push and pop are
  * inline because the mark loop calls them once per marked block. One per marking thread: the
- * collector's (markstack) and each helper's (helpers.c); the counts are the helpers' (the
- * collector's own go to gcstats) and are added up when the helpers are joined. */
+ * collector's (markstack) and each helper's (helpers.c). Each counts what its marker did;
+ * joining the helpers adds theirs to the collector's, which markstack_reset zeroes. */
 struct mark_item { uintptr_t lo, hi; };
 struct markstack {
     struct mark_item *base;
@@ -138,7 +138,7 @@ struct mark_share {
                                    Written by the collector only; helpers read it */
     atomic_uint hungry;         /* markers with nothing to do, waiting on the pool */
     atomic_size_t count;        /* items in the pool (read without the lock as a hint) */
-    atomic_bool done;           /* the collector saw every marker hungry and the pool empty */
+    atomic_bool done;           /* a marker saw every marker hungry and the pool empty */
 };
 HIDDEN extern struct mark_share mark_share;
 static inline unsigned mark_share_markers(void)
@@ -150,9 +150,8 @@ static inline unsigned mark_share_markers(void)
 HIDDEN unsigned helpers_start(unsigned n, void (*fn)(struct markstack *));
 /* The collector's last drain is done: waits with the helpers (taking work itself through
  * drain) until all are hungry and the pool is empty, then for every helper to exit. Adds the
- * helpers' counts and CPU time to the pointees and returns whether a helper's stack overflowed. */
-HIDDEN bool helpers_finish(void (*drain)(struct markstack *), uint64_t *marked, uint64_t *overflows, uint64_t *pages,
-                           uint64_t *cpu_ns);
+ * helpers' counts and overflow to the collector's markstack, their CPU time to *cpu_ns. */
+HIDDEN void helpers_finish(void (*drain)(struct markstack *), uint64_t *cpu_ns);
 /* A marker with work gives up to half of it to the pool (the oldest part: the biggest
  * subtrees); only call when mark_share.hungry. */
 HIDDEN void mark_share_give(struct markstack *st);
