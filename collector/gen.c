@@ -15,7 +15,8 @@
  *     after the last collection, see G3). old_bm holds the old set as the last sweep left it,
  *     always a subset of the marks; a freed span leaves no mark, old or age bit behind.
  *  G2 Every heap page written since the last collection, by the program or by the kernel on
- *     its behalf (read(2) into a buffer), is reported by gen_scan_written() at the next one.
+ *     its behalf (read(2) into a buffer), is reported by gen_scan_written() at the next one
+ *     (out of line: every such page of a chunk that may hold an old block, G8).
  *     Reporting and re-arming happen while the world is stopped, so no write slips between.
  *  G3 So a young block reachable only through old blocks is found: the pointer to it was
  *     stored after the last collection, which wrote the page of the old block holding it.
@@ -43,6 +44,16 @@
  *     written by every scan. So which pages are protected is a matter of cost only: G2 holds
  *     for every page (protection is applied with the world stopped, after the scan that saw
  *     the page's earlier writes).
+ *  G8 Out of line, a minor collection asks the tracker only about chunks that may hold a mark
+ *     bit (old_chunks): a chunk with no mark bit holds no old block, so what was written there
+ *     can hold no pointer that G3 needs, and its young blocks are traced from the roots like
+ *     any other. A young span's pages, written at every cycle and left writable (G7), are then
+ *     neither walked by the kernel nor looked through for old blocks. The bit is a superset:
+ *     every sweep of a span sets it exactly from the span's mark words (a freed block's mark
+ *     stays, and the slot's next block is old by G1), a span that no sweep visits cannot gain
+ *     a mark (the minor sweep skips only spans that took no slot), and only a freed span
+ *     clears it. Valid once a full collection has swept every span (old_chunks_ok), in this
+ *     process or the parent it was forked from; until then every chunk is asked about.
  *  G9 The tracker's descriptors (the userfaultfd; pagemap is the process's one pagemap
  *     descriptor, scanner.h proc_pagemap_fd, checked the same way at each use) stay open between
  *     collections, so the program may close them and get their numbers for its own files (a
@@ -119,6 +130,11 @@ static struct {
     bool have_written;          /* written_bm holds this collection's scan */
     bool minor, promote_all;    /* the collection being swept (gen_begin) */
     uint64_t stayed;            /* blocks this collection kept young (G6) */
+    /* G8: one bit per chunk, [0, heap.nchunks_max): out of line, set for every chunk that may
+     * hold a mark bit (so an old block); valid once old_chunks_ok. */
+    uint64_t *old_chunks;
+    uint64_t *fresh_chunks;     /* G8: chunks whose bit this collection's sweep set */
+    bool old_chunks_ok;
 } g = { .uffd = -1 };
 
 struct gen_meta genmeta;
@@ -253,17 +269,20 @@ static bool tracker_try(int t)
 }
 
 /* The side bitmaps: per block (the mark bitmap's shape) the old set and the age bits, per heap
- * page the written, carried and next carried sets. One reservation, touched where used, never
+ * page the written, carried and next carried sets, per chunk the chunks with marks (G8). One reservation, touched where used, never
  * a root. */
 static bool side_maps(void)
 {
     size_t blk = ((size_t)heap.nchunks_max * BM_WORDS * 8 + PAGE - 1) & ~(PAGE - 1);
     size_t pg = ((heap.size / PAGE + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
-    char *m = mmap(NULL, 2 * blk + 3 * pg, PROT_READ | PROT_WRITE,
+    size_t ck = ((size_t)(heap.nchunks_max + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    char *m = mmap(NULL, 2 * blk + 3 * pg + 2 * ck, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return false;
-    roots_exclude((uintptr_t)m, (uintptr_t)m + 2 * blk + 3 * pg);
+    roots_exclude((uintptr_t)m, (uintptr_t)m + 2 * blk + 3 * pg + 2 * ck);
+    g.old_chunks = (uint64_t *)(m + 2 * blk + 3 * pg);
+    g.fresh_chunks = (uint64_t *)(m + 2 * blk + 3 * pg + ck);
     genmeta.old_bm = (uint64_t *)m;
     genmeta.age_bm = (uint64_t *)(m + blk);
     g.written_bm = (uint64_t *)(m + 2 * blk);
@@ -349,6 +368,75 @@ static void clear_pages(uint64_t *bm)
 {
     for (size_t w = 0, n = (heap_pages() + 63) / 64; w < n; w++)
         if (bm[w]) bm[w] = 0;
+}
+
+/* G8: set or clear the bits of chunks [ci, ci + n) in bm. */
+static void chunk_bits_in(uint64_t *bm, uint32_t ci, uint32_t n, bool on)
+{
+    for (uint32_t c = ci; c < ci + n; c++) {
+        uint64_t *w = &bm[c >> 6], bit = 1ull << (c & 63);
+        if (on && !(*w & bit)) *w |= bit;
+        else if (!on && (*w & bit)) *w &= ~bit;
+    }
+}
+
+static void chunk_bits(uint32_t ci, uint32_t n, bool on)
+{
+    if (g.old_chunks) chunk_bits_in(g.old_chunks, ci, n, on);
+}
+
+/* How pages of [lo, hi) are found written: a tracker's report, or pages held exclusively. */
+typedef bool (*page_scan_fn)(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t));
+static bool pms_report(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t)) { return pms_scan(lo, hi, false, fn); }
+static bool soft_dirty_report(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t)) { return pagemap_bits(lo, hi, PM_SOFT_DIRTY, fn); }
+static bool exclusive_report(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t)) { return pagemap_bits(lo, hi, PM_EXCLUSIVE, fn); }
+static page_scan_fn tracker_report(void) { return g.tracker == TRACKER_PAGEMAP_SCAN ? pms_report : soft_dirty_report; }
+
+/* Chunks this close together share one call: each costs about what walking 16 chunks' page
+ * tables does. */
+#define CHUNK_MERGE_GAP 8
+
+/* scan over the runs of chunks set in bm (each bit cleared when clear). */
+static bool chunk_runs(uint64_t *bm, bool clear, page_scan_fn scan, void (*fn)(uintptr_t, uintptr_t))
+{
+    uint32_t top = atomic_load(&heap.top), lo = 0, hi = 0;   /* the pending run [lo, hi) */
+    bool ok = true;
+    for (uint32_t w = 0; w < (top + 63) / 64; w++) {
+        uint64_t bits = bm[w];
+        if (!bits) continue;
+        if (clear) bm[w] = 0;
+        for (; bits; bits &= bits - 1) {
+            uint32_t c = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            if (c >= top) break;
+            if (hi && c <= hi + CHUNK_MERGE_GAP) { hi = c + 1; continue; }
+            if (hi && ok && scan) ok = scan(chunk_addr(lo), chunk_addr(hi), fn);
+            lo = c;
+            hi = c + 1;
+        }
+    }
+    if (hi && ok && scan) ok = scan(chunk_addr(lo), chunk_addr(hi), fn);
+    return ok;
+}
+
+/* G8, debug builds: every chunk with a mark bit has its bit. Checked before a scan's first
+ * range is handed on: what that marks is young, in any chunk. */
+static void old_chunks_check(void)
+{
+    if (!config_debug || !g.old_chunks_ok || heap.mark != MARK_OUTOFLINE)
+        return;
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t c = 0; c < top; c++)
+        if (!(g.old_chunks[c >> 6] >> (c & 63) & 1))
+            for (unsigned w = 0; w < BM_WORDS; w++) cg_assert(!mark_words(c)[w]);
+}
+
+/* G8: scan's written pages in the chunks that may hold old blocks (out of line, once the
+ * chunk bits are valid; else in the whole heap). */
+static bool scan_old_chunks(page_scan_fn scan, void (*fn)(uintptr_t, uintptr_t))
+{
+    if (!g.old_chunks_ok || heap.mark != MARK_OUTOFLINE)
+        return scan(heap.base, heap_end(), fn);
+    return chunk_runs(g.old_chunks, false, scan, fn);
 }
 
 /* ---- the written pages (world stopped) ---- */
@@ -437,9 +525,7 @@ static bool child_written(void (*fn)(uintptr_t, uintptr_t))
         fn(heap.base + i * PAGE, heap.base + j * PAGE);
         i = j;
     }
-    if (g.child_armed)
-        return pms_scan(heap.base, heap_end(), false, fn);
-    return pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, fn);
+    return scan_old_chunks(g.child_armed ? pms_report : exclusive_report, fn);
 }
 
 /* G6: the carried pages the tracker did not report again; the carry set is used up. */
@@ -556,14 +642,21 @@ static bool rearm(void)
         }
         if (!g.have_written && !pms_scan(heap.base, heap_end(), false, note_written))
             return false;
+        /* G8: chunks that got their first old blocks now were not in this collection's scan;
+         * their written pages may be worth protecting (a fork's collection promotes all). */
+        bool scan_fresh = g.have_written;
         g.have_written = false;
+        if (!chunk_runs(g.fresh_chunks, true, scan_fresh ? pms_report : NULL, note_written))
+            return false;
         return protect_written();
     }
+    chunk_runs(g.fresh_chunks, true, NULL, NULL);
     return soft_dirty_reset();
 }
 
 bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
 {
+    old_chunks_check();
     scan_fn = fn;
     uint64_t before = genstats.pages_written;
     bool ok;
@@ -571,10 +664,8 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
     g.noting_carry = true;
     if (g.child_pending)
         ok = child_written(minor_written);
-    else if (g.tracker == TRACKER_PAGEMAP_SCAN)
-        ok = pms_scan(heap.base, heap_end(), false, minor_written);
     else
-        ok = pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, minor_written);
+        ok = scan_old_chunks(tracker_report(), minor_written);
     g.noting_carry = false;
     /* After a fork the child's written set is not what its own tracker reports, but holds
      * it when the child armed at fork: the re-protection then needs no second scan. */
@@ -643,6 +734,7 @@ void gen_span_freed(uint32_t ci)
      * of each map, not 64: sweeps free hundreds of spans). */
     const struct span *s = span_at(ci);
     unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
+    chunk_bits(ci, s->nchunks, false);    /* G8 */
     uint64_t *m = mark_words(ci), *o = genmeta.old_bm + (size_t)ci * BM_WORDS, *a = genmeta.age_bm + (size_t)ci * BM_WORDS;
     for (unsigned w = 0; w < n; w++) {
         if (m[w]) m[w] = 0;
@@ -652,6 +744,27 @@ void gen_span_freed(uint32_t ci)
     if (config_debug && s->kind == SPAN_SMALL)
         for (unsigned w = n; w < BM_WORDS; w++)
             cg_assert(!m[w] && !o[w] && !a[w]);
+}
+
+/* G8: after the sweep of span ci (world stopped), whether its chunks may hold an old block.
+ * A span the sweep freed has cleared its bits already (gen_span_freed). */
+void gen_span_swept(uint32_t ci)
+{
+    if (!g.old_chunks || heap.mark != MARK_OUTOFLINE)
+        return;
+    const struct span *s = span_at(ci);
+    bool marks = false;
+    if (s->kind == SPAN_SMALL) {
+        const uint64_t *m = mark_words(ci);
+        for (unsigned w = 0, n = (s->nblocks + 63) / 64; w < n && !marks; w++) marks = m[w] != 0;
+    } else if (s->kind == SPAN_LARGE) {
+        marks = mark_words(ci)[0] & 1;
+    } else {
+        return;
+    }
+    if (marks && !(g.old_chunks[ci >> 6] >> (ci & 63) & 1))
+        chunk_bits_in(g.fresh_chunks, ci, s->nchunks, true);
+    chunk_bits(ci, s->nchunks, marks);
 }
 
 void gen_after_collection(bool minor, bool ok)
@@ -664,6 +777,9 @@ void gen_after_collection(bool minor, bool ok)
     } else {
         genstats.full++;
     }
+    /* G8: a full sweep visited every span; marking without a sweep left marks it did not see. */
+    if (!ok) g.old_chunks_ok = false;
+    else if (!minor) g.old_chunks_ok = g.old_chunks != NULL;
     if (!minor) {
         g.old_at_full = gcstats.live_bytes;
         g.inherited_live = 0;
@@ -709,6 +825,7 @@ void gen_fork_prepare(void)
         }
         return;
     }
+    old_chunks_check();
     /* G5: the pages written since our last collection, for the child. Kept in a fresh
      * mapping; the parent unmaps its copy in gen_fork_parent. */
     size_t pages = (heap_end() - heap.base) / PAGE;
@@ -725,12 +842,9 @@ void gen_fork_prepare(void)
         /* Not collected since our own fork: our inherited set and our exclusive pages. */
         for (size_t i = 0; i < old_pages && i < pages; i++)
             if (old[i >> 6] & (1ull << (i & 63))) bm[i >> 6] |= 1ull << (i & 63);
-        ok = g.child_armed ? pms_scan(heap.base, heap_end(), false, mark_inherited_range)
-                           : pagemap_bits(heap.base, heap_end(), PM_EXCLUSIVE, mark_inherited_range);
+        ok = scan_old_chunks(g.child_armed ? pms_report : exclusive_report, mark_inherited_range);
     } else if (ok && g.armed) {
-        ok = g.tracker == TRACKER_PAGEMAP_SCAN
-            ? pms_scan(heap.base, heap_end(), false, mark_inherited_range)
-            : pagemap_bits(heap.base, heap_end(), PM_SOFT_DIRTY, mark_inherited_range);
+        ok = scan_old_chunks(tracker_report(), mark_inherited_range);
     } else {
         ok = false;         /* never armed: no old block is known yet */
     }

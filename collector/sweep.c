@@ -210,6 +210,7 @@ static void sweep_chunk(uint32_t ci, bool reclaim)
     uint8_t kind = span_at(ci)->kind;
     if (kind == SPAN_SMALL) sweep_small(ci, reclaim);
     else if (kind == SPAN_LARGE) sweep_large(ci, reclaim);
+    if (heap.sticky_marks && reclaim) gen_span_swept(ci);
 }
 
 void gc_sweep(bool reclaim)

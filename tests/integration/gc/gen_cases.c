@@ -446,6 +446,40 @@ static int case_fork_written(void)
 #define BUDGET_PROMOTED 4096             /* 4 MiB promoted in the child, then dropped */
 static void **budget_old, **budget_promoted;
 
+/* ---- G8: a minor collection asks the tracker only about chunks that hold old blocks ---- */
+#define YP_OLD 4096
+static void **yp_old[YP_OLD];
+
+static int case_young_pages(void)
+{
+    for (int i = 0; i < YP_OLD; i++) {          /* 256 KiB of old data */
+        yp_old[i] = malloc(64);
+        memset(yp_old[i], 0, 64);
+    }
+    collect();
+    struct cowgc_stats a = stats_now();
+    churn_minors(4);                             /* young garbage in spans of its own */
+    struct cowgc_stats b = stats_now();
+    uint64_t n = b.minor_collections - a.minor_collections;
+    uint64_t per = n ? (b.pages_written - a.pages_written) / n : 0;
+    fprintf(stderr, "gen_cases young-pages: %llu minor collections, %llu pages reported written each (young budget %llu pages)\n",
+            (unsigned long long)n, (unsigned long long)per, (unsigned long long)((4u << 20) / 4096));
+    const char *mark = getenv("COWGC_MARK");
+    bool outofline = !mark || strcmp(mark, "outofline") == 0;
+    /* The young blocks fill about 1024 fresh pages per minor collection; the old data's chunks
+     * and the bins' current spans are a few dozen. */
+    if (gen_forced() && outofline && n && per > 256) {
+        fprintf(stderr, "gen_cases young-pages: the young spans' pages were scanned for old blocks\n");
+        return 1;
+    }
+    int bad = 0;
+    for (int i = 0; i < YP_OLD; i++) {
+        const unsigned char *c = (const void *)yp_old[i];
+        for (int k = 0; k < 64; k++) bad |= c[k] != 0;
+    }
+    return bad | require_minors(a.minor_collections);
+}
+
 static int case_fork_budget(void)
 {
     budget_old = malloc(BUDGET_OLD * sizeof(void *));
@@ -498,7 +532,7 @@ int main(int argc, char **argv)
         { "anon", case_anon }, { "tls", case_tls }, { "fork-shared", case_fork_shared },
         { "age", case_age }, { "carry-written", case_carry_written }, { "carry-promoted", case_carry_promoted },
         { "reuse", case_reuse }, { "fork-written", case_fork_written },
-        { "fork-budget", case_fork_budget },
+        { "fork-budget", case_fork_budget }, { "young-pages", case_young_pages },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
