@@ -457,6 +457,7 @@ HIDDEN void gen_begin(bool minor, bool promote_all);
 HIDDEN uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks);
 HIDDEN void gen_span_freed(uint32_t ci);   /* heap_run_free: no stale mark outlives a span */
 HIDDEN void gen_span_swept(uint32_t ci);   /* after a collecting sweep of span ci (gen.c, G8) */
+HIDDEN void gen_span_grown(uint32_t ci);   /* LARGE span ci grew in place (heap_lock held, G8) */
 HIDDEN void gen_init(void);                /* after heap_init: pick the tracker */
 HIDDEN bool gen_on(void);
 HIDDEN uint64_t gen_fork_base(void);       /* a forked child before its first full collection: bytes in use at the fork; else 0 */

@@ -425,9 +425,17 @@ static void old_chunks_check(void)
     if (!config_debug || !g.old_chunks_ok || heap.mark != MARK_OUTOFLINE)
         return;
     uint32_t top = atomic_load(&heap.top);
-    for (uint32_t c = 0; c < top; c++)
-        if (!(g.old_chunks[c >> 6] >> (c & 63) & 1))
-            for (unsigned w = 0; w < BM_WORDS; w++) cg_assert(!mark_words(c)[w]);
+    for (uint32_t c = 0; c < top; c++) {
+        if (g.old_chunks[c >> 6] >> (c & 63) & 1)
+            continue;
+        for (unsigned w = 0; w < BM_WORDS; w++) cg_assert(!mark_words(c)[w]);
+        /* The chunks after a LARGE block's first hold its bytes: old if it is. */
+        if (span_at(c)->kind == SPAN_CONT) {
+            uint32_t h = span_head(c);
+            const struct span *hs = span_at(h);
+            cg_assert(hs->kind != SPAN_LARGE || c >= h + hs->nchunks || !(mark_words(h)[0] & 1));
+        }
+    }
 }
 
 /* G8: scan's written pages in the chunks that may hold old blocks (out of line, once the
@@ -765,6 +773,14 @@ void gen_span_swept(uint32_t ci)
     if (marks && !(g.old_chunks[ci >> 6] >> (ci & 63) & 1))
         chunk_bits_in(g.fresh_chunks, ci, s->nchunks, true);
     chunk_bits(ci, s->nchunks, marks);
+}
+
+/* G8: an old LARGE block grown in place (realloc) is old over its new chunks too: a pointer
+ * the program stores there must be found by the next minor collection. */
+void gen_span_grown(uint32_t ci)
+{
+    if (g.old_chunks && (g.old_chunks[ci >> 6] >> (ci & 63) & 1))
+        chunk_bits(ci, span_at(ci)->nchunks, true);
 }
 
 void gen_after_collection(bool minor, bool ok)

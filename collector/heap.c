@@ -347,6 +347,7 @@ bool heap_large_extend(uint32_t ci, uint32_t n)
     }
     memset(heap.gone + ci + have, 0, n - have);
     s->nchunks = n;
+    gen_span_grown(ci);
     heap.mapped += (uint64_t)(n - have) << CHUNK_SHIFT;
     if (heap.mapped > heap.peak_mapped) heap.peak_mapped = heap.mapped;
     ok = true;

@@ -446,6 +446,28 @@ static int case_fork_written(void)
 #define BUDGET_PROMOTED 4096             /* 4 MiB promoted in the child, then dropped */
 static void **budget_old, **budget_promoted;
 
+/* An old LARGE block that realloc grows in place: its new chunks are part of an old block,
+ * so what the program stores there must be found (G8: they are asked about too). */
+static void **grown;
+
+static int case_large_grown(void)
+{
+    grown = malloc(256 << 10);
+    memset(grown, 0, 256 << 10);
+    collect();                                   /* old, the last block of the heap */
+    void *was = grown;
+    grown = realloc(grown, 4u << 20);
+    if (grown != was)
+        fprintf(stderr, "gen_cases large-grown: realloc moved the block (%p -> %p); the case checks less\n", was, (void *)grown);
+    uint64_t before = minors();
+    size_t tail = (256 << 10) / sizeof(void *), step = 4096 / sizeof(void *);
+    for (unsigned k = 0; k < N; k++) grown[tail + k * step] = young(k + 1);   /* new chunks only */
+    churn_minors(4);
+    int bad = 0;
+    for (unsigned k = 0; k < N; k++) bad |= check(grown[tail + k * step], k + 1, "the grown part of an old large block");
+    return bad | require_minors(before);
+}
+
 /* ---- G8: a minor collection asks the tracker only about chunks that hold old blocks ---- */
 #define YP_OLD 4096
 static void **yp_old[YP_OLD];
@@ -533,6 +555,7 @@ int main(int argc, char **argv)
         { "age", case_age }, { "carry-written", case_carry_written }, { "carry-promoted", case_carry_promoted },
         { "reuse", case_reuse }, { "fork-written", case_fork_written },
         { "fork-budget", case_fork_budget }, { "young-pages", case_young_pages },
+        { "large-grown", case_large_grown },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
