@@ -51,9 +51,10 @@
  *     neither walked by the kernel nor looked through for old blocks. The bit is a superset:
  *     every sweep of a span sets it exactly from the span's mark words (a freed block's mark
  *     stays, and the slot's next block is old by G1), a span that no sweep visits cannot gain
- *     a mark (the minor sweep skips only spans that took no slot), and only a freed span
- *     clears it. Valid once a full collection has swept every span (old_chunks_ok), in this
- *     process or the parent it was forked from; until then every chunk is asked about.
+ *     a mark (the minor sweep skips only spans that took no slot), an old LARGE block that
+ *     realloc grows in place sets the bits of its new chunks, and only a freed span clears
+ *     it. Valid once a full collection has swept every span (old_chunks_ok), in this process
+ *     or the parent it was forked from; until then every chunk is asked about.
  *  G9 The tracker's descriptors (the userfaultfd; pagemap is the process's one pagemap
  *     descriptor, scanner.h proc_pagemap_fd, checked the same way at each use) stay open between
  *     collections, so the program may close them and get their numbers for its own files (a
@@ -269,7 +270,8 @@ static bool tracker_try(int t)
 }
 
 /* The side bitmaps: per block (the mark bitmap's shape) the old set and the age bits, per heap
- * page the written, carried and next carried sets, per chunk the chunks with marks (G8). One reservation, touched where used, never
+ * page the written, carried and next carried sets, per chunk the chunks that may hold marks
+ * and those that got them in this collection (G8). One reservation, touched where used, never
  * a root. */
 static bool side_maps(void)
 {
