@@ -393,12 +393,14 @@ static bool pms_report(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr
 static bool soft_dirty_report(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t)) { return pagemap_bits(lo, hi, PM_SOFT_DIRTY, fn); }
 static bool exclusive_report(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t)) { return pagemap_bits(lo, hi, PM_EXCLUSIVE, fn); }
 static page_scan_fn tracker_report(void) { return g.tracker == TRACKER_PAGEMAP_SCAN ? pms_report : soft_dirty_report; }
+/* G5: a forked child before its first collection: its own registration, else its exclusive pages. */
+static page_scan_fn child_report(void) { return g.child_armed ? pms_report : exclusive_report; }
 
 /* Chunks this close together share one call: each costs about what walking 16 chunks' page
  * tables does. */
 #define CHUNK_MERGE_GAP 8
 
-/* scan over the runs of chunks set in bm (each bit cleared when clear). */
+/* scan over the runs of chunks set in bm (each bit cleared when clear; no scan: clear only). */
 static bool chunk_runs(uint64_t *bm, bool clear, page_scan_fn scan, void (*fn)(uintptr_t, uintptr_t))
 {
     uint32_t top = atomic_load(&heap.top), lo = 0, hi = 0;   /* the pending run [lo, hi) */
@@ -535,7 +537,7 @@ static bool child_written(void (*fn)(uintptr_t, uintptr_t))
         fn(heap.base + i * PAGE, heap.base + j * PAGE);
         i = j;
     }
-    return scan_old_chunks(g.child_armed ? pms_report : exclusive_report, fn);
+    return scan_old_chunks(child_report(), fn);
 }
 
 /* G6: the carried pages the tracker did not report again; the carry set is used up. */
@@ -644,24 +646,22 @@ static bool protect_written(void)
 /* Re-arm after a collection. */
 static bool rearm(void)
 {
-    if (g.tracker == TRACKER_PAGEMAP_SCAN) {
-        if (g.uffd < 0) {
-            /* A fresh registration protects nothing: every populated page reads as written. */
-            if (!uffd_start()) return false;
-            g.have_written = false;
-        }
-        if (!g.have_written && !pms_scan(heap.base, heap_end(), false, note_written))
-            return false;
-        /* G8: chunks that got their first old blocks now were not in this collection's scan;
-         * their written pages may be worth protecting (a fork's collection promotes all). */
-        bool scan_fresh = g.have_written;
+    /* G8: the chunks that got their first old blocks in this collection were not in its scan
+     * of written pages; theirs may be worth protecting (a fork's collection promotes all). A
+     * scan of the whole heap below covers them; either way the set is used up here. */
+    bool fresh = g.tracker == TRACKER_PAGEMAP_SCAN && g.uffd >= 0 && g.have_written;
+    bool ok = chunk_runs(g.fresh_chunks, true, fresh ? pms_report : NULL, note_written);
+    if (g.tracker != TRACKER_PAGEMAP_SCAN)
+        return soft_dirty_reset();
+    if (g.uffd < 0) {
+        /* A fresh registration protects nothing: every populated page reads as written. */
+        if (!uffd_start()) return false;
         g.have_written = false;
-        if (!chunk_runs(g.fresh_chunks, true, scan_fresh ? pms_report : NULL, note_written))
-            return false;
-        return protect_written();
     }
-    chunk_runs(g.fresh_chunks, true, NULL, NULL);
-    return soft_dirty_reset();
+    if (!ok || (!g.have_written && !pms_scan(heap.base, heap_end(), false, note_written)))
+        return false;
+    g.have_written = false;
+    return protect_written();
 }
 
 bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
@@ -860,7 +860,7 @@ void gen_fork_prepare(void)
         /* Not collected since our own fork: our inherited set and our exclusive pages. */
         for (size_t i = 0; i < old_pages && i < pages; i++)
             if (old[i >> 6] & (1ull << (i & 63))) bm[i >> 6] |= 1ull << (i & 63);
-        ok = scan_old_chunks(g.child_armed ? pms_report : exclusive_report, mark_inherited_range);
+        ok = scan_old_chunks(child_report(), mark_inherited_range);
     } else if (ok && g.armed) {
         ok = scan_old_chunks(tracker_report(), mark_inherited_range);
     } else {
