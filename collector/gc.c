@@ -488,9 +488,25 @@ static void note_exact_spans(bool minor)
     }
 }
 
+/* No marking has run in this process or the one it was forked from: every mark bit, inline
+ * header and written-page bit is still zero, and clear_marks need not write (or fault in) the
+ * pages that hold them -- an exec'd program's one leak check at exit. */
+static bool marks_pristine = true;
+
+/* Every marking starts here, before it sets a mark. */
+static void marking_begins(void) { if (marks_pristine) marks_pristine = false; }
+
+void gc_marking_begins(void) { marking_begins(); }
+
 static void clear_marks(void)
 {
     uint32_t top = atomic_load(&heap.top);
+    if (marks_pristine) {
+        for (uint32_t ci = 0; ci < top && config_debug && heap.mark == MARK_OUTOFLINE; ci++)
+            for (unsigned w = 0; w < BM_WORDS; w++) cg_assert(!mark_words(ci)[w]);
+        marking_begins();
+        return;
+    }
     if (heap.mark == MARK_INLINE) {
         if (heap.sticky_marks) {
             memset(heap.page_bm, 0, ((((size_t)top << CHUNK_SHIFT) >> 12) + 63) / 64 * 8);
@@ -565,6 +581,7 @@ static void mark_kept(void)
 static bool gc_mark_minor(void)
 {
     cg_assert(gen_on() && heap.sticky_marks);   /* G1: the marks are the old generation */
+    marking_begins();
     if (heap.end_pointers) note_exact_spans(true);
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);

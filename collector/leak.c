@@ -1450,6 +1450,7 @@ static bool mark_own(uint64_t *inh, uint32_t top)
     heap.frozen_bm = inh;
     heap.frozen_top = top;
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
+    gc_marking_begins();
     markstack_reset();
     pagemap_failed = false;
     roots_scan(written ? written_root : scan_root);

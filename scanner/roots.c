@@ -593,6 +593,13 @@ static void build_exclusions(void)
  * (see the invariants). Any read error falls back to scanning everything. */
 #define PAGEMAP_MIN ((uintptr_t)1 << 20)
 static int pagemap_fd = -1;
+/* A range this long or longer is read page by page through pagemap, skipping pages that hold
+ * nothing. The first scan in a process (or in the process it was forked from) asks even for
+ * two pages: reading a page never touched maps the zero page, a fault per page, and an exec'd
+ * program's one leak check at exit would take twenty-odd of them in data, bss and mappings it
+ * never used. Later scans find those pages mapped and read them at memory speed, cheaper than
+ * one more system call per range. */
+static uintptr_t pagemap_min = 2 * 4096;
 
 /* A page pagemap calls swapped out may be a marker instead: the write-protection marker that
  * userfaultfd leaves on a never-populated page (gen.c protects the heap that way), a guard
@@ -662,7 +669,7 @@ static void emit(root_fn fn, uintptr_t lo, uintptr_t hi, enum root_kind kind, bo
     hi &= ~(WORD - 1);
     if (lo >= hi)
         return;
-    if (sparse && hi - lo >= PAGEMAP_MIN && pagemap_fd >= 0)
+    if (sparse && hi - lo >= pagemap_min && pagemap_fd >= 0)
         emit_resident(fn, lo, hi, kind);
     else
         fn(lo, hi, kind);
@@ -956,4 +963,5 @@ HIDDEN void roots_scan(root_fn fn)
         }
     }
     pagemap_fd = -1;
+    if (pagemap_min != PAGEMAP_MIN) pagemap_min = PAGEMAP_MIN;
 }
