@@ -140,14 +140,11 @@ static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c)
 
 /* ---- thread caches ---- */
 
-/* Writes the header and the bins only: the LIFO arrays (20 KiB, most of the cache) are read
- * only below nlifo, so a cache from a fresh mapping keeps them untouched, and a process that
- * allocates a little never faults those pages in. */
 static void bins_init(struct tcache *tc)
 {
-    memset(tc, 0, offsetof(struct tcache, lifo));
     for (unsigned c = 0; c < NCLASSES; c++) {
         struct bin *b = &tc->bins[c];
+        memset(b, 0, sizeof *b);
         b->span = b->partial = b->full = NONE32;
         b->stride = class_size[c] + heap.hdr;
         b->lifo = tc->lifo[c];
@@ -172,6 +169,10 @@ static struct tcache *tcache_new_locked(void)
         tc = (struct tcache *)tc_slab;
         tc_slab += sizeof *tc;
     }
+    /* Everything but the LIFO arrays (20 KiB, most of the cache), which are read only below
+     * nlifo: a cache from a fresh mapping leaves them untouched, and a process that allocates
+     * a little never faults those pages in. */
+    memset(tc, 0, offsetof(struct tcache, bins));
     tc->remote_pending = 0;
     bins_init(tc);
     tc->in_use = true;

@@ -282,7 +282,7 @@ HIDDEN void gc_enable(void);
 HIDDEN void gc_init(void);
 HIDDEN void gc_at_exit(void);
 HIDDEN void gc_mark_all(void);                       /* world stopped: marks from all roots */
-HIDDEN void gc_marking_begins(void);                 /* a marking not through gc_mark_all starts */
+HIDDEN void gc_marking_begins(void);                 /* every marking, before its first mark */
 HIDDEN bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user);
 HIDDEN uint64_t gc_collections(void);
 HIDDEN void gc_fork_child(void);                     /* per-process statistics */

@@ -16,6 +16,11 @@
  *    an inline header only by an atomic exchange, so no marker's store undoes another's. A
  *    block two markers reach at once may be traced twice, never left untraced. The helpers
  *    have exited (par_end) before mark_recover, the sweep, or anything else reads the marks.
+ *  - Until the first marking of this process or of the process it was forked from
+ *    (marks_pristine), every mark bit, inline header and written-page bit is zero, so
+ *    clear_marks writes nothing: an exec'd program's one leak check at exit does not fault in
+ *    those pages. Every marking (gc_mark_all, gc_mark_minor, leak.c's mark_own) calls
+ *    gc_marking_begins first; debug builds check the out-of-line bits.
  *  - Helpers run only inside collect()'s own marking; leak checks and other callers of
  *    gc_mark_all mark alone (par.allowed is false outside collect()).
  */
@@ -488,15 +493,11 @@ static void note_exact_spans(bool minor)
     }
 }
 
-/* No marking has run in this process or the one it was forked from: every mark bit, inline
- * header and written-page bit is still zero, and clear_marks need not write (or fault in) the
- * pages that hold them -- an exec'd program's one leak check at exit. */
+/* See the invariants: true until the first marking of this process or of its fork ancestors. */
 static bool marks_pristine = true;
 
-/* Every marking starts here, before it sets a mark. */
-static void marking_begins(void) { if (marks_pristine) marks_pristine = false; }
-
-void gc_marking_begins(void) { marking_begins(); }
+/* Every marking calls this before it sets a mark (stored only when it changes: fork). */
+void gc_marking_begins(void) { if (marks_pristine) marks_pristine = false; }
 
 static void clear_marks(void)
 {
@@ -504,7 +505,7 @@ static void clear_marks(void)
     if (marks_pristine) {
         for (uint32_t ci = 0; ci < top && config_debug && heap.mark == MARK_OUTOFLINE; ci++)
             for (unsigned w = 0; w < BM_WORDS; w++) cg_assert(!mark_words(ci)[w]);
-        marking_begins();
+        gc_marking_begins();
         return;
     }
     if (heap.mark == MARK_INLINE) {
@@ -581,7 +582,7 @@ static void mark_kept(void)
 static bool gc_mark_minor(void)
 {
     cg_assert(gen_on() && heap.sticky_marks);   /* G1: the marks are the old generation */
-    marking_begins();
+    gc_marking_begins();
     if (heap.end_pointers) note_exact_spans(true);
     markstack_reset();
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);

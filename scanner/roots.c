@@ -27,6 +27,10 @@
  *  - Shared mappings are scanned page by page, never skipped by the pagemap shortcut: a page
  *    of shared memory written by another process or before a fork has no entry in our page
  *    tables, and swapped shmem does not show as swapped in pagemap.
+ *  - The pagemap shortcut skips a private page that is neither present nor swapped out: it
+ *    holds zeroes or the file's own bytes, never a pointer the program stored. It is taken for
+ *    ranges of PAGEMAP_MIN or more, and for ranges of two pages or more at the first scan in a
+ *    process whose ancestors never scanned (pagemap_min), whose unused pages are not mapped.
  *  - /proc is read with raw system calls: libc's open/read/close are cancellation points,
  *    and a collection must never be cancelled halfway (it holds heap_lock).
  */
