@@ -295,7 +295,7 @@ void tcache_release(struct tcache *tc)
 /* In the child of fork only the forking thread exists: every other cache is abandoned. Their
  * owners may have been inside a busy section at the fork, so lists and counts of their spans are
  * rebuilt from the bitmaps, which are exact word by word. */
-void alloc_fork_child(void)
+CHILD_PATH void alloc_fork_child(void)
 {
     struct tcache *me = tls_tc;
     /* Stores only what changes: after fork() each first store to a page is a copy-on-write
@@ -387,7 +387,7 @@ static void span_init_small(uint32_t ci, unsigned cls, struct tcache *owner, boo
 }
 
 /* Take the next word of the bin's span with free slots, from word `from` on. */
-static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
+CHILD_PATH static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
 {
     struct span *s = span_at(b->span);
     uint64_t *a = alloc_words(b->span);
@@ -422,7 +422,7 @@ static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned from)
 }
 
 /* Refill bin c from the thread's own spans. busy is held. */
-static bool bin_refill_local(struct tcache *tc, unsigned c)
+CHILD_PATH static bool bin_refill_local(struct tcache *tc, unsigned c)
 {
     struct bin *b = &tc->bins[c];
     for (;;) {
@@ -503,7 +503,7 @@ static void *alloc_fail(size_t size)
     return NULL;
 }
 
-void *malloc_small_slow(size_t size)
+CHILD_PATH void *malloc_small_slow(size_t size)
 {
     unsigned c = size_class(size);
     struct tcache *tc = tcache_get();
@@ -620,14 +620,14 @@ static void *fallback_alloc(size_t size)
 /* ---- entry points ---- */
 
 /* The end of a fast malloc that found a stop pending. */
-static __attribute__((noinline)) void *malloc_done(void *p)
+CHILD_PATH static __attribute__((noinline)) void *malloc_done(void *p)
 {
     stw_deferred_stop();
     return p;
 }
 
 /* Everything but the common case: no cache yet, an empty bin, a pending stop, a large block. */
-static __attribute__((noinline)) void *malloc_other(size_t size)
+CHILD_PATH static __attribute__((noinline)) void *malloc_other(size_t size)
 {
     if (size <= SMALL_MAX) {
         struct tcache *tc = tls_tc;
@@ -675,7 +675,7 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t size)
     return p;
 }
 
-void *cg_malloc(size_t size)
+CHILD_PATH void *cg_malloc(size_t size)
 {
     return malloc_fast(size);
 }
@@ -689,14 +689,14 @@ static __attribute__((noinline)) void *malloc_keep(size_t size, uintptr_t caller
 
 /* malloc with COWGC_KEEP: callers outside the table's hull (nearly all) go straight on, so
  * malloc stays a tail call with the frames and registers it had before. */
-void *cg_malloc_caller(size_t size, uintptr_t caller)
+CHILD_PATH void *cg_malloc_caller(size_t size, uintptr_t caller)
 {
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
     if (unlikely(caller - t->lo < t->len)) return malloc_keep(size, caller);
     return malloc_fast(size);
 }
 
-void *cg_calloc(size_t n, size_t size)
+CHILD_PATH void *cg_calloc(size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) return alloc_fail(total);
@@ -826,7 +826,7 @@ static __attribute__((noinline, cold)) void free_slow_keep_errno(void *p, uintpt
 }
 
 /* A local free that found the LIFO full: the slot goes back to its span for real. busy held. */
-static __attribute__((noinline)) void free_local_span(struct tcache *tc, struct span *s, uint32_t ci)
+CHILD_PATH static __attribute__((noinline)) void free_local_span(struct tcache *tc, struct span *s, uint32_t ci)
 {
     tc->free_bytes += s->size;
     if (--s->used != 0 && s->list != LIST_FULL) { busy_leave(tc); return; }
@@ -927,7 +927,7 @@ free_owned(struct tcache *tc, struct span *s, uint32_t ci, uint32_t idx, void *p
 
 /* Every free but the common one, with the checks in full: foreign pointers, large blocks,
  * pointers into a block, COWGC_FREE=ignore, other threads' blocks. */
-static __attribute__((noinline)) void free_other(void *p, const char *who)
+CHILD_PATH static __attribute__((noinline)) void free_other(void *p, const char *who)
 {
     uintptr_t off = (uintptr_t)p - heap.base;
     if (unlikely(off >= heap.size)) {
@@ -952,7 +952,7 @@ static __attribute__((noinline)) void free_other(void *p, const char *who)
     free_owned(tc, s, ci, idx, p, who);
 }
 
-static __attribute__((noinline)) void free_leave(struct tcache *tc) { busy_leave(tc); }
+CHILD_PATH static __attribute__((noinline)) void free_leave(struct tcache *tc) { busy_leave(tc); }
 
 /* The common free: a SMALL block of a span this thread owns, not freed twice, nothing pending.
  * Calls nothing but in tail position (free_local_span when the LIFO is full); anything else
@@ -1020,7 +1020,7 @@ static inline void free_block(void *p, const char *who)
     free_other(p, who);
 }
 
-void cg_free(void *p)
+CHILD_PATH void cg_free(void *p)
 {
     free_block(p, "free");
 }
@@ -1077,7 +1077,7 @@ static void *realloc_reclaimed(void *p, size_t size, size_t bytes)
     return q;
 }
 
-void *cg_realloc(void *p, size_t size)
+CHILD_PATH void *cg_realloc(void *p, size_t size)
 {
     if (!p) return cg_malloc(size);
     struct lookup lk;

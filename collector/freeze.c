@@ -30,7 +30,7 @@
 static uint64_t *frozen_map;    /* the mapping, kept across freezes */
 static size_t frozen_len;
 
-void freeze_fork_child(void)
+CHILD_PATH void freeze_fork_child(void)
 {
     if (heap.frozen_bm) heap.frozen_bm = NULL;   /* stored only if set: no copy-on-write fault */
     if (!opt.fork_freeze) return;

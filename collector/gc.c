@@ -810,7 +810,7 @@ void gc_before_fork(void)
 
 /* Statistics are per process: a forked child starts its counts of collections, pauses and
  * reclaimed blocks from zero (the heap state it inherited stays). */
-void gc_fork_child(void)
+CHILD_PATH void gc_fork_child(void)
 {
     struct gc_stats fresh = { 0 };
     fresh.live_bytes = gcstats.live_bytes;
@@ -818,7 +818,10 @@ void gc_fork_child(void)
     /* (A store that changes nothing still costs a copy-on-write fault after fork.) */
     if (memcmp(&gcstats, &fresh, sizeof fresh) != 0) gcstats = fresh;
     policy_fork_child();
-    /* Arming the child's write tracking is collector work: its CPU counts as the collector's. */
+    /* Arming the child's write tracking is collector work: its CPU counts as the collector's.
+     * (Without generations no clock is read: the thread CPU clock is a system call, and the
+     * vDSO's page one more fault in a short-lived child.) */
+    if (!gen_on()) return;
     struct timespec c0, c1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     if (gen_arm_child()) {
@@ -827,7 +830,7 @@ void gc_fork_child(void)
     }
 }
 
-void gc_at_exit(void)
+CHILD_PATH void gc_at_exit(void)
 {
     leak_at_exit();
     if (opt.stats_json) stats_write_json(opt.stats_json);   /* the same figures, as JSON instead */

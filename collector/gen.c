@@ -331,7 +331,7 @@ void gen_init(void)
         log_line("generations on: tracker %s", tracker_names[g.tracker]);
 }
 
-bool gen_on(void) { return g.on; }
+CHILD_PATH bool gen_on(void) { return g.on; }
 uint64_t gen_fork_base(void) { return g.on ? g.inherited_live : 0; }
 const char *gen_tracker_name(void) { return tracker_names[g.tracker]; }
 void gen_request_full(void) { g.want_full = true; }
@@ -885,7 +885,7 @@ void gen_fork_parent(void)
     g.inherited_pages = 0;
 }
 
-void gen_fork_child(void)
+CHILD_PATH void gen_fork_child(void)
 {
     if (!g.on)
         return;

@@ -222,6 +222,8 @@ static struct {
     uintptr_t *qset;
     struct qrange *qwork;
     uint64_t bloom[QBLOOM_WORDS];
+    uintptr_t qwin_first;                   /* page number of ent[0] (qwin_entry) */
+    size_t qwin_n;                          /* valid entries in ent */
     uint64_t ent[QENT];
     uintptr_t buf[QUICK_MAX * 4];
 } cs __attribute__((aligned(4096)));
@@ -230,7 +232,7 @@ static inline int pagemap_fd(void) { return cs.pagemap; }
 
 /* At the start of each check: the process's pagemap descriptor (scanner.h), checked to be
  * ours and this process's (a forked child's first check opens its own). */
-static bool pagemap_open(void)
+CHILD_PATH static bool pagemap_open(void)
 {
     cs.pagemap = proc_pagemap_fd();
     return cs.pagemap >= 0;
@@ -258,7 +260,7 @@ static struct own_rec *own_log;             /* the records, then the index; mapp
 static uint16_t *own_index;
 static _Atomic int own_lock;
 
-static void fork_child_gen(void)
+CHILD_PATH static void fork_child_gen(void)
 {
     cs.proc_gen++;
     cs.forked_since_gen = false;
@@ -378,7 +380,7 @@ static inline uint32_t own_hash(uintptr_t user)
 
 /* The record of the block at user, or NULL. Reads only this process's pages (own_count == 0:
  * the index may still hold an ancestor's entries). */
-static struct own_rec *own_find(uintptr_t user)
+CHILD_PATH static struct own_rec *own_find(uintptr_t user)
 {
     if (!cs.own_count) return NULL;
     for (uint32_t i = own_hash(user);; i = (i + 1) & (OWN_INDEX_SLOTS - 1)) {
@@ -778,7 +780,7 @@ static unsigned unwind_libunwind(uintptr_t *pcs, unsigned max)
 
 /* Frame-pointer walk. Our frames are stepped with learned layouts; from the first frame outside
  * cowgc on, the rbp chain is followed while it stays inside this thread's stack and grows. */
-static __attribute__((noinline, optimize("no-omit-frame-pointer"))) unsigned
+CHILD_PATH static __attribute__((noinline, optimize("no-omit-frame-pointer"))) unsigned
 unwind_fp(uintptr_t *pcs, unsigned max)
 {
     const uintptr_t *fp = __builtin_frame_address(0);
@@ -846,7 +848,7 @@ static void own_migrate(void)
 }
 
 /* Records m for the block at p in the log; false: not logging (any more), use the slices. */
-static bool own_put(uintptr_t p, struct slot_meta m)
+CHILD_PATH static bool own_put(uintptr_t p, struct slot_meta m)
 {
 
     size_t slot_size;
@@ -893,7 +895,7 @@ static inline void meta_put(uintptr_t p, struct slot_meta m)
 static __thread int in_leak;               /* re-entrancy guard */
 static __thread uint32_t sample_left;
 
-void leak_on_alloc(void *ptr, size_t size)
+CHILD_PATH void leak_on_alloc(void *ptr, size_t size)
 {
     size_t slot_size;
     block_at((uintptr_t)ptr, &slot_size);
@@ -1185,6 +1187,13 @@ static void fork_prepare_gen(void)
     if (sig == quick_sig && tp == quick_tp) return;
     struct qwalk w = { 0, false, false };
     dl_iterate_phdr(quick_seg_cb, &w);
+    /* Sorted by address, so that the libraries' neighbouring data share a pagemap read. */
+    for (unsigned i = 1; w.changed && i < w.n; i++)
+        for (unsigned j = i; j > 0 && quick_segs[j - 1].lo > quick_segs[j].lo; j--) {
+            struct qrange t = quick_segs[j];
+            quick_segs[j] = quick_segs[j - 1];
+            quick_segs[j - 1] = t;
+        }
     nquick = w.n;
     quick_overflow = w.overflow;
     quick_sig = sig;
@@ -1193,7 +1202,7 @@ static void fork_prepare_gen(void)
 
 /* The top of the initial stack's used part: the end of the auxiliary vector above argv and
  * envp (whose slots setenv may point at heap strings). 0 if it cannot be found. */
-static uintptr_t initial_stack_top(void)
+CHILD_PATH static uintptr_t initial_stack_top(void)
 {
     const uintptr_t *p = (const uintptr_t *)__libc_stack_end;
     if (!p) return 0;
@@ -1250,7 +1259,7 @@ static bool qbloom_set(uintptr_t user, size_t size, unsigned *budget)
     return true;
 }
 
-static void quick_scan(uintptr_t lo, uintptr_t hi)
+CHILD_PATH static void quick_scan(uintptr_t lo, uintptr_t hi)
 {
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
     for (uintptr_t p = (lo + 7) & ~(uintptr_t)7; p + 8 <= hi; p += 8) {
@@ -1269,24 +1278,38 @@ static void quick_scan(uintptr_t lo, uintptr_t hi)
     }
 }
 
+/* A forward-moving window on pagemap for the quick check: one pread fills QENT entries from
+ * the first page asked for, so ranges that lie within QENT pages of each other (the libraries'
+ * data next to one another) share a system call, which costs more than the scan of a page. */
+/* The pagemap entry of page pg, or false: pagemap unreadable. */
+CHILD_PATH static bool qwin_entry(uintptr_t pg, uint64_t *e)
+{
+    uintptr_t pn = pg >> 12;
+    if (pn - cs.qwin_first >= cs.qwin_n) {
+        ssize_t got = pread(pagemap_fd(), cs.ent, sizeof cs.ent, (off_t)(pn * 8));
+        if (got < 8) return false;           /* (short near the top of the address space) */
+        cs.qwin_first = pn;
+        cs.qwin_n = (size_t)got / 8;
+    }
+    *e = cs.ent[pn - cs.qwin_first];
+    return true;
+}
+
 /* quick_scan over the pages of [lo, hi) this child may have written (see written_root);
  * never touches a page that is not mapped or not present. false: pagemap unreadable. */
-static bool quick_written(uintptr_t lo, uintptr_t hi)
+CHILD_PATH static bool quick_written(uintptr_t lo, uintptr_t hi)
 {
-    uint64_t *ent = cs.ent;
-    for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi;) {
-        size_t n = (size_t)((hi - pg + 4095) >> 12);
-        if (n > QENT) n = QENT;
-        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
-        for (size_t k = 0; k < n; k++, pg += 4096)
-            if (((ent[k] & PM_SWAPPED) || ((ent[k] & PM_PRESENT) && (ent[k] & (PM_EXCLUSIVE | PM_FILE)))) &&
-                !(pg >= self_wlo && pg < self_whi))     /* cowgc's own globals, whatever the list says */
-                quick_scan(pg > lo ? pg : lo, pg + 4096 < hi ? pg + 4096 : hi);
+    for (uintptr_t pg = lo & ~(uintptr_t)4095; pg < hi; pg += 4096) {
+        uint64_t e;
+        if (!qwin_entry(pg, &e)) return false;
+        if (((e & PM_SWAPPED) || ((e & PM_PRESENT) && (e & (PM_EXCLUSIVE | PM_FILE)))) &&
+            !(pg >= self_wlo && pg < self_whi))     /* cowgc's own globals, whatever the list says */
+            quick_scan(pg > lo ? pg : lo, pg + 4096 < hi ? pg + 4096 : hi);
     }
     return true;
 }
 
-static void quick_drain(void)
+CHILD_PATH static void quick_drain(void)
 {
     while (cs.nwork) {
         struct qrange r = cs.qwork[--cs.nwork];
@@ -1296,34 +1319,29 @@ static void quick_drain(void)
 
 /* The inherited blocks on heap pages this child wrote (only the written pages' part: a pointer
  * it stored lies there). false: pagemap unreadable. */
-static bool quick_inherited(void)
+CHILD_PATH static bool quick_inherited(void)
 {
-    uint64_t *ent = cs.ent;
     uintptr_t end = heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT);
-    for (uintptr_t pg = heap.base; pg < end;) {
-        size_t n = (size_t)((end - pg) >> 12);
-        if (n > QENT) n = QENT;
-        if (pread(pagemap_fd(), ent, n * 8, (off_t)((pg >> 12) * 8)) != (ssize_t)(n * 8)) return false;
-        for (size_t k = 0; k < n; k++, pg += 4096) {
-            uint64_t e = ent[k];
-            if (!((e & PM_PRESENT) && (e & PM_EXCLUSIVE)) && !(e & PM_SWAPPED)) continue;
-            uint32_t c = chunk_of(pg), ci = span_head(c);
-            const struct span *s = span_at(ci);
-            if (s->kind == SPAN_LARGE && ci + s->nchunks > c) {
-                uintptr_t lo = chunk_addr(ci) + s->offset, hi = lo + s->size;
-                if (live_block(ci, 0) && !own_block(ci, 0) && lo < pg + 4096 && hi > pg)
-                    quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
-                continue;
-            }
-            if (s->kind != SPAN_SMALL || ci != c) continue;
-            uintptr_t start = chunk_addr(ci);
-            uint32_t first = (uint32_t)((pg - start) / s->stride), last = (uint32_t)((pg + 4095 - start) / s->stride);
-            if (last >= s->nblocks) last = s->nblocks - 1;
-            for (uint32_t i = first; i <= last && first < s->nblocks; i++) {
-                if (!live_block(ci, i) || own_block(ci, i)) continue;
-                uintptr_t lo = start + (uintptr_t)i * s->stride + heap.hdr, hi = lo + s->size;
+    for (uintptr_t pg = heap.base; pg < end; pg += 4096) {
+        uint64_t e;
+        if (!qwin_entry(pg, &e)) return false;
+        if (!((e & PM_PRESENT) && (e & PM_EXCLUSIVE)) && !(e & PM_SWAPPED)) continue;
+        uint32_t c = chunk_of(pg), ci = span_head(c);
+        const struct span *s = span_at(ci);
+        if (s->kind == SPAN_LARGE && ci + s->nchunks > c) {
+            uintptr_t lo = chunk_addr(ci) + s->offset, hi = lo + s->size;
+            if (live_block(ci, 0) && !own_block(ci, 0) && lo < pg + 4096 && hi > pg)
                 quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
-            }
+            continue;
+        }
+        if (s->kind != SPAN_SMALL || ci != c) continue;
+        uintptr_t start = chunk_addr(ci);
+        uint32_t first = (uint32_t)((pg - start) / s->stride), last = (uint32_t)((pg + 4095 - start) / s->stride);
+        if (last >= s->nblocks) last = s->nblocks - 1;
+        for (uint32_t i = first; i <= last && first < s->nblocks; i++) {
+            if (!live_block(ci, i) || own_block(ci, i)) continue;
+            uintptr_t lo = start + (uintptr_t)i * s->stride + heap.hdr, hi = lo + s->size;
+            quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
         }
     }
     return true;
@@ -1331,7 +1349,7 @@ static bool quick_inherited(void)
 
 /* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the granule filter
  * (cleared by the caller). Not inlined: its locals hold own blocks' addresses (see scrub_below). */
-static __attribute__((noinline)) uint64_t own_census(void)
+CHILD_PATH static __attribute__((noinline)) uint64_t own_census(void)
 {
     uint64_t own = 0;
     if (cs.own_logging) {                     /* the log lists them all */
@@ -1366,7 +1384,7 @@ static __attribute__((noinline)) uint64_t own_census(void)
 
 /* Clears the dead stack below the caller, where own_census's frame held own blocks' addresses:
  * the stack scan starts below quick_check's frame and would find them there. */
-static __attribute__((noinline)) void scrub_below(void)
+CHILD_PATH static __attribute__((noinline)) void scrub_below(void)
 {
     volatile uint64_t buf[160] __attribute__((unused));   /* stores kept: volatile */
     for (unsigned i = 0; i < 160; i++) buf[i] = 0;
@@ -1374,13 +1392,12 @@ static __attribute__((noinline)) void scrub_below(void)
 
 /* True if every block this child allocated and still holds is reachable: nothing to report.
  * *nown: how many it holds (0 if the check could not run). */
-static bool quick_check(uint64_t *nown)
+CHILD_PATH static bool quick_check(uint64_t *nown)
 {
     *nown = 0;
     if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
     uintptr_t stop = initial_stack_top();
     if (!stop) return false;
-    if (!pagemap_open()) return false;
     if (quick_overflow) return false;
     heap_lock();
     memset(cs.bloom, 0, sizeof cs.bloom);
@@ -1399,17 +1416,26 @@ static bool quick_check(uint64_t *nown)
         uintptr_t regs[48], sp;
         unsigned nregs = arch_spill_regs(regs, 48, &sp);
         if (sp < stop && stop - sp < ((uintptr_t)1 << 30)) {
+            /* Cheapest first, each step only while blocks remain unreached: the registers,
+             * the stack and the TCB (pages this thread surely wrote, read directly), then the
+             * pagemap-filtered roots -- the inherited heap first, where a shell's child keeps
+             * its blocks, then the modules' data, sorted so neighbours share a pread. Opening
+             * pagemap costs as much as the rest of a small check: only when needed. */
+            uintptr_t tp = arch_thread_pointer();
             quick_scan((uintptr_t)regs, (uintptr_t)(regs + nregs));
             quick_scan(sp - ARCH_RED_ZONE, stop);
-            bool ok = true;
-            for (unsigned i = 0; i < nquick && ok; i++) ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
-            uintptr_t tp = arch_thread_pointer();
-            ok = ok && quick_written(tp, tp + TCB_BYTES);
+            quick_scan(tp, tp + TCB_BYTES);
             quick_drain();
-            done = ok && cs.nmarked == own;
-            if (ok && !done && quick_inherited()) {       /* (subset of the roots: sound) */
+            done = cs.nmarked == own;
+            if (!done && pagemap_open()) {
+                cs.qwin_n = 0;
+                bool ok = quick_inherited();
                 quick_drain();
-                done = cs.nmarked == own;
+                for (unsigned i = 0; i < nquick && ok && cs.nmarked != own; i++) {
+                    ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
+                    quick_drain();
+                }
+                done = ok && cs.nmarked == own;    /* (subset of the roots: sound) */
             }
         }
     }
@@ -2257,7 +2283,7 @@ static uint64_t detect_report(void)
     return leaked;
 }
 
-void leak_report(bool at_exit)
+CHILD_PATH void leak_report(bool at_exit)
 {
     if (!cowgc_ready || opt.mode != MODE_DETECT) return;
     /* Alone, nobody can race us: no store to the lock's page (an exiting child's fault). */
@@ -2289,7 +2315,7 @@ static void reclaimed_report(void)
     if (g) munmap(g, n * sizeof *g);
 }
 
-void leak_at_exit(void)
+CHILD_PATH void leak_at_exit(void)
 {
     if (!cowgc_ready) return;
     if (opt.mode == MODE_DETECT) leak_report(true);

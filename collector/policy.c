@@ -12,7 +12,7 @@
 
 static bool forked_child;
 
-void policy_fork_child(void) { if (!forked_child) forked_child = true; }   /* no store, no fault */
+CHILD_PATH void policy_fork_child(void) { if (!forked_child) forked_child = true; }   /* no store, no fault */
 
 uint64_t policy_threshold(uint64_t baseline)
 {

@@ -154,7 +154,7 @@ static void lock(void)
 
 static void unlock(void) { atomic_store_explicit(&lock_pid, 0, memory_order_release); }
 
-uint32_t depot_put(const uintptr_t *pcs, unsigned n)
+CHILD_PATH uint32_t depot_put(const uintptr_t *pcs, unsigned n)
 {
     if (unlikely(atomic_load_explicit(&inited, memory_order_acquire) != 2)) {
         if (depot_init() != 0) return 0;

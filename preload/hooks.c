@@ -104,7 +104,7 @@ static void fork_parent(void)
     if (fork_locked) heap_unlock();
 }
 
-static void fork_child(void)
+CHILD_PATH static void fork_child(void)
 {
     if (fork_locked) pthread_mutex_init(&heap.lock, NULL);
     alloc_fork_child();

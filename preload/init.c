@@ -143,7 +143,7 @@ __attribute__((constructor(101))) static void cowgc_ctor(void)
     leak_late_init();
 }
 
-__attribute__((destructor(101))) static void cowgc_dtor(void)
+CHILD_PATH __attribute__((destructor(101))) static void cowgc_dtor(void)
 {
     gc_at_exit();
 }

@@ -23,11 +23,11 @@ static inline void *kept(void *p, uintptr_t caller)
     return p;
 }
 
-EXPORT void *malloc(size_t size) { return cg_malloc_caller(size, CALLER); }
-EXPORT void free(void *p) { cg_free(p); }
+CHILD_PATH EXPORT void *malloc(size_t size) { return cg_malloc_caller(size, CALLER); }
+CHILD_PATH EXPORT void free(void *p) { cg_free(p); }
 EXPORT void cfree(void *p) { cg_free(p); }
-EXPORT void *calloc(size_t n, size_t size) { return kept(cg_calloc(n, size), CALLER); }
-EXPORT void *realloc(void *p, size_t size) { return kept(cg_realloc(p, size), CALLER); }
+CHILD_PATH EXPORT void *calloc(size_t n, size_t size) { return kept(cg_calloc(n, size), CALLER); }
+CHILD_PATH EXPORT void *realloc(void *p, size_t size) { return kept(cg_realloc(p, size), CALLER); }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
 {

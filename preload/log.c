@@ -336,7 +336,7 @@ void proc_file_drop(struct proc_file *f)
     f->fd = -1;
 }
 
-int proc_file_fd(struct proc_file *f, pid_t pid)
+CHILD_PATH int proc_file_fd(struct proc_file *f, pid_t pid)
 {
     if (f->fd >= 0) {
         if (fd_is(f->fd, &f->id)) {

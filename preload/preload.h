@@ -19,6 +19,12 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/* Code a forked child runs (fork handlers, malloc and free, the exit check) shares one input
+ * section, which the linker places with the other .text.hot.* sections: a short-lived child
+ * then faults in a page or two of cowgc's text (fault-around maps 64 KiB at a time) instead of
+ * one for each place these functions would otherwise lie (about six, measured under bash). */
+#define CHILD_PATH __attribute__((section(".text.hot.cowgc_child")))
+
 /* Debug builds (meson buildtype debug/debugoptimized without b_ndebug) assert invariants. */
 #ifdef NDEBUG
 static const bool config_debug = false;

@@ -146,7 +146,7 @@ static int mask_syscall(int how, const sigset_t *set, sigset_t *old)
  * the mask in detect mode -- would unblock SIGTIMER, whose next expiry then kills the process.
  * A thread that has them blocked keeps them blocked: the set is installed with the raw call.
  * Returns -1 (not handled) when they are not blocked, which is every program thread. */
-static int setmask_keeping_internal(const sigset_t *set, sigset_t *old)
+CHILD_PATH static int setmask_keeping_internal(const sigset_t *set, sigset_t *old)
 {
     /* Bit operations on the kernel's word: glibc's sigaddset refuses these two signals. */
     const unsigned long internal = 3ul << 31;      /* signals 32 and 33 */
@@ -161,7 +161,7 @@ static int setmask_keeping_internal(const sigset_t *set, sigset_t *old)
     return 0;
 }
 
-EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+CHILD_PATH EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     sigset_t copy;
     resolve_all();
@@ -179,7 +179,7 @@ EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
     return real.sigprocmask ? real.sigprocmask(how, set, old) : mask_syscall(how, set, old);
 }
 
-EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+CHILD_PATH EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
     sigset_t copy;
     resolve_all();

@@ -44,7 +44,7 @@ HIDDEN unsigned arch_regs_from_ucontext(void *ucv, uintptr_t *regs, unsigned max
 
 /* noinline: the returned stack pointer must be below every frame of our callers, so the
  * caller's stack scan covers the frames that saved the program's callee-saved registers. */
-__attribute__((noinline)) HIDDEN unsigned arch_spill_regs(uintptr_t *regs, unsigned max, uintptr_t *sp)
+CHILD_PATH __attribute__((noinline)) HIDDEN unsigned arch_spill_regs(uintptr_t *regs, unsigned max, uintptr_t *sp)
 {
     uintptr_t r[6], s;
 

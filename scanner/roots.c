@@ -293,7 +293,7 @@ static void proc_tid_path(char *buf, const char *rest)
 static struct proc_file maps_file = PROC_FILE("/proc/thread-self/maps", 0);
 static struct proc_file pagemap_file = PROC_FILE("/proc/thread-self/pagemap", 0);
 
-int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, (pid_t)syscall(SYS_getpid)); }
+CHILD_PATH int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, (pid_t)syscall(SYS_getpid)); }
 void proc_pagemap_drop(void) { proc_file_drop(&pagemap_file); }
 
 /* All of fd into maps_buf (grown as needed); its length, or -1. */

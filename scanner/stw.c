@@ -620,7 +620,7 @@ HIDDEN void stw_handler_check(int sig)
     }
 }
 
-HIDDEN void stw_fork_child(void)
+CHILD_PATH HIDDEN void stw_fork_child(void)
 {
     /* Only the forking thread exists. Epochs keep counting (never reused), so thread-local
      * "already stopped for epoch" marks copied from the parent cannot match a future stop. */
