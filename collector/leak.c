@@ -242,22 +242,26 @@ CHILD_PATH static bool pagemap_open(void)
  * After fork() every first store to a page of the slices is a copy-on-write fault, and a
  * short-lived child's few allocations land on as many slice pages as it touches size classes
  * (a shell's $( ) child: about ten faults, more than the rest of its bookkeeping). So a child
- * records its first OWN_LOG_CAP blocks as (address, stack id, slack) in a log of its own: one
- * fresh page per 256 addresses, plus one page of index (address -> record). All allocations
- * of a logging process are logged and nothing else is, so an allocated block is its own iff
- * its address has a record. When the log is full its live blocks move to the slices
+ * records its first OWN_LOG_CAP blocks as (address, stack id, slack) in a log of its own,
+ * behind an index (address -> record): the index and the first 128 records share the log's
+ * first page, so a child that allocates a little writes one fresh page for all of it. All
+ * allocations of a logging process are logged and nothing else is, so an allocated block is
+ * its own iff its address has a record. When the log is full its live blocks move to the slices
  * (gen = proc_gen) and the slices take over. gen 0 (an exec'd program) never logs. */
-#define OWN_LOG_CAP 1024
-#define OWN_INDEX_SLOTS 2048                 /* record number + 1 per slot; load <= 1/2 */
+#define OWN_LOG_CAP 512
+#define OWN_INDEX_BITS 10
+#define OWN_INDEX_SLOTS (1u << OWN_INDEX_BITS)  /* record number + 1 per slot; load <= 1/2 */
 struct own_rec {
     uintptr_t user;                         /* the block's address (block_user) */
     uint32_t id;
     uint16_t slack;
     uint16_t pad;
 };
-#define OWN_LOG_BYTES (OWN_LOG_CAP * sizeof(struct own_rec) + OWN_INDEX_SLOTS * sizeof(uint16_t))
-static struct own_rec *own_log;             /* the records, then the index; mapped by leak_init */
-static uint16_t *own_index;
+_Static_assert(OWN_INDEX_SLOTS >= 2 * OWN_LOG_CAP && OWN_INDEX_SLOTS * sizeof(uint16_t) <= 2048,
+               "load <= 1/2; the index leaves half of the first page to records");
+#define OWN_LOG_BYTES (OWN_INDEX_SLOTS * sizeof(uint16_t) + OWN_LOG_CAP * sizeof(struct own_rec))
+static uint16_t *own_index;                 /* the index, then the records; mapped by leak_init */
+static struct own_rec *own_log;
 static _Atomic int own_lock;
 
 CHILD_PATH static void fork_child_gen(void)
@@ -375,7 +379,7 @@ static inline uintptr_t block_at(uintptr_t p, size_t *slot_size)
 
 static inline uint32_t own_hash(uintptr_t user)
 {
-    return (uint32_t)(((user >> 4) * 0x9e3779b97f4a7c15ull) >> 53) & (OWN_INDEX_SLOTS - 1);
+    return (uint32_t)(((user >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - OWN_INDEX_BITS));
 }
 
 /* The record of the block at user, or NULL. Reads only this process's pages (own_count == 0:
@@ -972,8 +976,8 @@ void leak_init(void)
     }
     main_stack_init();
     /* Without it, children write their metadata to the slices. */
-    own_log = map_table(OWN_LOG_BYTES);
-    if (own_log) own_index = (uint16_t *)(own_log + OWN_LOG_CAP);
+    own_index = map_table(OWN_LOG_BYTES);
+    if (own_index) own_log = (struct own_rec *)(own_index + OWN_INDEX_SLOTS);
     /* Requested sizes are recorded even with COWGC_STACK_DEPTH=0. */
     leak_capture = true;
 }
@@ -2177,19 +2181,27 @@ static size_t collect_groups(const struct tally *t, size_t nids, unsigned kinds,
     return n;
 }
 
+/* A forked child reports only what it allocated itself: true when it has nothing to report,
+ * having allocated nothing since the fork or reached every own live block in the quick check
+ * (*nown: how many it holds). Apart from detect_report, so that a child's usual exit runs only
+ * code in CHILD_PATH. */
+CHILD_PATH static bool child_settled(uint64_t *nown)
+{
+    *nown = 0;
+    if (cs.proc_gen == 0) return false;
+    if (!cs.allocated_since_fork) return true;
+    if (!quick_check(nown)) return false;
+    if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable",
+                              (int)getpid(), (unsigned long long)*nown);
+    return true;
+}
+
 /* Detect mode: stop the world, mark, classify, tally; resume; then symbolise and print.
- * Returns the number of unsuppressed leaked blocks. */
-static uint64_t detect_report(void)
+ * nown: a forked child's own live blocks, for the verbose line. Returns the number of
+ * unsuppressed leaked blocks. */
+static uint64_t detect_report(uint64_t nown)
 {
     bool child = cs.proc_gen != 0;
-    /* A forked child reports only what it allocated itself: nothing allocated, nothing to do. */
-    if (child && !cs.allocated_since_fork) return 0;
-    uint64_t nown;
-    if (child && quick_check(&nown)) {
-        if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable",
-                                  (int)getpid(), (unsigned long long)nown);
-        return 0;
-    }
     if (child && opt.verbose)
         log_line("leak check of forked child %d: full (%llu live blocks of its own)", (int)getpid(),
                  (unsigned long long)nown);
@@ -2263,7 +2275,7 @@ static uint64_t detect_report(void)
     if (inh) munmap(inh, ind_bytes);
     if (grew) {                      /* the heap grew between mapping and stopping: rare, retry */
         munmap(t, tally_bytes);
-        return detect_report();
+        return detect_report(nown);
     }
     if (!complete) {
         log_line(held ? "leak report: the roots could not be read (/proc/self/maps); no report"
@@ -2290,7 +2302,8 @@ CHILD_PATH void leak_report(bool at_exit)
     bool lock = !__libc_single_threaded;
     if (lock) pthread_mutex_lock(&report_mu);
     int e = errno;
-    uint64_t leaked = detect_report();
+    uint64_t nown;
+    uint64_t leaked = child_settled(&nown) ? 0 : detect_report(nown);
     errno = e;
     if (lock) pthread_mutex_unlock(&report_mu);
     if (at_exit && leaked && opt.leak_exitcode) {

@@ -349,7 +349,7 @@ static int fake_sigaction(int sig, const struct sigaction *act, struct sigaction
     return 0;
 }
 
-EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+CHILD_PATH EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     resolve_all();
     int t = taken_sig;

@@ -68,7 +68,7 @@ CHILD_PATH __attribute__((noinline)) HIDDEN unsigned arch_spill_regs(uintptr_t *
 
 /* The thread pointer (fs base): glibc keeps the TCB's self pointer at %fs:0, which avoids
  * the arch_prctl syscall. Static TLS lies just below it (TLS variant II). */
-HIDDEN uintptr_t arch_thread_pointer(void)
+CHILD_PATH HIDDEN uintptr_t arch_thread_pointer(void)
 {
     uintptr_t tp;
     __asm__("movq %%fs:0, %0" : "=r"(tp));
