@@ -238,6 +238,17 @@ CHILD_PATH static bool pagemap_open(void)
     return cs.pagemap >= 0;
 }
 
+/* The quick check's pagemap descriptor, closed when it ends. A forked child checks once, on
+ * its way out, and needs the descriptor for two or three reads: the cached one
+ * (proc_pagemap_fd) would also be moved high and identified, and recorded in a page of
+ * cowgc's globals that nothing else in the child writes. Each of those first stores (that
+ * page, the stack under getrlimit and fstat) is a copy-on-write fault, which costs a forked
+ * child more than the system calls (fork_loop.sh: opening took 60-95 us per child, now 25-35). */
+CHILD_PATH static int pagemap_once(void)
+{
+    return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
 /* ---- a forked child's own allocations: a private log instead of the slices ----
  * After fork() every first store to a page of the slices is a copy-on-write fault, and a
  * short-lived child's few allocations land on as many slice pages as it touches size classes
@@ -1427,11 +1438,11 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
              * pagemap costs as much as the rest of a small check: only when needed. */
             uintptr_t tp = arch_thread_pointer();
             quick_scan((uintptr_t)regs, (uintptr_t)(regs + nregs));
-            quick_scan(sp - ARCH_RED_ZONE, stop);
+            quick_scan(sp, stop);           /* (below sp: dead, see roots.c) */
             quick_scan(tp, tp + TCB_BYTES);
             quick_drain();
             done = cs.nmarked == own;
-            if (!done && pagemap_open()) {
+            if (!done && (cs.pagemap = pagemap_once()) >= 0) {
                 cs.qwin_n = 0;
                 bool ok = quick_inherited();
                 quick_drain();
@@ -1440,6 +1451,7 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
                     quick_drain();
                 }
                 done = ok && cs.nmarked == own;    /* (subset of the roots: sound) */
+                syscall(SYS_close, cs.pagemap);
             }
         }
     }

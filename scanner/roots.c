@@ -874,7 +874,11 @@ HIDDEN void roots_scan(root_fn fn)
         if (t < nown)
             own[t] = known ? r : (struct range){ 0, 0 };
         if (known && sp >= r.lo && sp < r.hi) {
-            uintptr_t live = sp - ARCH_RED_ZONE;
+            /* A thread stopped inside a call (the collector's own, one parked at the end of
+             * a busy section) has no live red zone: what lies below its sp is what returned
+             * calls left, cowgc's own dead frames (a forked child's exit check leaves its own
+             * blocks' addresses there). */
+            uintptr_t live = sp - (th[t].in_call ? 0 : ARCH_RED_ZONE);
             add_excl(r.lo, live > r.lo ? live : r.lo);
             if (t < nown)
                 own[t].hi = 0;      /* scanned with the mapping holding sp */

@@ -43,6 +43,7 @@ struct stopped_thread {
     uintptr_t sp;
     uintptr_t regs[48];     /* general registers and the low halves of vector registers */
     unsigned nregs;
+    bool in_call;           /* captured by a call (arch_spill_regs): the red zone below sp is dead */
 };
 HIDDEN void stw_init(void);                     /* installs the handler for opt.signal */
 HIDDEN int stw_stop_all(void);                  /* 0, or -1: someone could not be stopped (world resumed) */

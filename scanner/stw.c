@@ -472,6 +472,7 @@ static void stop_self(uint32_t e, void *uc)
     t->tid = my_tid();
     t->nregs = uc ? arch_regs_from_ucontext(uc, t->regs, NREGS, &t->sp)
                   : arch_spill_regs(t->regs, NREGS, &t->sp);
+    t->in_call = !uc;
     area->tps[idx] = arch_thread_pointer();
     atomic_store_explicit(&area->ready[idx], e, memory_order_release);
     atomic_fetch_add(&nack, 1);
@@ -681,6 +682,7 @@ static bool record_asleep(uint32_t e, pid_t tid, const uintptr_t args[6], uintpt
     area->from_proc[idx] = 1;
     t->tid = tid;
     t->sp = sp;
+    t->in_call = false;     /* (a wrapper's syscall instruction is no call: its red zone lives) */
     for (unsigned i = 0; i < 6; i++)
         t->regs[i] = args[i];
     t->nregs = 6;
@@ -988,6 +990,7 @@ HIDDEN int stw_stop_all(void)
             area->from_proc[idx] = 0;
             t->tid = self;
             t->nregs = arch_spill_regs(t->regs, NREGS, &t->sp);
+            t->in_call = true;
             area->tps[idx] = arch_thread_pointer();
             atomic_store(&area->ready[idx], e);
             nslots = (size_t)idx + 1;
