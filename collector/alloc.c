@@ -29,7 +29,13 @@ __thread struct tcache *tls_tc __attribute__((tls_model("initial-exec")));
 static __thread int tls_exiting __attribute__((tls_model("initial-exec")));
 
 /* Used, under heap_lock, by threads that have no cache of their own (exiting threads). */
-static struct tcache fallback_tc;
+COLD_BSS static struct tcache fallback_tc;
+/* The first thread's cache (usually the main thread's, the only one of a forked shell): in
+ * cowgc's data segment, beside the globals the fast paths read and usually within the 2 MiB
+ * that hold libc's data, instead of a slab mapping of its own: a forked child's first touch of
+ * every further 2 MiB region costs a page-table fault of its own (5-12 us measured in a VM). */
+COLD_BSS static struct tcache first_tc;
+static bool first_tc_taken;
 
 
 static struct tcache *tc_free_list;
@@ -156,6 +162,12 @@ static struct tcache *tcache_new_locked(void)
     struct tcache *tc = tc_free_list;
     if (tc) {
         tc_free_list = tc->next;
+    } else if (!first_tc_taken) {
+        first_tc_taken = true;
+        tc = &first_tc;
+        /* Bins keep stale span addresses (base): as for the slab, the cache is no root
+         * (cowgc's own data is none as a shared object; linked into a test program it is). */
+        roots_exclude((uintptr_t)tc, (uintptr_t)(tc + 1));
     } else {
         if (tc_slab + sizeof *tc > tc_slab_end) {
             size_t len = 64 * sizeof *tc;
@@ -321,7 +333,7 @@ CHILD_PATH void alloc_fork_child(void)
         uint64_t *a = alloc_words(ci), *r = remote_words(ci), *x = ext_words(ci);
         uint32_t used = 0;
         for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) {
-            x[w] &= ~(r[w] & a[w]);
+            if (heap.track_ext) x[w] &= ~(r[w] & a[w]);
             if (s->flags & SF_KEPT) keep_words(ci)[w] &= ~(r[w] & a[w]);
             a[w] &= ~r[w];
             r[w] = 0;
@@ -360,7 +372,7 @@ void span_fold_remote(uint32_t ci)
         uint64_t bits = atomic_exchange_explicit((_Atomic uint64_t *)&r[w], 0, memory_order_acquire);
         bits &= a[w];
         a[w] &= ~bits;
-        ext_words(ci)[w] &= ~bits;       /* freed by the program, not reclaimed (I7) */
+        if (heap.track_ext) ext_words(ci)[w] &= ~bits;   /* freed by the program, not reclaimed (I7) */
         if (s->flags & SF_KEPT) __atomic_fetch_and(&keep_words(ci)[w], ~bits, __ATOMIC_RELAXED);
         freed += (uint32_t)__builtin_popcountll(bits);
     }
@@ -964,7 +976,7 @@ static inline void free_block(void *p, const char *who)
     if (likely(off < heap.size && tc != NULL && heap.free_fast)) {
         cg_assert(!heap.free_ignore && !heap.frozen_bm && !heap.hidden_bm);
         uintptr_t ci = off >> CHUNK_SHIFT;       /* < 2^32: off < heap.size */
-        struct span *s = &heap.descs[ci];
+        struct span *s = heap.descs - ci;      /* span_at */
         if (likely(s->kind == SPAN_SMALL)) {
             /* The slot's offset (wrapping within the chunk below the first slot's header)
              * times the reciprocal: the high half is the slot, and the low half is below recip
@@ -1109,7 +1121,8 @@ CHILD_PATH void *cg_realloc(void *p, size_t size)
          * thread may not write the bit. */
         if (size <= old && (size > old / 2 || old <= 16)) {
             bool exact = size == old;
-            if (exact == ext_test(lk.ci, lk.idx) || exact_update(lk.ci, lk.idx, exact) || !exact) {
+            if (!heap.track_ext || exact == ext_test(lk.ci, lk.idx) || exact_update(lk.ci, lk.idx, exact) ||
+                !exact) {
                 /* I9: what the block held past its new end is stale now. */
                 if (heap.clear_slack && !exact) memset((char *)p + size, 0, old - size);
                 if (unlikely(leak_capture)) leak_on_alloc(p, size);   /* as LSan: realloc's site */

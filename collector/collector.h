@@ -29,8 +29,8 @@
  *  I6 Outside a collection, every inline mark header is zero and mark bitmaps are don't-care --
  *     unless generations are on (heap.sticky_marks): then a set mark on an allocated block
  *     means "old" (gen.c, G1), and only a full collection clears marks.
- *  I7 (Collect mode only, heap.track_ext: no other mode reads these bits, so the allocator
- *     leaves them all clear there.) The ext bit of a SMALL slot means "exact fit" while the slot is allocated (the request
+ *  I7 (Collect mode only, heap.track_ext: no other mode reads or writes these bits, nor
+ *     heap.gone, so they stay clear there and their pages are never touched.) The ext bit of a SMALL slot means "exact fit" while the slot is allocated (the request
  *     filled the slot, so p + size is the next slot's start: the mark phase keeps the block
  *     alive through such a one-past-the-end pointer) and "reclaimed by the collector, not handed
  *     out since" while it is free. Every hand-out writes it (= exact), every free by the program
@@ -220,15 +220,24 @@ HIDDEN uint32_t reciprocal(uint32_t stride);
 
 /* heap.c: chunk runs and spans (under heap_lock unless noted) */
 HIDDEN int heap_init(void);
+/* The slide (< REGION_BYTES) that puts address edge in the middle of a 2 MiB region: a table
+ * that runs downwards from edge and one that runs upwards from it then share one page table
+ * while they are small (the descriptors and alloc bits, the depot, the leak slices). */
+enum { REGION_BYTES = 2 << 20 };
+static inline size_t region_mid_slide(uintptr_t edge)
+{
+    uintptr_t want = (edge & ~(uintptr_t)(REGION_BYTES - 1)) + REGION_BYTES / 2;
+    return (want < edge ? want + REGION_BYTES : want) - edge;
+}
 static inline uintptr_t chunk_addr(uint32_t ci) { return heap.base + ((uintptr_t)ci << CHUNK_SHIFT); }
 static inline uint32_t chunk_of(uintptr_t p) { return (uint32_t)((p - heap.base) >> CHUNK_SHIFT); }
-static inline struct span *span_at(uint32_t ci) { return &heap.descs[ci]; }
+static inline struct span *span_at(uint32_t ci) { return heap.descs - ci; }   /* descending: see heap_init */
 /* The head chunk of the span or free run containing chunk ci. Chunks inside a free run may hold
  * stale distances (coalescing does not rewrite them), so the result must be checked against the
  * head's own extent; a distance that would reach below chunk 0 yields ci itself. */
 static inline uint32_t span_head(uint32_t ci)
 {
-    const struct span *s = &heap.descs[ci];
+    const struct span *s = span_at(ci);
     if (s->kind != SPAN_CONT && s->kind != SPAN_FREE_TAIL) return ci;
     return s->nchunks <= ci ? ci - s->nchunks : ci;
 }
@@ -340,6 +349,7 @@ struct keep_table {
 HIDDEN extern struct keep_table *_Atomic keep_tab;
 HIDDEN void keep_slow(void *p, uintptr_t ra);
 HIDDEN void keep_set(void *p);                        /* p is kept from now on (I8) */
+HIDDEN void keep_hidden_arm(void);                    /* detect: heap.hidden_bm from now on (sweeps) */
 HIDDEN void keep_scratch_range(uintptr_t *lo, uintptr_t *hi);   /* its table-building buffer, or 0s (tests) */
 /* Detect mode: the program frees or reallocs block (ci, idx) at p; if the last collection found it
  * unreachable (its hidden bit), say which COWGC_KEEP entry would keep such blocks. */

@@ -9,6 +9,8 @@
  *    possibly with a stale distance.
  *  - A free run with flag SF_ZEROED reads as zeroes (fresh or purged with MADV_DONTNEED).
  *  - Everything here runs under heap_lock; nothing here touches a heap page except madvise.
+ *  - The descriptors descend from the alloc bitmap: span_at(ci) == heap.descs - ci, and
+ *    heap.descs + 1 == (void *)heap.alloc_bm, the middle of a 2 MiB region.
  */
 #include <errno.h>
 #include <string.h>
@@ -20,6 +22,10 @@ struct heap heap = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void heap_lock(void) { pthread_mutex_lock(&heap.lock); }
 void heap_unlock(void) { pthread_mutex_unlock(&heap.lock); }
+
+enum { META_SLIDE = REGION_BYTES };   /* the metadata mapping's extra room, to place its start */
+enum { BASE_ALIGN = 2 << 20 };   /* the heap's start (a multiple of CHUNK_SIZE) */
+_Static_assert(BASE_ALIGN % CHUNK_SIZE == 0, "chunks stay aligned");
 
 static void *map_noreserve(size_t len)
 {
@@ -48,7 +54,7 @@ int heap_init(void)
     if (as_share != SIZE_MAX) {
         size_t budget = as_share / 4 * 3;
         while (want > HEAP_MIN_RESERVE &&
-               want + CHUNK_SIZE + meta_bytes_for(want, &descs, &bm, &pages, &gone) > budget)
+               want + BASE_ALIGN + meta_bytes_for(want, &descs, &bm, &pages, &gone) + META_SLIDE > budget)
             want = (want - want / 8) & ~(CHUNK_SIZE - 1);
         if (want < HEAP_MIN_RESERVE) want = HEAP_MIN_RESERVE;
     }
@@ -58,9 +64,9 @@ int heap_init(void)
     char *m = NULL;
     for (;;) {
         meta = meta_bytes_for(want, &descs, &bm, &pages, &gone);
-        if ((raw = map_noreserve(want + CHUNK_SIZE)) != NULL) {
-            if ((m = map_noreserve(meta)) != NULL) break;
-            munmap(raw, want + CHUNK_SIZE);
+        if ((raw = map_noreserve(want + BASE_ALIGN)) != NULL) {
+            if ((m = map_noreserve(meta + META_SLIDE)) != NULL) break;
+            munmap(raw, want + BASE_ALIGN);
             raw = NULL;
         }
         if (want <= HEAP_MIN_RESERVE) return -1;
@@ -69,15 +75,25 @@ int heap_init(void)
     }
     if (want != asked)
         limits_note("heap reserve %zu MiB (of COWGC_RESERVE=%zu)", want >> 20, asked >> 20);
-    uintptr_t base = ((uintptr_t)raw + CHUNK_SIZE - 1) & ~(uintptr_t)(CHUNK_SIZE - 1);
+    /* 2 MiB aligned: a heap below 2 MiB then lies in one page table, not across two. */
+    uintptr_t base = ((uintptr_t)raw + BASE_ALIGN - 1) & ~(uintptr_t)(BASE_ALIGN - 1);
     /* Give back the unaligned slop on both sides. */
     if (base > (uintptr_t)raw) munmap(raw, base - (uintptr_t)raw);
-    uintptr_t end = (uintptr_t)raw + want + CHUNK_SIZE;
+    uintptr_t end = (uintptr_t)raw + want + BASE_ALIGN;
     if (end > base + want) munmap((void *)(base + want), end - (base + want));
     /* No transparent huge pages: older kernels copied all 2 MiB on a forked child's first write
      * to one; Linux 6.18 splits it instead (measured: 4 KiB copied, about 14 us per huge page),
      * which forking programs and the collector's snapshots would still pay. */
     madvise((void *)base, want, MADV_NOHUGEPAGE);
+
+    /* The descriptors run downwards from the alloc bitmap's start (span_at(ci) = descs - ci),
+     * so a small heap's descriptors and alloc bits lie side by side, and that boundary sits in
+     * the middle of a 2 MiB region: a heap up to 128 MiB keeps both in one page table (a
+     * forked child's first touch of each further region is a fault of its own). */
+    size_t slide = region_mid_slide((uintptr_t)m + descs);   /* < META_SLIDE */
+    if (slide) munmap(m, slide);
+    if (META_SLIDE - slide) munmap(m + slide + meta, META_SLIDE - slide);
+    m += slide;
 
     uint32_t n = (uint32_t)(want >> CHUNK_SHIFT);
     /* The ext bitmap is written next to the alloc bitmap on every malloc and free: at the same
@@ -87,7 +103,7 @@ int heap_init(void)
     heap.base = base;
     heap.size = want;
     heap.nchunks_max = n;
-    heap.descs = (struct span *)m;
+    heap.descs = (struct span *)(m + descs) - 1;
     heap.alloc_bm = (uint64_t *)(m + descs);
     heap.mark_bm = (uint64_t *)(m + descs + bm);
     heap.remote_bm = (uint64_t *)(m + descs + 2 * bm);
@@ -95,6 +111,7 @@ int heap_init(void)
     heap.keep_bm = (uint64_t *)(m + descs + 4 * bm + 4096);
     heap.page_bm = (uint64_t *)(m + descs + 5 * bm + 4096);
     heap.gone = (uint8_t *)(m + descs + 5 * bm + 4096 + pages);
+    cg_assert((void *)(heap.descs + 1) == (void *)heap.alloc_bm && ((uintptr_t)heap.alloc_bm & (REGION_BYTES - 1)) == REGION_BYTES / 2);
     heap.meta_lo = (uintptr_t)m;
     heap.meta_hi = (uintptr_t)m + meta;
     heap.meta_bytes = meta;
@@ -212,7 +229,7 @@ uint32_t heap_run_alloc(uint32_t n, bool *zeroed)
     memset(s, 0, sizeof *s);
     s->nchunks = n;
     s->next = s->prev = NONE32;
-    memset(heap.gone + ci, 0, n);     /* a reused chunk no longer holds a reclaimed block */
+    if (heap.track_ext) memset(heap.gone + ci, 0, n);   /* a reused chunk no longer holds a reclaimed block */
     for (uint32_t i = 1; i < n; i++) {
         struct span *c = span_at(ci + i);
         c->kind = SPAN_CONT;
@@ -237,13 +254,13 @@ void heap_run_free(uint32_t ci)
      * its chunks marked gone, so a late free of a reclaimed block is still diagnosed. */
     bool reclaimed = false;
     if (s->kind == SPAN_SMALL) {
-        for (unsigned w = 0; w < BM_WORDS && !reclaimed; w++) reclaimed = ext_words(ci)[w] != 0;
+        for (unsigned w = 0; w < BM_WORDS && heap.track_ext && !reclaimed; w++) reclaimed = ext_words(ci)[w] != 0;
         memset(alloc_words(ci), 0, BM_WORDS * 8);
         memset(remote_words(ci), 0, BM_WORDS * 8);
-        memset(ext_words(ci), 0, BM_WORDS * 8);
+        if (heap.track_ext) memset(ext_words(ci), 0, BM_WORDS * 8);
         if (s->flags & SF_KEPT) memset(keep_words(ci), 0, BM_WORDS * 8);
     } else {
-        reclaimed = ext_words(ci)[0] & 1;
+        reclaimed = heap.track_ext && (ext_words(ci)[0] & 1);
         alloc_words(ci)[0] = 0;
         if (reclaimed) ext_words(ci)[0] = 0;         /* a read leaves an untouched page unmapped */
         if (keep_words(ci)[0]) keep_words(ci)[0] = 0;
@@ -345,7 +362,7 @@ bool heap_large_extend(uint32_t ci, uint32_t n)
         c->kind = SPAN_CONT;
         c->nchunks = i;
     }
-    memset(heap.gone + ci + have, 0, n - have);
+    if (heap.track_ext) memset(heap.gone + ci + have, 0, n - have);
     s->nchunks = n;
     gen_span_grown(ci);
     heap.mapped += (uint64_t)(n - have) << CHUNK_SHIFT;

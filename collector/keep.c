@@ -51,9 +51,9 @@ static const char *const builtin[] = {
 };
 
 #define MAX_ENTRIES 32
-static struct { const char *s; size_t len; bool pattern; } entries[MAX_ENTRIES];
+COLD_BSS static struct { const char *s; size_t len; bool pattern; } entries[MAX_ENTRIES];
 static unsigned nentries, npatterns;
-static char pattern_text[2048];      /* the leak: templates, NUL-terminated */
+COLD_BSS static char pattern_text[2048];      /* the leak: templates, NUL-terminated */
 static size_t pattern_used;
 
 static struct keep_table empty_table;                              /* nothing listed: no hit */
@@ -61,13 +61,23 @@ static struct keep_table stale_table = { .lo = 0, .len = ~(uintptr_t)0 };  /* ev
 struct keep_table *_Atomic keep_tab = &empty_table;
 
 static bool allowed;                 /* cowgc's constructor has run */
-static char exe[512];                /* the program's own path: dl_iterate_phdr names it "" */
+COLD_BSS static char exe[512];                /* the program's own path: dl_iterate_phdr names it "" */
 static uintptr_t ldso_base, ldso_lo, ldso_hi;
 static struct keep_table *current;   /* the last table built */
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
 static _Atomic int refresh_lock;
 static _Atomic unsigned loader_events;   /* allocations by ld.so so far */
 static __thread int refreshing;
+
+/* Detect mode's hidden bitmap, published as heap.hidden_bm by the first sweep (keep_hidden_arm):
+ * until a sweep sets a bit it is all clear, and every free's check of it would map one more
+ * page and page table (a fault in each forked child) to read zeros. */
+static uint64_t *hidden_map;
+
+void keep_hidden_arm(void)
+{
+    if (hidden_map && !heap.hidden_bm) heap.hidden_bm = hidden_map;
+}
 
 static void *map_anon(size_t len)
 {
@@ -154,7 +164,7 @@ static void range_add(uintptr_t lo, uintptr_t hi, uint32_t kind)
 
 /* Functions of objects already read, so a dlopen does not read every file again. */
 #define CACHE_OBJECTS 256
-static struct { uintptr_t addr; uint64_t name_hash; uint32_t first, n; } cache[CACHE_OBJECTS];
+COLD_BSS static struct { uintptr_t addr; uint64_t name_hash; uint32_t first, n; } cache[CACHE_OBJECTS];
 static unsigned ncache;
 static struct krange *cached;        /* function ranges, relative to the object's load address */
 static uint32_t ncached;
@@ -374,7 +384,7 @@ void keep_slow(void *p, uintptr_t ra)
 
 #define HINT_IDS 1024
 #define HINT_LINES 20
-static _Atomic uint32_t hinted_ids[HINT_IDS];   /* stack ids already named (0: free entry) */
+COLD_BSS static _Atomic uint32_t hinted_ids[HINT_IDS];   /* stack ids already named (0: free entry) */
 static _Atomic unsigned hint_lines;
 
 /* A stack id not seen before (true), or one already named, or a full table (false). */
@@ -449,7 +459,7 @@ __attribute__((constructor(103))) static void keep_init(void)
         uint64_t *bm = map_anon(len);
         if (bm) {
             roots_exclude((uintptr_t)bm, (uintptr_t)bm + len);
-            heap.hidden_bm = bm;
+            hidden_map = bm;
         }
         return;
     }

@@ -72,7 +72,11 @@ static struct {
     int (*backtrace)(void **, int);
 } unw;
 struct slot_meta;
-static _Atomic(struct slot_meta *) *slices;    /* heap.nchunks_max entries */
+static _Atomic(struct slot_meta *) *slices;    /* heap.nchunks_max entries, descending (slice_ref) */
+
+/* The index runs downwards from the first segment's start, in the middle of a 2 MiB region
+ * (leak_init): a program's first slices and their index entries then share one page table. */
+static inline _Atomic(struct slot_meta *) *slice_ref(uint32_t ci) { return slices - ci; }
 static _Atomic int unw_state;     /* 0 not tried, 1 loading, 2 loaded, -1 unavailable */
 static bool unw_allowed;          /* set by leak_late_init() from the constructor */
 
@@ -226,7 +230,7 @@ static struct {
     size_t qwin_n;                          /* valid entries in ent */
     uint64_t ent[QENT];
     uintptr_t buf[QUICK_MAX * 4];
-} cs __attribute__((aligned(4096)));
+} cs COLD_BSS __attribute__((aligned(4096)));
 
 static inline int pagemap_fd(void) { return cs.pagemap; }
 
@@ -271,8 +275,15 @@ struct own_rec {
 _Static_assert(OWN_INDEX_SLOTS >= 2 * OWN_LOG_CAP && OWN_INDEX_SLOTS * sizeof(uint16_t) <= 2048,
                "load <= 1/2; the index leaves half of the first page to records");
 #define OWN_LOG_BYTES (OWN_INDEX_SLOTS * sizeof(uint16_t) + OWN_LOG_CAP * sizeof(struct own_rec))
-static uint16_t *own_index;                 /* the index, then the records; mapped by leak_init */
+static uint16_t *own_index;                 /* the index, then the records; set by leak_init */
 static struct own_rec *own_log;
+/* In cowgc's data, beside the child's other state (cs), not in a mapping of its own: each
+ * further 2 MiB region is one more page table for a child to fault in. */
+COLD_BSS static struct {
+    uint16_t index[OWN_INDEX_SLOTS];
+    struct own_rec rec[OWN_LOG_CAP];
+} own_store __attribute__((aligned(4096)));
+_Static_assert(sizeof own_store == OWN_LOG_BYTES, "the index, then the records");
 static _Atomic int own_lock;
 
 CHILD_PATH static void fork_child_gen(void)
@@ -314,7 +325,7 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
     uint32_t cap = 16;
     while (cap < need) cap <<= 1;
     spin_lock(&slice_lock);
-    struct slot_meta *s = atomic_load_explicit(&slices[ci], memory_order_relaxed);
+    struct slot_meta *s = atomic_load_explicit(slice_ref(ci), memory_order_relaxed);
     if (!s || s[-1].id < need) {
         size_t bytes = ((size_t)cap + 2) * sizeof(struct slot_meta);   /* keeps slices 16-byte aligned */
         if (seg_next + bytes > seg_end) {
@@ -326,7 +337,7 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
         struct slot_meta *ns = (struct slot_meta *)seg_next + 2;
         seg_next += bytes;
         ns[-1].id = cap;
-        atomic_store_explicit(&slices[ci], ns, memory_order_release);
+        atomic_store_explicit(slice_ref(ci), ns, memory_order_release);
         s = ns;
     }
     spin_unlock(&slice_lock);
@@ -347,7 +358,7 @@ static struct slot_meta *meta_slot(uintptr_t p, size_t *slot_size)
         s = span_at(ci);
     }
     *slot_size = s->size;
-    struct slot_meta *sl = atomic_load_explicit(&slices[ci], memory_order_acquire);
+    struct slot_meta *sl = atomic_load_explicit(slice_ref(ci), memory_order_acquire);
     if (unlikely(!sl || sl[-1].id < need)) sl = slice_grow(ci, need);
     return sl ? &sl[idx] : NULL;
 }
@@ -356,7 +367,7 @@ static inline const struct slot_meta *meta_get(uint32_t ci, uint32_t idx)
 {
     static const struct slot_meta none = { 0, 0, 0 };
     if (!slices) return &none;
-    const struct slot_meta *sl = atomic_load_explicit(&slices[ci], memory_order_acquire);
+    const struct slot_meta *sl = atomic_load_explicit(slice_ref(ci), memory_order_acquire);
     return sl && idx < sl[-1].id ? &sl[idx] : &none;
 }
 
@@ -525,7 +536,7 @@ static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
  * CFA + delta; it saved its caller's rbp at CFA + rbp_off (0: it did not touch rbp). */
 #define LAYOUTS 512
 struct layout { _Atomic uintptr_t ra; int32_t delta, rbp_off; };
-static struct layout layouts[LAYOUTS];
+COLD_BSS static struct layout layouts[LAYOUTS];
 static _Atomic int layout_lock;
 
 static inline uint32_t layout_hash(uintptr_t ra) { return (uint32_t)((ra * 0x9e3779b97f4a7c15ull) >> 55); }
@@ -974,7 +985,14 @@ void leak_init(void)
     self_text_init();
     bool want = opt.mode == MODE_DETECT || (opt.mode == MODE_COLLECT && opt.report_reclaimed);
     if (!want) return;
-    slices = map_table((size_t)heap.nchunks_max * sizeof *slices);
+    size_t idx_room = ((size_t)heap.nchunks_max * sizeof *slices + 4095) & ~(size_t)4095;
+    char *m = map_table(idx_room + SEG_BYTES + REGION_BYTES);
+    if (m) {
+        m += region_mid_slide((uintptr_t)m + idx_room);
+        slices = (_Atomic(struct slot_meta *) *)(m + idx_room) - 1;
+        seg_next = m + idx_room;
+        seg_end = seg_next + SEG_BYTES;
+    }
     if (opt.mode == MODE_COLLECT) {
         reclaimed_ids = (uint64_t)DEPOT_MAX_IDS + 1;
         reclaimed = map_table(reclaimed_ids * sizeof *reclaimed);
@@ -987,8 +1005,11 @@ void leak_init(void)
     }
     main_stack_init();
     /* Without it, children write their metadata to the slices. */
-    own_index = map_table(OWN_LOG_BYTES);
-    if (own_index) own_log = (struct own_rec *)(own_index + OWN_INDEX_SLOTS);
+    /* Not a root (addresses of own blocks): cowgc's data is none as a shared object; linked
+     * into a test program it would be. */
+    roots_exclude((uintptr_t)&own_store, (uintptr_t)(&own_store + 1));
+    own_index = own_store.index;
+    own_log = own_store.rec;
     /* Requested sizes are recorded even with COWGC_STACK_DEPTH=0. */
     leak_capture = true;
 }
@@ -1148,7 +1169,7 @@ static void written_root(uintptr_t lo, uintptr_t hi, enum root_kind kind)
 
 #define QUICK_SEGS 512
 #define TCB_BYTES 2304          /* glibc's struct pthread on x86-64, above the thread pointer */
-static struct qrange quick_segs[QUICK_SEGS];
+COLD_BSS static struct qrange quick_segs[QUICK_SEGS];
 static unsigned nquick;
 static bool quick_overflow;
 struct qwalk { unsigned n; bool changed, overflow; };
@@ -1873,7 +1894,7 @@ static bool frames_prepare(const struct group *g, size_t n, bool external)
 
 #define MAX_SUPP 256
 static char *supp_buf;
-static const char *supp[MAX_SUPP];
+COLD_BSS static const char *supp[MAX_SUPP];
 static unsigned nsupp;
 static bool supp_loaded;
 
@@ -1945,7 +1966,8 @@ bool leak_template_match(const char *pat, const char *s)
     return glob_here(pat, s);
 }
 
-static uint64_t supp_hits[MAX_SUPP], supp_bytes[MAX_SUPP];
+COLD_BSS static uint64_t supp_hits[MAX_SUPP];
+COLD_BSS static uint64_t supp_bytes[MAX_SUPP];
 
 static int match_any(const char *s)
 {

@@ -217,6 +217,7 @@ void gc_sweep(bool reclaim)
 {
     gcstats.live_blocks = gcstats.live_bytes = 0;
     if (!reclaim) gcstats.unreachable_blocks = gcstats.unreachable_bytes = 0;
+    if (!reclaim) keep_hidden_arm();
     uint32_t top = atomic_load(&heap.top);
     /* Each span is swept one step after its bitmaps were prefetched (see the invariants). */
     uint32_t pending = UINT32_MAX;

@@ -30,7 +30,7 @@ extern char **environ;
 
 size_t as_share = SIZE_MAX;
 static size_t as_limit, as_used;            /* the tighter limit, and what was in use then */
-static char limits_buf[512];
+COLD_BSS static char limits_buf[512];
 static size_t limits_len;
 
 void limits_note(const char *f, ...)

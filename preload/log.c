@@ -273,7 +273,7 @@ static int log_state = LOG_CLOSED;
 static unsigned log_seq;
 static int log_file = -1;
 static struct fd_ident log_id;
-static char log_path[4096];         /* absolute; empty: the log is stderr */
+COLD_BSS static char log_path[4096];         /* absolute; empty: the log is stderr */
 static struct fd_ident err_id;         /* fd 2 when the log was opened */
 
 int fd_ident(int fd, struct fd_ident *id)

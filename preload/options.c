@@ -524,7 +524,7 @@ static int ignore_in_secure(char *why, size_t n, const struct option_def *d, con
 /* A copy of v that outlives the environment; v itself if the arena is full. */
 static const char *keep_string(const char *v)
 {
-    static char arena[8192];
+    COLD_BSS static char arena[8192];
     static size_t used;
     size_t len = strlen(v) + 1;
     if (len > sizeof arena - used)

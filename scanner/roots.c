@@ -73,8 +73,8 @@ static long sys_pread(int fd, void *buf, size_t n, off_t off) { return syscall(S
 struct rslot { _Atomic uintptr_t lo, hi; };
 #define RS_BUSY 1
 
-static struct rslot user_roots[MAX_USER_ROOTS];
-static struct rslot excluded[MAX_EXCLUDED];
+COLD_BSS static struct rslot user_roots[MAX_USER_ROOTS];
+COLD_BSS static struct rslot excluded[MAX_EXCLUDED];
 
 static bool table_add(struct rslot *t, size_t n, uintptr_t lo, uintptr_t hi)
 {
@@ -139,14 +139,14 @@ struct snapshot {
     struct range seg[MAX_SEGS];     /* writable PT_LOADs, sorted, merged */
     size_t n;
 };
-static struct snapshot snaps[2];
+COLD_BSS static struct snapshot snaps[2];
 static _Atomic int snap_pub = -1;   /* which of snaps is complete; -1 none yet */
 static atomic_flag snap_lock = ATOMIC_FLAG_INIT;
 
 /* cowgc's own writable segments, when it is a shared object (LD_PRELOAD): its globals hold
  * heap addresses (heap.base, bins) that must not keep blocks alive. When cowgc is linked
  * into the executable (unit tests) they cannot be told apart from the program's and stay. */
-static struct range own_segs[MAX_OWN_SEGS];
+COLD_BSS static struct range own_segs[MAX_OWN_SEGS];
 static _Atomic size_t n_own;
 static size_t static_tls_size;
 
@@ -429,7 +429,7 @@ static bool parse_maps(size_t len)
  * those live in our heap), the initial TLS, and the like. COWGC_ROOTS=segments scans them too;
  * without them every dlopen'd object's loader bookkeeping would look unreachable. */
 #define MAX_STARTUP_ANON 64
-static struct range startup_anon[MAX_STARTUP_ANON];
+COLD_BSS static struct range startup_anon[MAX_STARTUP_ANON];
 static size_t n_startup_anon;
 
 HIDDEN void roots_note_startup(void)
@@ -561,7 +561,7 @@ static uintptr_t file_backed_end(const struct mapping *m)
 
 /* ---- exclusion and emission ---- */
 
-static struct range excl[MAX_EXCLUDED + MAX_OWN_SEGS + 8 + MAX_STACK_THREADS];
+COLD_BSS static struct range excl[MAX_EXCLUDED + MAX_OWN_SEGS + 8 + MAX_STACK_THREADS];
 static size_t nexcl;
 
 static void add_excl(uintptr_t lo, uintptr_t hi)
