@@ -33,7 +33,7 @@ COLD_BSS static struct tcache fallback_tc;
 /* The first thread's cache (usually the main thread's, the only one of a forked shell): in
  * cowgc's data segment, beside the globals the fast paths read and usually within the 2 MiB
  * that hold libc's data, instead of a slab mapping of its own: a forked child's first touch of
- * every further 2 MiB region costs a page-table fault of its own (5-12 us measured in a VM). */
+ * every further 2 MiB region costs a page-table fault of its own (10-30 us measured in a VM). */
 COLD_BSS static struct tcache first_tc;
 static bool first_tc_taken;
 

@@ -10,7 +10,8 @@
  *  - A free run with flag SF_ZEROED reads as zeroes (fresh or purged with MADV_DONTNEED).
  *  - Everything here runs under heap_lock; nothing here touches a heap page except madvise.
  *  - The descriptors descend from the alloc bitmap: span_at(ci) == heap.descs - ci, and
- *    heap.descs + 1 == (void *)heap.alloc_bm, the middle of a 2 MiB region.
+ *    heap.descs + 1 == (void *)heap.alloc_bm, the middle of a 2 MiB region; heap.base starts
+ *    a 2 MiB region (REGION_BYTES).
  */
 #include <errno.h>
 #include <string.h>
@@ -23,9 +24,9 @@ struct heap heap = { .lock = PTHREAD_MUTEX_INITIALIZER };
 void heap_lock(void) { pthread_mutex_lock(&heap.lock); }
 void heap_unlock(void) { pthread_mutex_unlock(&heap.lock); }
 
-enum { META_SLIDE = REGION_BYTES };   /* the metadata mapping's extra room, to place its start */
-enum { BASE_ALIGN = 2 << 20 };   /* the heap's start (a multiple of CHUNK_SIZE) */
-_Static_assert(BASE_ALIGN % CHUNK_SIZE == 0, "chunks stay aligned");
+/* Both mappings get one region's room: the heap to start on a region (a heap below 2 MiB in
+ * one page table, not across two), the metadata to put its alloc bitmap mid-region. */
+_Static_assert(REGION_BYTES % CHUNK_SIZE == 0, "chunks stay aligned");
 
 static void *map_noreserve(size_t len)
 {
@@ -54,7 +55,7 @@ int heap_init(void)
     if (as_share != SIZE_MAX) {
         size_t budget = as_share / 4 * 3;
         while (want > HEAP_MIN_RESERVE &&
-               want + BASE_ALIGN + meta_bytes_for(want, &descs, &bm, &pages, &gone) + META_SLIDE > budget)
+               want + meta_bytes_for(want, &descs, &bm, &pages, &gone) + 2 * REGION_BYTES > budget)
             want = (want - want / 8) & ~(CHUNK_SIZE - 1);
         if (want < HEAP_MIN_RESERVE) want = HEAP_MIN_RESERVE;
     }
@@ -64,9 +65,9 @@ int heap_init(void)
     char *m = NULL;
     for (;;) {
         meta = meta_bytes_for(want, &descs, &bm, &pages, &gone);
-        if ((raw = map_noreserve(want + BASE_ALIGN)) != NULL) {
-            if ((m = map_noreserve(meta + META_SLIDE)) != NULL) break;
-            munmap(raw, want + BASE_ALIGN);
+        if ((raw = map_noreserve(want + REGION_BYTES)) != NULL) {
+            if ((m = map_noreserve(meta + REGION_BYTES)) != NULL) break;
+            munmap(raw, want + REGION_BYTES);
             raw = NULL;
         }
         if (want <= HEAP_MIN_RESERVE) return -1;
@@ -75,11 +76,10 @@ int heap_init(void)
     }
     if (want != asked)
         limits_note("heap reserve %zu MiB (of COWGC_RESERVE=%zu)", want >> 20, asked >> 20);
-    /* 2 MiB aligned: a heap below 2 MiB then lies in one page table, not across two. */
-    uintptr_t base = ((uintptr_t)raw + BASE_ALIGN - 1) & ~(uintptr_t)(BASE_ALIGN - 1);
+    uintptr_t base = ((uintptr_t)raw + REGION_BYTES - 1) & ~(uintptr_t)(REGION_BYTES - 1);
     /* Give back the unaligned slop on both sides. */
     if (base > (uintptr_t)raw) munmap(raw, base - (uintptr_t)raw);
-    uintptr_t end = (uintptr_t)raw + want + BASE_ALIGN;
+    uintptr_t end = (uintptr_t)raw + want + REGION_BYTES;
     if (end > base + want) munmap((void *)(base + want), end - (base + want));
     /* No transparent huge pages: older kernels copied all 2 MiB on a forked child's first write
      * to one; Linux 6.18 splits it instead (measured: 4 KiB copied, about 14 us per huge page),
@@ -90,9 +90,9 @@ int heap_init(void)
      * so a small heap's descriptors and alloc bits lie side by side, and that boundary sits in
      * the middle of a 2 MiB region: a heap up to 128 MiB keeps both in one page table (a
      * forked child's first touch of each further region is a fault of its own). */
-    size_t slide = region_mid_slide((uintptr_t)m + descs);   /* < META_SLIDE */
+    size_t slide = region_mid_slide((uintptr_t)m + descs);   /* < REGION_BYTES */
     if (slide) munmap(m, slide);
-    if (META_SLIDE - slide) munmap(m + slide + meta, META_SLIDE - slide);
+    if (REGION_BYTES - slide) munmap(m + slide + meta, REGION_BYTES - slide);
     m += slide;
 
     uint32_t n = (uint32_t)(want >> CHUNK_SHIFT);
@@ -111,7 +111,9 @@ int heap_init(void)
     heap.keep_bm = (uint64_t *)(m + descs + 4 * bm + 4096);
     heap.page_bm = (uint64_t *)(m + descs + 5 * bm + 4096);
     heap.gone = (uint8_t *)(m + descs + 5 * bm + 4096 + pages);
-    cg_assert((void *)(heap.descs + 1) == (void *)heap.alloc_bm && ((uintptr_t)heap.alloc_bm & (REGION_BYTES - 1)) == REGION_BYTES / 2);
+    cg_assert((void *)(heap.descs + 1) == (void *)heap.alloc_bm &&
+              ((uintptr_t)heap.alloc_bm & (REGION_BYTES - 1)) == REGION_BYTES / 2 &&
+              (heap.base & (REGION_BYTES - 1)) == 0);
     heap.meta_lo = (uintptr_t)m;
     heap.meta_hi = (uintptr_t)m + meta;
     heap.meta_bytes = meta;

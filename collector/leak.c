@@ -3,7 +3,8 @@
  * Invariants:
  *  - A block's metadata (stack id, requested size, process generation) lives in side tables,
  *    never in a heap page (I1): per chunk, a slice of struct slot_meta indexed by slot
- *    (slices[ci][idx], capacity in slice[-1].id), carved from mmap'd NORESERVE segments. A slice
+ *    (*slice_ref(ci))[idx], capacity in slice[-1].id), carved from mmap'd NORESERVE segments; the
+ *    index runs downwards from the first segment's start (one mapping, see leak_init). A slice
  *    only grows (a chunk reused with more slots gets a new one); old slices are never reused,
  *    so a late writer can only scribble on a dead slice. The tables exist only in detect mode,
  *    or in collect mode with COWGC_REPORT_RECLAIMED.
@@ -247,7 +248,7 @@ CHILD_PATH static bool pagemap_open(void)
  * (proc_pagemap_fd) would also be moved high and identified, and recorded in a page of
  * cowgc's globals that nothing else in the child writes. Each of those first stores (that
  * page, the stack under getrlimit and fstat) is a copy-on-write fault, which costs a forked
- * child more than the system calls (fork_loop.sh: opening took 60-95 us per child, now 25-35). */
+ * child more than the system calls (fork_loop.sh: opening took 60-95 us per child, now 23-35). */
 CHILD_PATH static int pagemap_once(void)
 {
     return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -1004,9 +1005,8 @@ void leak_init(void)
         return;
     }
     main_stack_init();
-    /* Without it, children write their metadata to the slices. */
-    /* Not a root (addresses of own blocks): cowgc's data is none as a shared object; linked
-     * into a test program it would be. */
+    /* The own log holds own blocks' addresses, so it is no root: cowgc's data is none as a
+     * shared object; linked into a test program it would be. */
     roots_exclude((uintptr_t)&own_store, (uintptr_t)(&own_store + 1));
     own_index = own_store.index;
     own_log = own_store.rec;
@@ -1314,10 +1314,10 @@ CHILD_PATH static void quick_scan(uintptr_t lo, uintptr_t hi)
     }
 }
 
-/* A forward-moving window on pagemap for the quick check: one pread fills QENT entries from
- * the first page asked for, so ranges that lie within QENT pages of each other (the libraries'
- * data next to one another) share a system call, which costs more than the scan of a page. */
-/* The pagemap entry of page pg, or false: pagemap unreadable. */
+/* The pagemap entry of page pg, or false: pagemap unreadable. A forward-moving window: one
+ * pread fills QENT entries from the first page asked for, so ranges that lie within QENT pages
+ * of each other (the libraries' data next to one another) share a system call, which costs
+ * more than the scan of a page. */
 CHILD_PATH static bool qwin_entry(uintptr_t pg, uint64_t *e)
 {
     uintptr_t pn = pg >> 12;

@@ -50,7 +50,7 @@ struct table {
     _Atomic uint32_t slot[];          /* slot -> id, 0 empty */
 };
 static _Atomic(struct table *) table; /* the current one */
-static uint64_t *offsets;             /* id -> byte offset of its record in the arena, descending */
+static uint64_t *offsets;             /* id 0's entry; id -> byte offset of its record (offset_of) */
 static char *arena;
 static size_t arena_used;             /* under the lock */
 static _Atomic uint32_t next_id;      /* ids handed out: 1..next_id */
@@ -108,9 +108,12 @@ static uint64_t hash_frames(const uintptr_t *pcs, unsigned n)
     return h ? h : 1;
 }
 
+/* The id table descends from the first hash table: id's entry lies below id - 1's. */
+static inline uint64_t *offset_of(uint32_t id) { return offsets - id; }
+
 static inline const struct record *record_of(uint32_t id)
 {
-    return (const struct record *)(arena + *(offsets - id));
+    return (const struct record *)(arena + *offset_of(id));
 }
 
 static bool same(uint32_t id, uint64_t h, const uintptr_t *pcs, unsigned n)
@@ -213,7 +216,7 @@ CHILD_PATH uint32_t depot_put(const uintptr_t *pcs, unsigned n)
         r->hash = h;
         r->depth = n;
         memcpy(r->pcs, pcs, n * sizeof *pcs);
-        *(offsets - nid) = arena_used;
+        *offset_of(nid) = arena_used;
         arena_used += need;
         atomic_store_explicit(&next_id, nid, memory_order_release);
         atomic_store_explicit(&t->slot[slot], nid, memory_order_release);
