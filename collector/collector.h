@@ -229,6 +229,11 @@ static inline size_t region_mid_slide(uintptr_t edge)
     uintptr_t want = (edge & ~(uintptr_t)(REGION_BYTES - 1)) + REGION_BYTES / 2;
     return (want < edge ? want + REGION_BYTES : want) - edge;
 }
+/* Where the heap starts in a reserve mapped at raw (mapped LOW_GUARD + REGION_BYTES larger than
+ * the heap): 2 MiB aligned, and at least LOW_GUARD into its 4 GiB window (why: heap.c). */
+enum { LOW_GUARD = 16 << 20 };
+#define LOW_WINDOW (UINT64_C(1) << 32)
+HIDDEN uintptr_t heap_base_for(uintptr_t raw);
 static inline uintptr_t chunk_addr(uint32_t ci) { return heap.base + ((uintptr_t)ci << CHUNK_SHIFT); }
 static inline uint32_t chunk_of(uintptr_t p) { return (uint32_t)((p - heap.base) >> CHUNK_SHIFT); }
 static inline struct span *span_at(uint32_t ci) { return heap.descs - ci; }   /* descending: see heap_init */

@@ -1,8 +1,11 @@
 /* test_lookup.c -- every interior address maps to its block in O(1); foreign and freed ones do not. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "scanner.h"
@@ -75,6 +78,36 @@ static void foreign_addresses(void **state)
     assert_false(heap_lookup(heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT), &lk));
 }
 
+/* A 32-bit store over a stale pointer (0x7f1700000022) must not point at the heap's first
+ * blocks: the heap never starts in the low LOW_GUARD of a 4 GiB window. */
+static void base_clear_of_small_integers(void **state)
+{
+    struct lookup lk;
+    uintptr_t window = heap.base & ~(LOW_WINDOW - 1);
+    for (uintptr_t low = 0; low < LOW_GUARD; low += 4093)
+        assert_false(heap_lookup(window + low, &lk));
+    assert_true((heap.base & (LOW_WINDOW - 1)) >= LOW_GUARD);
+    const uintptr_t raws[] = { 0x7f1700000000, 0x7f1700001000, 0x7f16ffe00000, 0x7f16fffff000,
+                               0x7f1700ff0000, 0x7f1701000000, 0x7f1701001000, 0x7f1723456000 };
+    for (size_t i = 0; i < sizeof raws / sizeof raws[0]; i++) {
+        uintptr_t b = heap_base_for(raws[i]);
+        assert_true(b >= raws[i] && b < raws[i] + REGION_BYTES + LOW_GUARD);
+        assert_true(b % REGION_BYTES == 0);
+        assert_true((b & (LOW_WINDOW - 1)) >= LOW_GUARD);
+    }
+    assert_int_equal(heap_base_for(0x7f1723456000), 0x7f1723600000);
+    /* The page below the heap is mapped (mincore succeeds) and inaccessible (write(2) from it
+     * faults), so no mapping of the program's ends at heap.base. */
+    unsigned char vec;
+    int fds[2];
+    assert_int_equal(mincore((void *)(heap.base - 4096), 4096, &vec), 0);
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(write(fds[1], (void *)(heap.base - 4096), 1), -1);
+    assert_int_equal(errno, EFAULT);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void aligned_blocks(void **state)
 {
     for (size_t align = 32; align <= (1 << 20); align *= 2) {
@@ -117,6 +150,7 @@ int main(void)
         cmocka_unit_test(every_offset_of_every_class),
         cmocka_unit_test(large_blocks),
         cmocka_unit_test(foreign_addresses),
+        cmocka_unit_test(base_clear_of_small_integers),
         cmocka_unit_test(aligned_blocks),
         cmocka_unit_test(inside_coalesced_free_runs),
     };
