@@ -423,7 +423,9 @@ def case_fork(a):
             'G': {('direct', 'g_leak_site'): (224, 1)},
             'E': {('direct', 'e_early_site'): (225, 1), ('direct', 'e_memalign_site'): (227, 1),
                   ('direct', 'e_late_site'): (226, 1)},
-            'P': {('direct', 'parent_site'): (111, 1)}}
+            'P': {('direct', 'parent_site'): (111, 1), ('direct', 'parent_late_site'): (113, 1),
+                  ('direct', 'p_memalign_site'): (229, 1), ('direct', 'parent_last_site'): (114, 1),
+                  ('direct', 'thread_late_site'): (115, 1)}}
     if reports != want:
         fail('reports by process:\n%s\nwant\n%s' % (reports, want))
     # D's blocks are reachable from a global and from the inherited table, one only through an

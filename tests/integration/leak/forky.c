@@ -12,7 +12,11 @@
  *   E  leaks e_early_site and e_memalign_site (its requested size set after the allocation),
  *      then keeps 3000 new blocks (more than a child's private log of its own blocks holds, so
  *      the log moves to the side tables) and leaks e_late_site: reports those three.
- * The parent waits for all and exits: reports parent_site only.
+ * The parent waits for all, then leaks parent_late_site and p_memalign_site, keeps 5000 new
+ * blocks (more than the log of metadata it defers once it has forked holds, so the log is
+ * flushed to the side tables), leaks parent_last_site, and starts a thread that leaks
+ * thread_late_site (the log is flushed as the thread starts). It reports those five and
+ * parent_site, with their stacks and requested sizes.
  * Prints "A=pid D=pid B=pid C=pid G=pid E=pid P=pid" on stdout. Plain libc program.
  */
 #include <stdio.h>
@@ -22,6 +26,8 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
+
+#include <pthread.h>
 
 static void *volatile sink;
 static NOINLINE void *use(void *p) { sink = p; sink = NULL; return p; }
@@ -50,6 +56,23 @@ static NOINLINE void e_memalign_site(void)
     if (posix_memalign(&p, 64, 227) == 0) use(memset(p, 0, 227));
 }
 
+static NOINLINE void parent_late_site(void) { use(memset(malloc(113), 0, 113)); }
+static NOINLINE void parent_last_site(void) { use(memset(malloc(114), 0, 114)); }
+static NOINLINE void thread_late_site(void) { use(memset(malloc(115), 0, 115)); }
+static NOINLINE void p_memalign_site(void)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, 229) == 0) use(memset(p, 0, 229));
+}
+
+#define P_KEEP 5000
+void **p_keep;
+static NOINLINE void p_keep_many(void)
+{
+    p_keep = use(memset(malloc(P_KEEP * sizeof(void *)), 0, P_KEEP * sizeof(void *)));
+    for (int i = 0; i < P_KEEP; i++) p_keep[i] = use(malloc(48));
+}
+
 #define E_KEEP 3000
 void **e_keep;                     /* global, so that the stores are not dead to the compiler */
 
@@ -64,6 +87,14 @@ static NOINLINE void scrub(void)
     volatile char buf[1 << 14];
     memset((char *)buf, 0, sizeof buf);
     __asm__ volatile("" : : "r"(buf) : "memory");   /* the stores are kept: buf escapes */
+}
+
+/* A joined thread's stack stays mapped (glibc caches it), so it is scrubbed like main's. */
+static void *late_thread(void *arg)
+{
+    thread_late_site();
+    scrub();
+    return arg;
 }
 
 static void child_work(void (*leak)(void))
@@ -127,6 +158,13 @@ int main(void)
         exit(0);
     }
     waitpid(e, NULL, 0);
+    parent_late_site();
+    p_memalign_site();
+    p_keep_many();
+    parent_last_site();
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_thread, NULL) != 0 || pthread_join(t, NULL) != 0) return 1;
+    scrub();
     printf("A=%d D=%d B=%d C=%d G=%d E=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)e, (int)getpid());
     return 0;
 }
