@@ -316,7 +316,11 @@ CHILD_PATH void alloc_fork_child(void)
      * in a forked child each first touch of a page is a fault of its own (the loop below read
      * every span's descriptor, about 100 us per child of fork_loop.sh). */
     struct tcache *tc = heap.tcaches, *keep = NULL;
-    if (tc == me && (!me || !me->next)) return;
+    if (tc == me && (!me || !me->next)) {
+        for (uint32_t ci = 0; config_debug && ci < atomic_load(&heap.top); ci++)
+            cg_assert(span_at(ci)->kind != SPAN_SMALL || !span_at(ci)->owner || span_at(ci)->owner == me);
+        return;
+    }
     for (unsigned c = 0; c < NCLASSES; c++)
         if (heap.orphans[c] != NONE32) heap.orphans[c] = NONE32;
     heap.tcaches = NULL;

@@ -37,8 +37,6 @@ _Static_assert(REGION_BYTES % CHUNK_SIZE == 0, "chunks stay aligned");
  * leak in about 700 runs of the leak checker went unreported, held by exactly such a word in the
  * exit path's stack). So the heap starts at least LOW_GUARD into its 4 GiB window, above the
  * integers programs store most. Costs address space only (LOW_GUARD, collector.h). */
-enum { GUARD_PAGE = 4096 };
-
 uintptr_t heap_base_for(uintptr_t raw)
 {
     uintptr_t base = (raw + REGION_BYTES - 1) & ~(uintptr_t)(REGION_BYTES - 1);
@@ -95,11 +93,13 @@ int heap_init(void)
     }
     if (want != asked)
         limits_note("heap reserve %zu MiB (of COWGC_RESERVE=%zu)", want >> 20, asked >> 20);
-    uintptr_t base = heap_base_for((uintptr_t)raw + 1);
-    /* Give back the slop on both sides, but for an inaccessible page just below the heap: a
-     * mapping placed right under it (a thread stack, measured) would hand the program its
-     * one-past-the-end pointer (pthread's stack bounds, in the TCB and on the stack itself), which
-     * is heap.base, and pin the heap's first block. */
+    /* Give back the slop on both sides, but for an inaccessible page just below the heap (so
+     * the heap starts at least a page into the reserve): a mapping placed right under it (a
+     * thread stack, measured) would hand the program its one-past-the-end pointer (pthread's
+     * stack bounds, in the TCB and on the stack itself), which is heap.base, and pin the heap's
+     * first block. */
+    enum { GUARD_PAGE = 4096 };
+    uintptr_t base = heap_base_for((uintptr_t)raw + GUARD_PAGE);
     if (base - GUARD_PAGE > (uintptr_t)raw) munmap(raw, base - GUARD_PAGE - (uintptr_t)raw);
     mprotect((void *)(base - GUARD_PAGE), GUARD_PAGE, PROT_NONE);
     uintptr_t end = (uintptr_t)raw + want + REGION_BYTES + LOW_GUARD;
