@@ -83,7 +83,7 @@ const struct option_def option_table[] = {
     { "FULL_GROWTH", OPT_RATIO, "1", NULL, 100, 100000, F(full_growth_permille),
       "with generations: a full collection once the old generation has grown by this multiple since the last full one" },
     { "MARKERS", OPT_INT, "0", NULL, 0, 8, F(markers),
-      "threads that mark in a big collection: the collecting thread and helpers that exist only while the world is stopped; 0 = one per CPU, at most 4; 1 = no helpers" },
+      "threads that mark in a big collection: the collecting thread and helpers that exist only while the world is stopped; 0 = one per CPU available (affinity, capped by the cgroup's CPU quota), at most 4; 1 = no helpers" },
     { "MARKERS_MIN", OPT_SIZE, "1M", NULL, 0, TiB, F(markers_min),
       "bytes a collection traces alone before it starts its helpers (starting them costs tens of microseconds)" },
     { "MAX_HEAP", OPT_SIZE, "0", NULL, 0, 64 * TiB, F(max_heap),

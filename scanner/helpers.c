@@ -14,8 +14,10 @@
  *  - Nothing is allocated: the helpers' machine stacks and mark stacks and the pool are one
  *    MAP_NORESERVE mapping made at the first start, excluded from the roots.
  */
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -57,6 +59,108 @@ static void lock(void)
 
 static void unlock(void) { atomic_store_explicit(&hp.lock, 0, memory_order_release); }
 
+/* ---- how many CPUs: affinity, and a cgroup's CPU quota ---- */
+
+/* CPUs a quota of `quota` per `period` (the same unit) amounts to, rounded up; 0 = no limit. */
+unsigned cgroup_quota_cpus(long long quota, long long period)
+{
+    if (quota <= 0 || period <= 0) return 0;
+    long long n = (quota + period - 1) / period;
+    return n > 4096 ? 4096 : (unsigned)n;
+}
+
+/* cgroup v2's cpu.max: "max PERIOD" (no limit) or "QUOTA PERIOD"; 0 = no limit or unreadable. */
+unsigned cgroup_cpu_max_cpus(const char *text)
+{
+    char *end;
+    if (strncmp(text, "max", 3) == 0) return 0;
+    long long quota = strtoll(text, &end, 10);
+    if (end == text) return 0;
+    long long period = strtoll(end, NULL, 10);
+    return cgroup_quota_cpus(quota, period);
+}
+
+/* The whole of a small file (up to cap - 1 bytes), NUL-terminated: its length, or -1. */
+static long read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long total = 0, got;
+    while ((size_t)total < cap - 1 && (got = syscall(SYS_read, fd, buf + total, cap - 1 - total)) > 0)
+        total += got;
+    syscall(SYS_close, fd);
+    buf[total] = 0;
+    return total;
+}
+
+/* The tightest CPU limit on the way from cgroup `path` up to the root of hierarchy `mnt`
+ * (a parent's quota binds its children too); 0 = none. v2 reads cpu.max, v1 the CFS pair. */
+static unsigned cgroup_walk(const char *mnt, const char *path, bool v2)
+{
+    char dir[512], file[600], text[64];
+    unsigned best = 0;
+    if (fmt(dir, sizeof dir, "%s%s", mnt, path) >= sizeof dir - 1) return 0;   /* too long: not ours to guess */
+    for (;;) {
+        unsigned n = 0;
+        if (v2) {
+            fmt(file, sizeof file, "%s/cpu.max", dir);
+            if (read_small(file, text, sizeof text) > 0) n = cgroup_cpu_max_cpus(text);
+        } else {
+            fmt(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
+            if (read_small(file, text, sizeof text) > 0) {
+                long long quota = strtoll(text, NULL, 10);
+                fmt(file, sizeof file, "%s/cpu.cfs_period_us", dir);
+                if (quota > 0 && read_small(file, text, sizeof text) > 0)
+                    n = cgroup_quota_cpus(quota, strtoll(text, NULL, 10));
+            }
+        }
+        if (n && (!best || n < best)) best = n;
+        char *slash = strrchr(dir, '/');
+        if (!slash || (size_t)(slash - dir) < strlen(mnt)) break;
+        *slash = 0;
+    }
+    return best;
+}
+
+/* The CPU quota of this process's cgroup, in CPUs rounded up; 0 = none found. Container
+ * runtimes (Docker's --cpus, Kubernetes' CPU limits) set it, and affinity does not show it:
+ * helpers beyond it would only be throttled with the world stopped. Looks at the usual mount
+ * points (/sys/fs/cgroup for v2, or its unified/ and cpu/ directories in hybrid layouts); a
+ * hierarchy mounted elsewhere is not found. Reads /proc only, allocates nothing. */
+unsigned cgroup_cpus(void)
+{
+    static char text[4096];
+    if (read_small("/proc/self/cgroup", text, sizeof text) <= 0) return 0;
+    unsigned best = 0;
+    for (char *line = text, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0; else next = line + strlen(line);
+        /* "ID:CONTROLLERS:PATH"; v2 is "0::PATH" */
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2) continue;
+        *c2 = 0;
+        const char *ctl = c1 + 1, *path = c2 + 1;
+        unsigned n = 0;
+        if (!*ctl && strcmp(line, "0:") == 0) {   /* v2: line is now "0:", the controller list empty */
+            n = cgroup_walk("/sys/fs/cgroup", path, true);
+            if (!n) n = cgroup_walk("/sys/fs/cgroup/unified", path, true);
+        } else {
+            bool cpu = false;
+            for (const char *t = ctl; *t;) {      /* is "cpu" one of the comma-separated names? */
+                size_t len = strcspn(t, ",");
+                if (len == 3 && strncmp(t, "cpu", 3) == 0) cpu = true;
+                t += len + (t[len] == ',');
+            }
+            if (cpu) {
+                n = cgroup_walk("/sys/fs/cgroup/cpu", path, false);
+                if (!n) n = cgroup_walk("/sys/fs/cgroup/cpu,cpuacct", path, false);
+            }
+        }
+        if (n && (!best || n < best)) best = n;
+    }
+    return best;
+}
+
 unsigned cpus_available(void)
 {
     static unsigned n;
@@ -65,7 +169,13 @@ unsigned cpus_available(void)
         long got = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
         unsigned c = 0;
         for (long i = 0; got > 0 && i < got / 8; i++) c += (unsigned)__builtin_popcountll(mask[i]);
-        n = c ? c : 1;
+        if (!c) c = 1;
+        unsigned quota = cgroup_cpus();
+        if (quota && quota < c) {
+            if (opt.verbose) log_line("CPUs available: %u (%u by affinity, limited by the cgroup's CPU quota)", quota, c);
+            c = quota;
+        }
+        n = c;
     }
     return n;
 }

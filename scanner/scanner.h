@@ -158,7 +158,10 @@ HIDDEN void helpers_finish(void (*drain)(struct markstack *), uint64_t *cpu_ns);
 HIDDEN void mark_share_give(struct markstack *st);
 /* A hungry marker: items from the pool onto st; false once marking is over (done). */
 HIDDEN bool mark_share_wait(struct markstack *st);
-HIDDEN unsigned cpus_available(void);           /* CPUs this process may run on (>= 1) */
+HIDDEN unsigned cpus_available(void);   /* CPUs this process may use (>= 1): affinity, capped by a cgroup CPU quota */
+HIDDEN unsigned cgroup_cpus(void);      /* this process's cgroup CPU quota in CPUs (rounded up), 0 = none */
+HIDDEN unsigned cgroup_quota_cpus(long long quota, long long period);   /* 0 = no limit */
+HIDDEN unsigned cgroup_cpu_max_cpus(const char *cpu_max);             /* v2 cpu.max text; 0 = no limit */
 
 #endif
 
