@@ -13,8 +13,9 @@
  *    empty", seen under the lock, means that no work is left anywhere.
  *  - Nothing is allocated: the helpers' machine stacks and mark stacks and the pool are one
  *    MAP_NORESERVE mapping made at the first start, excluded from the roots.
+ *  - cpus_available() is computed once per process (affinity, capped by the cgroup's CPU
+ *    quota, read from /proc and /sys without allocating) and is never below 1.
  */
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -80,18 +81,8 @@ unsigned cgroup_cpu_max_cpus(const char *text)
     return cgroup_quota_cpus(quota, period);
 }
 
-/* The whole of a small file (up to cap - 1 bytes), NUL-terminated: its length, or -1. */
-static long read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    long total = 0, got;
-    while ((size_t)total < cap - 1 && (got = syscall(SYS_read, fd, buf + total, cap - 1 - total)) > 0)
-        total += got;
-    syscall(SYS_close, fd);
-    buf[total] = 0;
-    return total;
-}
+/* The tighter of two CPU limits, 0 meaning none. */
+static unsigned tighter(unsigned a, unsigned b) { return !a || (b && b < a) ? b : a; }
 
 /* The tightest CPU limit on the way from cgroup `path` up to the root of hierarchy `mnt`
  * (a parent's quota binds its children too); 0 = none. v2 reads cpu.max, v1 the CFS pair. */
@@ -104,17 +95,17 @@ static unsigned cgroup_walk(const char *mnt, const char *path, bool v2)
         unsigned n = 0;
         if (v2) {
             fmt(file, sizeof file, "%s/cpu.max", dir);
-            if (read_small(file, text, sizeof text) > 0) n = cgroup_cpu_max_cpus(text);
+            if (read_small_file(file, text, sizeof text) > 0) n = cgroup_cpu_max_cpus(text);
         } else {
             fmt(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
-            if (read_small(file, text, sizeof text) > 0) {
+            if (read_small_file(file, text, sizeof text) > 0) {
                 long long quota = strtoll(text, NULL, 10);
                 fmt(file, sizeof file, "%s/cpu.cfs_period_us", dir);
-                if (quota > 0 && read_small(file, text, sizeof text) > 0)
+                if (quota > 0 && read_small_file(file, text, sizeof text) > 0)
                     n = cgroup_quota_cpus(quota, strtoll(text, NULL, 10));
             }
         }
-        if (n && (!best || n < best)) best = n;
+        best = tighter(best, n);
         char *slash = strrchr(dir, '/');
         if (!slash || (size_t)(slash - dir) < strlen(mnt)) break;
         *slash = 0;
@@ -126,11 +117,11 @@ static unsigned cgroup_walk(const char *mnt, const char *path, bool v2)
  * runtimes (Docker's --cpus, Kubernetes' CPU limits) set it, and affinity does not show it:
  * helpers beyond it would only be throttled with the world stopped. Looks at the usual mount
  * points (/sys/fs/cgroup for v2, or its unified/ and cpu/ directories in hybrid layouts); a
- * hierarchy mounted elsewhere is not found. Reads /proc only, allocates nothing. */
+ * hierarchy mounted elsewhere is not found. Reads /proc and /sys, allocates nothing. */
 unsigned cgroup_cpus(void)
 {
     static char text[4096];
-    if (read_small("/proc/self/cgroup", text, sizeof text) <= 0) return 0;
+    if (read_small_file("/proc/self/cgroup", text, sizeof text) <= 0) return 0;
     unsigned best = 0;
     for (char *line = text, *next; *line; line = next) {
         next = strchr(line, '\n');
@@ -156,7 +147,7 @@ unsigned cgroup_cpus(void)
                 if (!n) n = cgroup_walk("/sys/fs/cgroup/cpu,cpuacct", path, false);
             }
         }
-        if (n && (!best || n < best)) best = n;
+        best = tighter(best, n);
     }
     return best;
 }
@@ -175,6 +166,7 @@ unsigned cpus_available(void)
             if (opt.verbose) log_line("CPUs available: %u (%u by affinity, limited by the cgroup's CPU quota)", quota, c);
             c = quota;
         }
+        cg_assert(c >= 1);
         n = c;
     }
     return n;

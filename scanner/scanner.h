@@ -159,6 +159,7 @@ HIDDEN void mark_share_give(struct markstack *st);
 /* A hungry marker: items from the pool onto st; false once marking is over (done). */
 HIDDEN bool mark_share_wait(struct markstack *st);
 HIDDEN unsigned cpus_available(void);   /* CPUs this process may use (>= 1): affinity, capped by a cgroup CPU quota */
+HIDDEN long read_small_file(const char *path, char *buf, size_t n);   /* stw.c: whole file, NUL-terminated; -1 */
 HIDDEN unsigned cgroup_cpus(void);      /* this process's cgroup CPU quota in CPUs (rounded up), 0 = none */
 HIDDEN unsigned cgroup_quota_cpus(long long quota, long long period);   /* 0 = no limit */
 HIDDEN unsigned cgroup_cpu_max_cpus(const char *cpu_max);             /* v2 cpu.max text; 0 = no limit */

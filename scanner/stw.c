@@ -257,17 +257,10 @@ static void signal_target(struct target *t)
 /* ---- /proc/self/task/<tid>/...: what a thread that does not answer is doing ---- */
 
 /* The whole (small) file into buf, NUL-terminated; its length, or -1 with errno. */
-static long read_task_file(pid_t tid, const char *leaf, char *buf, size_t n)
+/* All of a small file (up to n - 1 bytes) into buf, NUL-terminated: its length, or -1 when it
+ * cannot be opened or its first read fails. Preserves errno; allocates nothing. */
+long read_small_file(const char *path, char *buf, size_t n)
 {
-    char path[64] = "/proc/self/task/", num[16];
-    int k = 0;
-    do num[k++] = (char)('0' + tid % 10); while ((tid /= 10) && k < 15);
-    size_t p = strlen(path);
-    while (k)
-        path[p++] = num[--k];
-    path[p++] = '/';
-    size_t l = strlen(leaf);
-    memcpy(path + p, leaf, l + 1);
     int fd = sys_open(path, O_RDONLY);
     if (fd < 0)
         return -1;
@@ -287,6 +280,20 @@ static long read_task_file(pid_t tid, const char *leaf, char *buf, size_t n)
     if (got >= 0)
         buf[got] = '\0';
     return got;
+}
+
+static long read_task_file(pid_t tid, const char *leaf, char *buf, size_t n)
+{
+    char path[64] = "/proc/self/task/", num[16];
+    int k = 0;
+    do num[k++] = (char)('0' + tid % 10); while ((tid /= 10) && k < 15);
+    size_t p = strlen(path);
+    while (k)
+        path[p++] = num[--k];
+    path[p++] = '/';
+    size_t l = strlen(leaf);
+    memcpy(path + p, leaf, l + 1);
+    return read_small_file(path, buf, n);
 }
 
 static const char *skip_spaces(const char *p)
