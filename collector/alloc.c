@@ -843,11 +843,10 @@ static __attribute__((noinline, cold)) void free_slow_keep_errno(void *p, uintpt
     errno = e;
 }
 
-/* A local free that found the LIFO full: the slot goes back to its span for real. busy held. */
-CHILD_PATH static __attribute__((noinline)) void free_local_span(struct tcache *tc, struct span *s, uint32_t ci)
+/* A local free that found the LIFO full emptied its span, or freed a slot of a span on the full
+ * list (s->used and tc->free_bytes already count the free): move the span. busy held. */
+CHILD_PATH static __attribute__((noinline)) void free_span_settle(struct tcache *tc, struct span *s, uint32_t ci)
 {
-    tc->free_bytes += s->size;
-    if (--s->used != 0 && s->list != LIST_FULL) { busy_leave(tc); return; }
     struct bin *b = &tc->bins[s->cls];
     if (s->list == LIST_FULL) {
         span_list_remove(&b->full, ci);
@@ -869,6 +868,19 @@ CHILD_PATH static __attribute__((noinline)) void free_local_span(struct tcache *
         heap_run_free(ci);
     heap_unlock();
     errno = e;
+}
+
+/* busy_leave for the fast paths' rare case, out of line. */
+CHILD_PATH static __attribute__((noinline)) void free_leave(struct tcache *tc) { busy_leave(tc); }
+
+/* A local free that found the LIFO full: the slot goes back to its span for real, counted
+ * inline (in FIFO frees of more blocks than the LIFO holds, this is nearly every free); only
+ * moving the span between lists costs a call. busy held, and left on return. */
+static inline __attribute__((always_inline)) void free_to_span(struct tcache *tc, struct span *s, uint32_t ci)
+{
+    tc->free_bytes += s->size;
+    if (unlikely(--s->used == 0 || s->list == LIST_FULL)) { free_span_settle(tc, s, ci); return; }
+    if (unlikely(!busy_leave_fast(tc))) free_leave(tc);
 }
 
 /* Another thread's (or an orphaned) span: set the remote bit with one atomic OR. */
@@ -936,7 +948,7 @@ free_owned(struct tcache *tc, struct span *s, uint32_t ci, uint32_t idx, void *p
     unsigned c = s->cls;
     struct bin *b = &tc->bins[c];
     uint32_t n = b->nlifo;
-    if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
+    if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, ci); return; }
     b->lifo[n].user = (uintptr_t)p;
     b->lifo[n].bit = (uint64_t)ci << 12 | idx;    /* = (ci * BM_WORDS + w) << 6 | idx % 64 */
     b->nlifo = n + 1;
@@ -970,10 +982,8 @@ CHILD_PATH static __attribute__((noinline)) void free_other(void *p, const char 
     free_owned(tc, s, ci, idx, p, who);
 }
 
-CHILD_PATH static __attribute__((noinline)) void free_leave(struct tcache *tc) { busy_leave(tc); }
-
 /* The common free: a SMALL block of a span this thread owns, not freed twice, nothing pending.
- * Calls nothing but in tail position (free_local_span when the LIFO is full); anything else
+ * Calls nothing but in tail position (free_span_settle when a full LIFO's free moves a span); anything else
  * goes to free_other, which repeats the checks and does what free_owned does. */
 static inline void free_block(void *p, const char *who)
 {
@@ -1026,7 +1036,7 @@ static inline void free_block(void *p, const char *who)
                 if (heap.track_ext) heap.ext_bm[gbit >> 6] &= ~bit;   /* freed by the program (I7) */
                 tc->nfree++;
                 uint32_t n = b->nlifo;
-                if (unlikely(n >= LIFO_CAP)) { free_local_span(tc, s, ci); return; }
+                if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, ci); return; }
                 b->lifo[n].user = (uintptr_t)p;
                 b->lifo[n].bit = gbit;
                 b->nlifo = n + 1;
