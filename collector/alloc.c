@@ -891,6 +891,8 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
         free_unallocated(who, p, "double free (block is not allocated)");
         return;
     }
+    /* I10: the flag before the bit, so whoever clears the span's words sees that there are some. */
+    span_use(s, MAP_REMOTE);
     uint64_t old = atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + w), bit,
                                             memory_order_release);
     if (unlikely(old & bit)) {

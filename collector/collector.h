@@ -36,6 +36,11 @@
  *     out since" while it is free. Every hand-out writes it (= exact), every free by the program
  *     clears it, a reclaiming sweep sets it. Bit 0 of a LARGE span's word: reclaimed and kept in
  *     quarantine (alloc bit clear). A LARGE block's exact fit is read from its descriptor.
+ *  I10 A span's remote, out-of-line mark, old and age words are all zero unless its `maps` says
+ *     that map may hold bits (a span starts with maps == 0 and its words clear, I3). Nothing
+ *     reads or clears a map's words for a span that never used it: in a forked child each
+ *     first touch of a page nobody wrote is a fault (a demo worker's first collection took
+ *     ~130 page faults, ~90 of them on such pages; now ~40).
  *  I9 (Collect and detect modes, heap.clear_slack.) A SMALL slot is handed out with the bytes
  *     past the request zero, and an in-place realloc zeroes them again: the mark phase scans
  *     the whole slot, and stale pointers left there by the slot's earlier blocks would keep
@@ -83,6 +88,12 @@ enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPH
  * neither: every allocated block in it is old. */
 enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16, SF_YOUNG = 32, SF_AGED = 64 };
 
+/* Side maps a span's words may be nonzero in (a superset, I10): MAP_REMOTE, the remote bitmap
+ * (set by free_remote before its first bit); MAP_GEN, the old and age bitmaps (set by the sweep
+ * before it writes a nonzero word); MAP_MARK, the out-of-line mark bitmap (set by the marker
+ * with the span's first mark bit, before any sweep reads it). Cleared with all the words. */
+enum span_map { MAP_REMOTE = 1, MAP_GEN = 2, MAP_MARK = 4 };
+
 struct tcache;
 
 /* One per chunk. Only the head chunk of a span carries the span's state; CONT and FREE_TAIL
@@ -107,11 +118,24 @@ struct span {
     uint32_t next, prev;   /* chunk indexes of list neighbours, NONE32 at the ends */
     union {
         uint64_t dirty_since; /* FREE runs: when the run last became dirty (ns), for purge decay */
-        uint32_t quar_until;  /* SMALL, LARGE: reclaimed slots stay out of use while the number
-                                 of collections is below this (COWGC_QUARANTINE) */
+        struct {
+            uint32_t quar_until;  /* SMALL, LARGE: reclaimed slots stay out of use while the number
+                                     of collections is below this (COWGC_QUARANTINE) */
+            _Atomic uint8_t maps; /* SMALL, LARGE: enum span_map */
+        };
     };
 };
 _Static_assert(sizeof(struct span) == 64, "one descriptor per cache line");
+
+static inline bool span_uses(const struct span *s, unsigned map)
+{
+    return atomic_load_explicit(&s->maps, memory_order_relaxed) & map;
+}
+
+static inline void span_use(struct span *s, unsigned map)
+{
+    if (!span_uses(s, map)) atomic_fetch_or_explicit(&s->maps, (uint8_t)map, memory_order_relaxed);
+}
 
 #define LIFO_CAP 32
 
@@ -260,6 +284,7 @@ HIDDEN uint32_t heap_run_alloc(uint32_t nchunks, bool *zeroed);  /* NONE32: out 
 HIDDEN void span_list_push(uint32_t *head, uint32_t ci, uint8_t list);
 HIDDEN void span_list_remove(uint32_t *head, uint32_t ci);
 HIDDEN void heap_run_free(uint32_t ci);            /* releases a whole span */
+HIDDEN bool words_clear_or_untouched(const uint64_t *w, unsigned n);   /* debug checks of I10 */
 HIDDEN void heap_purge(bool all);                  /* return dirty runs to the OS */
 HIDDEN void heap_purge_if_needed(void);            /* the dirty budget is exceeded: purge */
 HIDDEN void heap_lock(void);
@@ -298,6 +323,7 @@ HIDDEN void gc_at_exit(void);
 HIDDEN void gc_mark_all(void);                       /* world stopped: marks from all roots */
 HIDDEN void gc_marking_begins(void);                 /* every marking, before its first mark */
 HIDDEN bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user);
+HIDDEN void span_marks_clear(uint32_t ci, struct span *s);
 HIDDEN uint64_t gc_collections(void);
 HIDDEN void gc_fork_child(void);                     /* per-process statistics */
 HIDDEN void gc_mark_range(uintptr_t lo, uintptr_t hi);    /* conservative scan of a root range */

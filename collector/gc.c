@@ -157,19 +157,21 @@ mark_one(struct markstack *st, const struct lookup *lk, const bool inline_marks,
 {
     /* Inherited and frozen: live by definition, and what it points to is found elsewhere. */
     if (unlikely(heap.frozen_bm != NULL) && frozen_test(lk->ci, lk->idx)) return false;
-    const struct span *s = span_at(lk->ci);
+    struct span *s = span_at(lk->ci);
     if (!inline_marks) {
         uint64_t *m = mark_words(lk->ci) + (lk->idx >> 6);
         uint64_t bit = 1ull << (lk->idx & 63);
         if (!par) {
             if (*m & bit) return false;
             *m |= bit;
-        } else if (m == st->pend_word) {
+            span_use(s, MAP_MARK);          /* I10 */
+        } else if (m == st->pend_word) {   /* the word's span was flagged when it became pending */
             if ((st->pend_bits | *m) & bit) return false;
             st->pend_bits |= bit;
         } else {
             if (*m & bit) return false;
             pend_flush(st);
+            span_use(s, MAP_MARK);          /* I10, before the sweep: markers end first */
             st->pend_word = m;
             st->pend_bits = bit;
         }
@@ -425,7 +427,21 @@ bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user)
 {
     if (heap.frozen_bm && frozen_test(ci, idx)) return true;   /* COWGC_FORK_FREEZE: live */
     if (heap.mark == MARK_INLINE) return *(const uint64_t *)(user - INLINE_HDR) & 1;
-    return mark_words(ci)[idx >> 6] & (1ull << (idx & 63));
+    return span_uses(span_at(ci), MAP_MARK) && (mark_words(ci)[idx >> 6] & (1ull << (idx & 63)));
+}
+
+/* Clears the out-of-line mark words of span ci, if it may have any (I10), and says it has none. */
+void span_marks_clear(uint32_t ci, struct span *s)
+{
+    unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
+    if (!span_uses(s, MAP_MARK)) {
+        cg_assert(!config_debug || heap.mark == MARK_INLINE || words_clear_or_untouched(mark_words(ci), n));
+        return;
+    }
+    uint64_t *m = mark_words(ci);
+    for (unsigned w = 0; w < n; w++)
+        if (m[w]) m[w] = 0;
+    atomic_fetch_and_explicit(&s->maps, (uint8_t)~MAP_MARK, memory_order_relaxed);
 }
 
 /* After an overflow some marked blocks were never scanned: scan every marked block again
@@ -504,7 +520,7 @@ static void clear_marks(void)
     uint32_t top = atomic_load(&heap.top);
     if (marks_pristine) {
         for (uint32_t ci = 0; ci < top && config_debug && heap.mark == MARK_OUTOFLINE; ci++)
-            for (unsigned w = 0; w < BM_WORDS; w++) cg_assert(!mark_words(ci)[w]);
+            cg_assert(words_clear_or_untouched(mark_words(ci), BM_WORDS));
         gc_marking_begins();
         return;
     }
@@ -518,10 +534,11 @@ static void clear_marks(void)
         memset(heap.page_bm, 0, ((((size_t)top << CHUNK_SHIFT) >> 12) + 63) / 64 * 8);
         return;
     }
+    /* Only spans that have marks (I10): a forked child would copy every page of the map it
+     * wrote zeroes over, and fault on every one it read. */
     for (uint32_t ci = 0; ci < top; ci++) {
-        const struct span *s = span_at(ci);
-        if (s->kind == SPAN_SMALL) memset(mark_words(ci), 0, ((s->nblocks + 63) / 64) * 8);
-        else if (s->kind == SPAN_LARGE) mark_words(ci)[0] = 0;
+        struct span *s = span_at(ci);
+        if (s->kind == SPAN_SMALL || s->kind == SPAN_LARGE) span_marks_clear(ci, s);
     }
 }
 

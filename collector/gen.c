@@ -432,7 +432,7 @@ static void old_chunks_check(void)
     for (uint32_t c = 0; c < top; c++) {
         if (g.old_chunks[c >> 6] >> (c & 63) & 1)
             continue;
-        for (unsigned w = 0; w < BM_WORDS; w++) cg_assert(!mark_words(c)[w]);
+        cg_assert(words_clear_or_untouched(mark_words(c), BM_WORDS));
         /* The chunks after a LARGE block's first hold its bytes: old if it is. */
         if (span_at(c)->kind == SPAN_CONT) {
             uint32_t h = span_head(c);
@@ -687,6 +687,22 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
 
 /* ---- ages (sweep, world stopped) ---- */
 
+/* Clears span ci's old and age words, if it may have any (I10), and says it has none. */
+static void gen_words_clear(uint32_t ci, struct span *s)
+{
+    unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
+    uint64_t *o = genmeta.old_bm + (size_t)ci * BM_WORDS, *a = genmeta.age_bm + (size_t)ci * BM_WORDS;
+    if (!span_uses(s, MAP_GEN)) {
+        cg_assert(!config_debug || (words_clear_or_untouched(o, n) && words_clear_or_untouched(a, n)));   /* I10 */
+        return;
+    }
+    for (unsigned w = 0; w < n; w++) {
+        if (o[w]) o[w] = 0;
+        if (a[w]) a[w] = 0;
+    }
+    atomic_fetch_and_explicit(&s->maps, (uint8_t)~MAP_GEN, memory_order_relaxed);
+}
+
 void gen_begin(bool minor, bool promote_all)
 {
     g.minor = genmeta.minor = minor;
@@ -695,18 +711,22 @@ void gen_begin(bool minor, bool promote_all)
     genstats.promoted_last = 0;
     if (minor)
         return;
-    /* A full collection: every survivor is old (G6 needs no carry), ages start over. */
-    size_t n = (size_t)atomic_load(&heap.top) * BM_WORDS;
-    for (size_t i = 0; i < n; i++) {
-        if (genmeta.old_bm[i]) genmeta.old_bm[i] = 0;
-        if (genmeta.age_bm[i]) genmeta.age_bm[i] = 0;
+    /* A full collection: every survivor is old (G6 needs no carry), ages start over. Only the
+     * spans that may hold such bits are read (I10): the rest of both maps may be pages nobody
+     * wrote, each a fault to read in a forked child. */
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t ci = 0; ci < top; ci++) {
+        struct span *s = span_at(ci);
+        if (s->kind == SPAN_SMALL || s->kind == SPAN_LARGE) gen_words_clear(ci, s);
     }
 }
 
 uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks)
 {
     size_t i = (size_t)ci * BM_WORDS + w;
-    uint64_t old = genmeta.old_bm[i], age = genmeta.age_bm[i], stay = 0;
+    struct span *sp = span_at(ci);
+    bool used = span_uses(sp, MAP_GEN);   /* I10 */
+    uint64_t old = used ? genmeta.old_bm[i] : 0, age = used ? genmeta.age_bm[i] : 0, stay = 0;
     cg_assert(heap.mark != MARK_OUTOFLINE || !(old & ~mark_words(ci)[w]));   /* G1 */
     if (g.minor) {
         uint64_t fresh = marks & ~old;                 /* young, reached by this collection */
@@ -729,6 +749,7 @@ uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks)
         }
     }
     uint64_t now_old = marks & ~stay;
+    if (!used && (now_old | stay)) span_use(sp, MAP_GEN);
     if (old != now_old) genmeta.old_bm[i] = now_old;
     if (age != stay) genmeta.age_bm[i] = stay;
     g.stayed += (uint64_t)__builtin_popcountll(stay);
@@ -742,18 +763,14 @@ void gen_span_freed(uint32_t ci)
     /* A new span on these chunks starts with no old block (G7 reads marks by its layout).
      * By I3 only the span's own words can hold bits (a span of 1600-byte slots clears 1 word
      * of each map, not 64: sweeps free hundreds of spans). */
-    const struct span *s = span_at(ci);
+    struct span *s = span_at(ci);
     unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
     chunk_bits(ci, s->nchunks, false);    /* G8 */
     uint64_t *m = mark_words(ci), *o = genmeta.old_bm + (size_t)ci * BM_WORDS, *a = genmeta.age_bm + (size_t)ci * BM_WORDS;
-    for (unsigned w = 0; w < n; w++) {
-        if (m[w]) m[w] = 0;
-        if (o[w]) o[w] = 0;
-        if (a[w]) a[w] = 0;
-    }
+    gen_words_clear(ci, s);             /* (heap_run_free cleared the marks) */
     if (config_debug && s->kind == SPAN_SMALL)
-        for (unsigned w = n; w < BM_WORDS; w++)
-            cg_assert(!m[w] && !o[w] && !a[w]);
+        cg_assert(words_clear_or_untouched(m + n, BM_WORDS - n) && words_clear_or_untouched(o + n, BM_WORDS - n) &&
+                  words_clear_or_untouched(a + n, BM_WORDS - n));
 }
 
 /* G8: after the sweep of span ci (world stopped), whether its chunks may hold an old block.
@@ -764,7 +781,9 @@ void gen_span_swept(uint32_t ci)
         return;
     const struct span *s = span_at(ci);
     bool marks = false;
-    if (s->kind == SPAN_SMALL) {
+    if ((s->kind == SPAN_SMALL || s->kind == SPAN_LARGE) && !span_uses(s, MAP_MARK)) {
+        /* I10: no marks, and their words are not read */
+    } else if (s->kind == SPAN_SMALL) {
         const uint64_t *m = mark_words(ci);
         for (unsigned w = 0, n = (s->nblocks + 63) / 64; w < n && !marks; w++) marks = m[w] != 0;
     } else if (s->kind == SPAN_LARGE) {

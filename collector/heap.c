@@ -265,6 +265,24 @@ uint32_t heap_run_alloc(uint32_t n, bool *zeroed)
     return ci;
 }
 
+/* I10's debug check: words [w, w + n) are zero, reading only pages that are already mapped
+ * (a read of one nobody wrote would map it, and the check itself would then cost the fault
+ * I10 avoids; tests look at residency). */
+bool words_clear_or_untouched(const uint64_t *w, unsigned n)
+{
+    const uint64_t *end = w + n;
+    while (w < end) {
+        uintptr_t pg = (uintptr_t)w & ~(uintptr_t)4095;
+        const uint64_t *stop = (const uint64_t *)(pg + 4096) < end ? (const uint64_t *)(pg + 4096) : end;
+        unsigned char vec = 0;
+        if (mincore((void *)pg, 4096, &vec) != 0 || (vec & 1))
+            for (const uint64_t *x = w; x < stop; x++)
+                if (*x) return false;
+        w = stop;
+    }
+    return true;
+}
+
 /* Return a whole span to the free runs, coalescing with free neighbours. Its bitmaps are
  * cleared here so a new span starts with no allocated and no remote bits. */
 void heap_run_free(uint32_t ci)
@@ -281,7 +299,10 @@ void heap_run_free(uint32_t ci)
     if (s->kind == SPAN_SMALL) {
         for (unsigned w = 0; w < BM_WORDS && heap.track_ext && !reclaimed; w++) reclaimed = ext_words(ci)[w] != 0;
         memset(alloc_words(ci), 0, BM_WORDS * 8);
-        memset(remote_words(ci), 0, BM_WORDS * 8);
+        if (span_uses(s, MAP_REMOTE))   /* I10 */
+            memset(remote_words(ci), 0, BM_WORDS * 8);
+        else if (config_debug)
+            cg_assert(words_clear_or_untouched(remote_words(ci), BM_WORDS));
         if (heap.track_ext) memset(ext_words(ci), 0, BM_WORDS * 8);
         if (s->flags & SF_KEPT) memset(keep_words(ci), 0, BM_WORDS * 8);
     } else {
@@ -291,6 +312,7 @@ void heap_run_free(uint32_t ci)
         if (keep_words(ci)[0]) keep_words(ci)[0] = 0;
     }
     if (reclaimed) memset(heap.gone + ci, 1, n);
+    span_marks_clear(ci, s);            /* I10: the next span here starts with none, in every mode */
     gen_span_freed(ci);
     uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
     /* Every chunk that ends up inside the merged run becomes SPAN_CONT, so walks over the

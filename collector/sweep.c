@@ -41,7 +41,7 @@ static void span_unlink(uint32_t ci)
 /* The marked bits of one word of a SMALL span; inline mode clears the headers it reads. */
 static uint64_t word_marks(uint32_t ci, const struct span *s, unsigned w, uint64_t alloc)
 {
-    if (heap.mark == MARK_OUTOFLINE) return mark_words(ci)[w];
+    if (heap.mark == MARK_OUTOFLINE) return span_uses(s, MAP_MARK) ? mark_words(ci)[w] : 0;   /* I10 */
     uint64_t marks = 0;
     uintptr_t slot0 = chunk_addr(ci) + (uintptr_t)w * 64 * s->stride;
     for (uint64_t a = alloc; a; a &= a - 1) {
@@ -95,7 +95,8 @@ static void sweep_small(uint32_t ci, bool reclaim)
              * traced again by the next minor collection (gen.c, G6). A word whose marked
              * blocks are all old already and holds no aged block has nothing to change. */
             size_t gi = (size_t)ci * BM_WORDS + w;
-            if (marks != genmeta.old_bm[gi] || genmeta.age_bm[gi]) {
+            bool used = span_uses(s, MAP_GEN);   /* I10 */
+            if (used ? marks != genmeta.old_bm[gi] || genmeta.age_bm[gi] : marks != 0) {
                 uint64_t stay = gen_age_word(ci, w, marks);
                 if (stay) { unmark(ci, s, w, stay); aged = true; }
             }
@@ -154,7 +155,7 @@ static void sweep_large(uint32_t ci, bool reclaim)
     uintptr_t user = chunk_addr(ci) + s->offset;
     if (heap.sticky_marks && reclaim) {
         uint64_t *h = (uint64_t *)(user - INLINE_HDR);
-        uint64_t own = heap.mark == MARK_INLINE ? *h & 1 : mark_words(ci)[0] & 1;
+        uint64_t own = heap.mark == MARK_INLINE ? *h & 1 : span_uses(s, MAP_MARK) && (mark_words(ci)[0] & 1);
         if (gen_age_word(ci, 0, own)) {       /* stays young (gen.c, G6) */
             if (heap.mark == MARK_INLINE) *h = 0;
             else mark_words(ci)[0] &= ~1ull;
@@ -194,11 +195,12 @@ static void sweep_prefetch(uint32_t ci)
     const struct span *s = span_at(ci);
     size_t bytes = s->kind == SPAN_SMALL ? (size_t)(s->nblocks + 63) / 64 * 8 : 8;
     size_t gi = (size_t)ci * BM_WORDS;
+    bool gen = heap.sticky_marks && span_uses(s, MAP_GEN);   /* I10 */
     for (size_t off = 0; off < bytes; off += 64) {
         __builtin_prefetch((const char *)alloc_words(ci) + off, 1);
-        __builtin_prefetch((const char *)mark_words(ci) + off, 1);
+        if (span_uses(s, MAP_MARK)) __builtin_prefetch((const char *)mark_words(ci) + off, 1);
         __builtin_prefetch((const char *)ext_words(ci) + off, 1);
-        if (heap.sticky_marks) {
+        if (gen) {
             __builtin_prefetch((const char *)(genmeta.old_bm + gi) + off, 1);
             __builtin_prefetch((const char *)(genmeta.age_bm + gi) + off, 1);
         }

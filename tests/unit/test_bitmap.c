@@ -101,11 +101,13 @@ static void sweep_is_alloc_and_mark(void **state)
     heap_lock();
     tcache_flush_all();
     uint32_t top = atomic_load(&heap.top);
-    /* Mark everything allocated, then unmark every third of ours. */
+    /* Mark everything allocated, then unmark every third of ours. As the marker does, a span
+     * with marks says so (I10): the sweep reads no mark word of a span that does not. */
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);
         if (s->kind == SPAN_SMALL) memcpy(mark_words(ci), alloc_words(ci), BM_WORDS * 8);
         else if (s->kind == SPAN_LARGE) mark_words(ci)[0] = alloc_words(ci)[0];
+        if (s->kind == SPAN_SMALL || s->kind == SPAN_LARGE) span_use(s, MAP_MARK);
     }
     for (unsigned i = 0; i < N; i += 3) {
         struct lookup lk;
