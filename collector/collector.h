@@ -137,6 +137,12 @@ static inline void span_use(struct span *s, unsigned map)
     if (!span_uses(s, map)) atomic_fetch_or_explicit(&s->maps, (uint8_t)map, memory_order_relaxed);
 }
 
+/* The words a SMALL or LARGE span uses in each per-slot map: one per 64 slots, or bit 0 of one. */
+static inline unsigned span_map_words(const struct span *s)
+{
+    return s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
+}
+
 #define LIFO_CAP 32
 
 /* A thread's cache for one size class, one cache line (the fast paths index bins with a shift).
@@ -285,6 +291,8 @@ HIDDEN void span_list_push(uint32_t *head, uint32_t ci, uint8_t list);
 HIDDEN void span_list_remove(uint32_t *head, uint32_t ci);
 HIDDEN void heap_run_free(uint32_t ci);            /* releases a whole span */
 HIDDEN bool words_clear_or_untouched(const uint64_t *w, unsigned n);   /* debug checks of I10 */
+/* I10: zero span s's words in maps[0..nmaps) if its `map` bit is set, and drop the bit. */
+HIDDEN void span_map_clear(struct span *s, unsigned map, uint64_t *const maps[], unsigned nmaps);
 HIDDEN void heap_purge(bool all);                  /* return dirty runs to the OS */
 HIDDEN void heap_purge_if_needed(void);            /* the dirty budget is exceeded: purge */
 HIDDEN void heap_lock(void);
@@ -323,7 +331,6 @@ HIDDEN void gc_at_exit(void);
 HIDDEN void gc_mark_all(void);                       /* world stopped: marks from all roots */
 HIDDEN void gc_marking_begins(void);                 /* every marking, before its first mark */
 HIDDEN bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user);
-HIDDEN void span_marks_clear(uint32_t ci, struct span *s);
 HIDDEN uint64_t gc_collections(void);
 HIDDEN void gc_fork_child(void);                     /* per-process statistics */
 HIDDEN void gc_mark_range(uintptr_t lo, uintptr_t hi);    /* conservative scan of a root range */

@@ -430,20 +430,6 @@ bool block_is_marked(uint32_t ci, uint32_t idx, uintptr_t user)
     return span_uses(span_at(ci), MAP_MARK) && (mark_words(ci)[idx >> 6] & (1ull << (idx & 63)));
 }
 
-/* Clears the out-of-line mark words of span ci, if it may have any (I10), and says it has none. */
-void span_marks_clear(uint32_t ci, struct span *s)
-{
-    unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
-    if (!span_uses(s, MAP_MARK)) {
-        cg_assert(!config_debug || heap.mark == MARK_INLINE || words_clear_or_untouched(mark_words(ci), n));
-        return;
-    }
-    uint64_t *m = mark_words(ci);
-    for (unsigned w = 0; w < n; w++)
-        if (m[w]) m[w] = 0;
-    atomic_fetch_and_explicit(&s->maps, (uint8_t)~MAP_MARK, memory_order_relaxed);
-}
-
 /* After an overflow some marked blocks were never scanned: scan every marked block again
  * (cheap to repeat: already marked children are skipped) until a pass does not overflow. */
 static void mark_recover(void)
@@ -538,7 +524,7 @@ static void clear_marks(void)
      * wrote zeroes over, and fault on every one it read. */
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);
-        if (s->kind == SPAN_SMALL || s->kind == SPAN_LARGE) span_marks_clear(ci, s);
+        if (s->kind == SPAN_SMALL || s->kind == SPAN_LARGE) span_map_clear(s, MAP_MARK, (uint64_t *const[]){ mark_words(ci) }, 1);
     }
 }
 
@@ -688,8 +674,8 @@ static void collect(const char *why)
     struct timespec c0, c1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     /* Verbose: how often the scheduler took the CPU away inside the pause (wall time), and how
-     * many page faults the collecting thread took in it: on a VM with shadow paging each costs
-     * 10-30 us, and a forked worker's first collection takes ~130 (first touches of metadata). */
+     * many page faults the collecting thread took in it (first touches of pages in a forked
+     * child: a demo worker's first collection takes ~40, later ones 0-10). */
     struct rusage ru0 = { 0 }, ru1 = { 0 };
     if (opt.verbose) getrusage(RUSAGE_THREAD, &ru0);
     bool minor = gen_next_is_minor(!triggered);

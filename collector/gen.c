@@ -687,20 +687,11 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
 
 /* ---- ages (sweep, world stopped) ---- */
 
-/* Clears span ci's old and age words, if it may have any (I10), and says it has none. */
+/* Clears span ci's old and age words (I10: only if it may have any). */
 static void gen_words_clear(uint32_t ci, struct span *s)
 {
-    unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
-    uint64_t *o = genmeta.old_bm + (size_t)ci * BM_WORDS, *a = genmeta.age_bm + (size_t)ci * BM_WORDS;
-    if (!span_uses(s, MAP_GEN)) {
-        cg_assert(!config_debug || (words_clear_or_untouched(o, n) && words_clear_or_untouched(a, n)));   /* I10 */
-        return;
-    }
-    for (unsigned w = 0; w < n; w++) {
-        if (o[w]) o[w] = 0;
-        if (a[w]) a[w] = 0;
-    }
-    atomic_fetch_and_explicit(&s->maps, (uint8_t)~MAP_GEN, memory_order_relaxed);
+    size_t i = (size_t)ci * BM_WORDS;
+    span_map_clear(s, MAP_GEN, (uint64_t *const[]){ genmeta.old_bm + i, genmeta.age_bm + i }, 2);
 }
 
 void gen_begin(bool minor, bool promote_all)
@@ -764,7 +755,7 @@ void gen_span_freed(uint32_t ci)
      * By I3 only the span's own words can hold bits (a span of 1600-byte slots clears 1 word
      * of each map, not 64: sweeps free hundreds of spans). */
     struct span *s = span_at(ci);
-    unsigned n = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : 1;
+    unsigned n = span_map_words(s);
     chunk_bits(ci, s->nchunks, false);    /* G8 */
     uint64_t *m = mark_words(ci), *o = genmeta.old_bm + (size_t)ci * BM_WORDS, *a = genmeta.age_bm + (size_t)ci * BM_WORDS;
     gen_words_clear(ci, s);             /* (heap_run_free cleared the marks) */

@@ -283,6 +283,24 @@ bool words_clear_or_untouched(const uint64_t *w, unsigned n)
     return true;
 }
 
+/* I10: only nonzero words are stored (a zero store still dirties, and in a forked child copies,
+ * a page); a span whose `map` bit is clear has none, which debug builds check without touching
+ * a page. */
+void span_map_clear(struct span *s, unsigned map, uint64_t *const maps[], unsigned nmaps)
+{
+    unsigned n = span_map_words(s);
+    bool used = span_uses(s, map);
+    for (unsigned k = 0; k < nmaps; k++) {
+        if (!used) {
+            cg_assert(!config_debug || words_clear_or_untouched(maps[k], n));
+            continue;
+        }
+        for (unsigned i = 0; i < n; i++)
+            if (maps[k][i]) maps[k][i] = 0;
+    }
+    if (used) atomic_fetch_and_explicit(&s->maps, (uint8_t)~map, memory_order_relaxed);
+}
+
 /* Return a whole span to the free runs, coalescing with free neighbours. Its bitmaps are
  * cleared here so a new span starts with no allocated and no remote bits. */
 void heap_run_free(uint32_t ci)
@@ -312,7 +330,8 @@ void heap_run_free(uint32_t ci)
         if (keep_words(ci)[0]) keep_words(ci)[0] = 0;
     }
     if (reclaimed) memset(heap.gone + ci, 1, n);
-    span_marks_clear(ci, s);            /* I10: the next span here starts with none, in every mode */
+    /* I10: the next span here starts with no marks, in every mode */
+    span_map_clear(s, MAP_MARK, (uint64_t *const[]){ mark_words(ci) }, 1);
     gen_span_freed(ci);
     uint32_t top = atomic_load_explicit(&heap.top, memory_order_relaxed);
     /* Every chunk that ends up inside the merged run becomes SPAN_CONT, so walks over the
