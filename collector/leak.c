@@ -1218,6 +1218,13 @@ static uintptr_t modules_signature(void)
 
 static void fork_prepare_gen(void)
 {
+    /* Opened once per process that forks, so that its children's exit checks need not open
+     * their own (60-120 us each, measured in a VM). */
+    if (opt.mode == MODE_DETECT) {
+        heap_lock();            /* the descriptor's record is shared with reports and collections */
+        proc_pagemap_fd();
+        heap_unlock();
+    }
     uintptr_t sig = modules_signature(), tp = arch_thread_pointer();
     /* dl_iterate_phdr takes the loader's lock, a store: skip it when nothing changed. */
     if (sig == quick_sig && tp == quick_tp) return;
@@ -1383,6 +1390,21 @@ CHILD_PATH static bool quick_inherited(void)
     return true;
 }
 
+/* The pagemap-filtered roots through cs.pagemap: the inherited heap first, where a shell's
+ * child keeps its blocks, then the modules' data, sorted so neighbours share a pread. True
+ * when every one of the own blocks is marked. */
+CHILD_PATH static bool quick_pagemap_pass(uint64_t own)
+{
+    cs.qwin_n = 0;
+    bool ok = quick_inherited();
+    quick_drain();
+    for (unsigned i = 0; i < nquick && ok && cs.nmarked != own; i++) {
+        ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
+        quick_drain();
+    }
+    return ok && cs.nmarked == own;    /* (subset of the roots: sound) */
+}
+
 /* Own live blocks (reads only); stops counting past QUICK_MAX. Fills the granule filter
  * (cleared by the caller). Not inlined: its locals hold own blocks' addresses (see scrub_below). */
 CHILD_PATH static __attribute__((noinline)) uint64_t own_census(void)
@@ -1463,16 +1485,18 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
             quick_scan(tp, tp + TCB_BYTES);
             quick_drain();
             done = cs.nmarked == own;
-            if (!done && (cs.pagemap = pagemap_once()) >= 0) {
-                cs.qwin_n = 0;
-                bool ok = quick_inherited();
-                quick_drain();
-                for (unsigned i = 0; i < nquick && ok && cs.nmarked != own; i++) {
-                    ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
-                    quick_drain();
-                }
-                done = ok && cs.nmarked == own;    /* (subset of the roots: sound) */
-                syscall(SYS_close, cs.pagemap);
+            /* The parent's pagemap first, inherited open (see fork_prepare_gen): a page this
+             * child wrote is no longer shared with it, so reads as exclusive there too, unless
+             * a sibling still shares it. Any set of pages is sound here (it only picks roots
+             * of the full check); a miss costs the second pass over our own pagemap. */
+            bool ours = false;
+            int kept = done ? -1 : proc_pagemap_kept_fd(&ours);
+            if (kept >= 0 && !ours && (cs.pagemap = kept) >= 0)
+                done = quick_pagemap_pass(own);
+            /* Our own: the one kept open if this child forked in turn, else opened now. */
+            if (!done && (cs.pagemap = kept >= 0 && ours ? kept : pagemap_once()) >= 0) {
+                done = quick_pagemap_pass(own);
+                if (cs.pagemap != kept) syscall(SYS_close, cs.pagemap);
             }
         }
     }

@@ -294,6 +294,17 @@ static struct proc_file maps_file = PROC_FILE("/proc/thread-self/maps", 0);
 static struct proc_file pagemap_file = PROC_FILE("/proc/thread-self/pagemap", 0);
 
 CHILD_PATH int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, (pid_t)syscall(SYS_getpid)); }
+
+/* The kept descriptor without opening one: -1 if none is open (or its number is the program's
+ * now); *ours is false when it was inherited from the process that forked this one (which
+ * opened it, and whose page tables it reads), or from an ancestor that did. */
+CHILD_PATH int proc_pagemap_kept_fd(bool *ours)
+{
+    const struct proc_file *f = &pagemap_file;
+    if (f->fd < 0 || !fd_is(f->fd, &f->id)) return -1;
+    *ours = f->pid == (pid_t)syscall(SYS_getpid);
+    return f->fd;
+}
 void proc_pagemap_drop(void) { proc_file_drop(&pagemap_file); }
 
 /* All of fd into maps_buf (grown as needed); its length, or -1. */

@@ -69,6 +69,7 @@ HIDDEN bool roots_scan_failed(void);   /* the last roots_scan could not read the
  * checks), kept open and checked at each call (preload.h proc_file); -1 if it cannot be opened.
  * proc_pagemap_drop closes it until the next call. */
 HIDDEN int proc_pagemap_fd(void);
+HIDDEN int proc_pagemap_kept_fd(bool *ours);   /* open only; an inherited one: the parent's */
 HIDDEN void proc_pagemap_drop(void);
 /* The runs of pages of [lo, hi) that are present or swapped out, by fd (a pagemap of this
  * process): private memory outside them was never written and reads as zeroes, so it holds
