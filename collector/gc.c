@@ -821,8 +821,14 @@ CHILD_PATH void gc_fork_child(void)
     struct gc_stats fresh = { 0 };
     fresh.live_bytes = gcstats.live_bytes;
     fresh.live_blocks = gcstats.live_blocks;
-    /* (A store that changes nothing still costs a copy-on-write fault after fork.) */
-    if (memcmp(&gcstats, &fresh, sizeof fresh) != 0) gcstats = fresh;
+    /* (A store that changes nothing still costs a copy-on-write fault after fork. Compared
+     * word by word here rather than by memcmp: libc's memcmp lies on a page of its text the
+     * child may not have touched, one more fault.) */
+    _Static_assert(sizeof fresh % sizeof(uint64_t) == 0, "whole words");
+    const uint64_t *a = (const uint64_t *)&gcstats, *b = (const uint64_t *)&fresh;
+    bool same = true;
+    for (size_t i = 0; i < sizeof fresh / sizeof *a; i++) same &= a[i] == b[i];
+    if (!same) gcstats = fresh;
     policy_fork_child();
     /* Arming the child's write tracking is collector work: its CPU counts as the collector's.
      * (Without generations no clock is read: the thread CPU clock is a system call, and the

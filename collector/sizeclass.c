@@ -11,7 +11,7 @@
  */
 #include "collector.h"
 
-const uint32_t class_size[NCLASSES] = {
+CHILD_RODATA const uint32_t class_size[NCLASSES] = {
     16, 32, 48, 64, 80, 96, 112, 128,
     160, 192, 224, 256, 320, 384, 448, 512,
     640, 768, 896, 1024, 1280, 1536, 1792, 2048,
@@ -21,7 +21,7 @@ const uint32_t class_size[NCLASSES] = {
 
 /* size_class() for sizes up to 1024, indexed by (size + 15) / 16: one load instead of a bit scan
  * on the malloc fast path. Checked against the formula for every size by test_sizeclass. */
-const uint8_t class_of_small[65] = {
+CHILD_RODATA const uint8_t class_of_small[65] = {
     0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11,
     11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
     15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,

@@ -276,7 +276,7 @@ static struct fd_ident log_id;
 COLD_BSS static char log_path[4096];         /* absolute; empty: the log is stderr */
 static struct fd_ident err_id;         /* fd 2 when the log was opened */
 
-int fd_ident(int fd, struct fd_ident *id)
+CHILD_PATH int fd_ident(int fd, struct fd_ident *id)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {        /* not a cancellation point; does not allocate */
@@ -294,7 +294,7 @@ static bool same(const struct fd_ident *a, const struct fd_ident *b)
     return a->valid && b->valid && a->dev == b->dev && a->ino == b->ino;
 }
 
-bool fd_is(int fd, const struct fd_ident *id)
+CHILD_PATH bool fd_is(int fd, const struct fd_ident *id)
 {
     struct fd_ident now;
     return fd >= 0 && fd_ident(fd, &now) >= 0 && same(&now, id);

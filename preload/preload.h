@@ -31,6 +31,12 @@
  * child's first touch of each page is a fault of its own: 5-15 us measured in a VM). */
 #define COLD_BSS __attribute__((section(".lbss")))
 
+/* And for constant tables the fast paths read (size classes): in .rodata they lie on a file
+ * page that fork() does not copy, so a child's first malloc takes a fault to map it (one per
+ * child of a shell, measured). The RELRO pages the loader wrote at start-up are private copies,
+ * which fork() does copy: the tables go there, read-only all the same once relocated. */
+#define CHILD_RODATA __attribute__((section(".data.rel.ro.cowgc_child")))
+
 /* Debug builds (meson buildtype debug/debugoptimized without b_ndebug) assert invariants. */
 #ifdef NDEBUG
 static const bool config_debug = false;
