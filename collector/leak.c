@@ -212,6 +212,7 @@ static _Atomic int slice_lock;
  * see qbloom_test), a pagemap buffer, the marked set (open addressing, user addresses) and then
  * the work list, so a small check touches one or two pages. */
 #define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
+enum { QVIA_NONE, QVIA_PARENT, QVIA_OWN };  /* cs.qvia: for the verbose line (and its test) */
 #define QBLOOM_WORDS 64
 #define QENT 256
 struct qrange { uintptr_t lo, hi; };
@@ -223,6 +224,7 @@ static struct {
     bool own_log_stale;                     /* the log's pages hold an ancestor's records */
     uint32_t own_count;                     /* log records of this process */
     int pagemap;                            /* the pagemap descriptor of the running check */
+    uint8_t qvia;                           /* the pagemap the quick check ended with (QVIA_*) */
     unsigned qmask, nwork, nmarked;
     uintptr_t *qset;
     struct qrange *qwork;
@@ -1453,6 +1455,7 @@ CHILD_PATH static __attribute__((noinline)) void scrub_below(void)
 CHILD_PATH static bool quick_check(uint64_t *nown)
 {
     *nown = 0;
+    if (cs.qvia != QVIA_NONE) cs.qvia = QVIA_NONE;
     if (!__libc_single_threaded || syscall(SYS_gettid) != getpid()) return false;
     uintptr_t stop = initial_stack_top();
     if (!stop) return false;
@@ -1491,11 +1494,11 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
              * of the full check); a miss costs the second pass over our own pagemap. */
             bool ours = false;
             int kept = done ? -1 : proc_pagemap_kept_fd(&ours);
-            if (kept >= 0 && !ours && (cs.pagemap = kept) >= 0)
-                done = quick_pagemap_pass(own);
+            if (kept >= 0 && !ours && (cs.pagemap = kept) >= 0 && (done = quick_pagemap_pass(own)))
+                cs.qvia = QVIA_PARENT;
             /* Our own: the one kept open if this child forked in turn, else opened now. */
             if (!done && (cs.pagemap = kept >= 0 && ours ? kept : pagemap_once()) >= 0) {
-                done = quick_pagemap_pass(own);
+                if ((done = quick_pagemap_pass(own))) cs.qvia = QVIA_OWN;
                 if (cs.pagemap != kept) syscall(SYS_close, cs.pagemap);
             }
         }
@@ -2249,8 +2252,9 @@ CHILD_PATH static bool child_settled(uint64_t *nown)
     if (cs.proc_gen == 0) return false;
     if (!cs.allocated_since_fork) return true;
     if (!quick_check(nown)) return false;
-    if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable",
-                              (int)getpid(), (unsigned long long)*nown);
+    static const char *const via[] = { "none", "the parent's", "its own" };
+    if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable "
+                              "(pagemap read: %s)", (int)getpid(), (unsigned long long)*nown, via[cs.qvia]);
     return true;
 }
 
