@@ -317,10 +317,7 @@ void heap_run_free(uint32_t ci)
     if (s->kind == SPAN_SMALL) {
         for (unsigned w = 0; w < BM_WORDS && heap.track_ext && !reclaimed; w++) reclaimed = ext_words(ci)[w] != 0;
         memset(alloc_words(ci), 0, BM_WORDS * 8);
-        if (span_uses(s, MAP_REMOTE))   /* I10 */
-            memset(remote_words(ci), 0, BM_WORDS * 8);
-        else if (config_debug)
-            cg_assert(words_clear_or_untouched(remote_words(ci), BM_WORDS));
+        span_map_clear(s, MAP_REMOTE, (uint64_t *const[]){ remote_words(ci) }, 1);   /* I10 */
         if (heap.track_ext) memset(ext_words(ci), 0, BM_WORDS * 8);
         if (s->flags & SF_KEPT) memset(keep_words(ci), 0, BM_WORDS * 8);
     } else {

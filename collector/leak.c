@@ -31,7 +31,9 @@
  *    untraced) and it is given back before the world resumes.
  *  - A child's quick check (no stop, no /proc/self/maps) scans only ranges that are roots of the
  *    full check as well, and never cowgc's own globals: a block it reaches is reachable, so it
- *    may skip the full check only when it reaches every own block, and never reports.
+ *    may skip the full check only when it reaches every own block, and never reports. Which of
+ *    those ranges it picks (pages its parent's inherited pagemap, or its own, calls exclusive)
+ *    is a matter of cost only: a wrong pick leaves blocks unreached and the full check runs.
  *  - After fork() every first store to a page is a copy-on-write fault: code on the allocation
  *    and fork paths stores only what changed.
  */
@@ -1494,12 +1496,18 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
              * of the full check); a miss costs the second pass over our own pagemap. */
             bool ours = false;
             int kept = done ? -1 : proc_pagemap_kept_fd(&ours);
-            if (kept >= 0 && !ours && (cs.pagemap = kept) >= 0 && (done = quick_pagemap_pass(own)))
-                cs.qvia = QVIA_PARENT;
+            if (kept >= 0 && !ours) {
+                cs.pagemap = kept;
+                done = quick_pagemap_pass(own);
+                if (done) cs.qvia = QVIA_PARENT;
+            }
             /* Our own: the one kept open if this child forked in turn, else opened now. */
-            if (!done && (cs.pagemap = kept >= 0 && ours ? kept : pagemap_once()) >= 0) {
-                if ((done = quick_pagemap_pass(own))) cs.qvia = QVIA_OWN;
-                if (cs.pagemap != kept) syscall(SYS_close, cs.pagemap);
+            int fd = done ? -1 : kept >= 0 && ours ? kept : pagemap_once();
+            if (fd >= 0) {
+                cs.pagemap = fd;
+                done = quick_pagemap_pass(own);
+                if (done) cs.qvia = QVIA_OWN;
+                if (fd != kept) syscall(SYS_close, fd);
             }
         }
     }

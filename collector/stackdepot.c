@@ -172,34 +172,14 @@ static void lock(void)
 
 static void unlock(void) { atomic_store_explicit(&lock_pid, 0, memory_order_release); }
 
-CHILD_PATH uint32_t depot_put(const uintptr_t *pcs, unsigned n)
+/* The locked slow path of depot_put: the id of frames pcs[0..n) (hash h), stored now unless
+ * another thread did meanwhile; 0 when the table or the arena is full (counted). */
+static uint32_t insert(uint64_t h, const uintptr_t *pcs, unsigned n)
 {
-    if (unlikely(atomic_load_explicit(&inited, memory_order_acquire) != 2)) {
-        if (depot_init() != 0) return 0;
-    }
-    if (n > DEPOT_MAX_DEPTH) n = DEPOT_MAX_DEPTH;
-    uint64_t h = hash_frames(pcs, n);
-    /* Most allocations repeat one of the thread's recent stacks: a per-thread memo of
-     * (hash, depth) -> id, direct-mapped, skips the table walk and the frame comparison. In a
-     * forked child it matters most: the memo is in pages the child touches anyway, while a
-     * table walk touches a slot page and a record page per stack, each a first touch (5-6 us
-     * per page in a VM with shadow paging). Trusting a 64-bit hash here can at worst
-     * misattribute a report line. */
-    static __thread struct { uint64_t hash; uint32_t depth, id; } memo[MEMO_SLOTS]
-        __attribute__((tls_model("initial-exec")));
-    unsigned mi = (unsigned)(h >> 58) & (MEMO_SLOTS - 1);
-    if (memo[mi].id && memo[mi].hash == h && memo[mi].depth == n) return memo[mi].id;
     uint32_t slot;
-    uint32_t id = probe(atomic_load_explicit(&table, memory_order_acquire), h, pcs, n, &slot);
-    if (likely(id)) {
-        memo[mi].hash = h;
-        memo[mi].depth = n;
-        memo[mi].id = id;
-        return id;
-    }
     lock();
     struct table *t = atomic_load_explicit(&table, memory_order_relaxed);
-    id = probe(t, h, pcs, n, &slot);      /* someone may have inserted it meanwhile, or grown */
+    uint32_t id = probe(t, h, pcs, n, &slot);     /* someone may have inserted it meanwhile, or grown */
     if (!id) {
         size_t need = sizeof(struct record) + n * sizeof(uintptr_t);
         uint32_t nid = atomic_load_explicit(&next_id, memory_order_relaxed) + 1;
@@ -228,6 +208,29 @@ CHILD_PATH uint32_t depot_put(const uintptr_t *pcs, unsigned n)
         id = nid;
     }
     unlock();
+    return id;
+}
+
+CHILD_PATH uint32_t depot_put(const uintptr_t *pcs, unsigned n)
+{
+    if (unlikely(atomic_load_explicit(&inited, memory_order_acquire) != 2)) {
+        if (depot_init() != 0) return 0;
+    }
+    if (n > DEPOT_MAX_DEPTH) n = DEPOT_MAX_DEPTH;
+    uint64_t h = hash_frames(pcs, n);
+    /* Most allocations repeat one of the thread's recent stacks: a per-thread memo of
+     * (hash, depth) -> id, direct-mapped, skips the table walk and the frame comparison. In a
+     * forked child it matters most: the memo is in pages the child touches anyway, while a
+     * table walk touches a slot page and a record page per stack, each a first touch (5-6 us
+     * per page in a VM with shadow paging). Trusting a 64-bit hash here can at worst
+     * misattribute a report line. */
+    static __thread struct { uint64_t hash; uint32_t depth, id; } memo[MEMO_SLOTS]
+        __attribute__((tls_model("initial-exec")));
+    unsigned mi = (unsigned)(h >> 58) & (MEMO_SLOTS - 1);
+    if (memo[mi].id && memo[mi].hash == h && memo[mi].depth == n) return memo[mi].id;
+    uint32_t slot;
+    uint32_t id = probe(atomic_load_explicit(&table, memory_order_acquire), h, pcs, n, &slot);
+    if (unlikely(!id) && !(id = insert(h, pcs, n))) return 0;
     memo[mi].hash = h;
     memo[mi].depth = n;
     memo[mi].id = id;
