@@ -672,10 +672,10 @@ CHILD_PATH static __attribute__((noinline)) void *malloc_other(size_t size)
  * the LIFO's newest slot, else the lowest of the current word's mask. Anything else (no cache,
  * both empty, a pending stop (I5), stacks being recorded) goes to malloc_other, in tail position
  * so that the common case saves no registers. */
-static inline __attribute__((always_inline)) void *malloc_fast(size_t size)
+static inline __attribute__((always_inline)) void *malloc_fast(size_t size, bool ungated)
 {
     struct tcache *tc = tls_tc;
-    if (unlikely(tc == NULL || size > 1024 || leak_capture)) return malloc_other(size);
+    if (unlikely(tc == NULL || size > 1024 || (!ungated && leak_capture))) return malloc_other(size);
     unsigned c = class_of_small[(size + 15) >> 4];
     struct bin *b = &tc->bins[c];
     void *p;
@@ -695,7 +695,7 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t size)
 
 CHILD_PATH void *cg_malloc(size_t size)
 {
-    return malloc_fast(size);
+    return malloc_fast(size, false);
 }
 
 static __attribute__((noinline)) void *malloc_keep(size_t size, uintptr_t caller)
@@ -705,13 +705,23 @@ static __attribute__((noinline)) void *malloc_keep(size_t size, uintptr_t caller
     return p;
 }
 
-/* malloc with COWGC_KEEP: callers outside the table's hull (nearly all) go straight on, so
- * malloc stays a tail call with the frames and registers it had before. */
-CHILD_PATH void *cg_malloc_caller(size_t size, uintptr_t caller)
+/* Behind malloc_gate: the COWGC_KEEP table (callers outside its hull, nearly all, go straight
+ * on) and leak_capture. */
+CHILD_PATH static __attribute__((noinline)) void *malloc_gated(size_t size, uintptr_t caller)
 {
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
     if (unlikely(caller - t->lo < t->len)) return malloc_keep(size, caller);
-    return malloc_fast(size);
+    return malloc_fast(size, false);
+}
+
+/* One test of malloc_gate stands for the keep table's hull and leak_capture, so a process that
+ * has neither (COWGC_MODE=off) runs one branch instead of three. malloc stays a tail call with
+ * the frames and registers it had before. */
+CHILD_PATH void *cg_malloc_caller(size_t size, uintptr_t caller)
+{
+    if (unlikely(atomic_load_explicit(&malloc_gate, memory_order_relaxed)))
+        return malloc_gated(size, caller);
+    return malloc_fast(size, true);
 }
 
 CHILD_PATH void *cg_calloc(size_t n, size_t size)

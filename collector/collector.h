@@ -358,6 +358,9 @@ static inline void frozen_clear(uint32_t ci, uint32_t idx)
 
 /* leak.c: allocation stacks and leak reports */
 HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */
+/* Set before leak_capture or a COWGC_KEEP table first takes effect, never cleared: while it is
+ * clear, malloc looks at neither (cg_malloc_caller). Both are set up at start-up. */
+HIDDEN extern _Atomic bool malloc_gate;
 HIDDEN void leak_init(void);                         /* start-up, after options and heap */
 HIDDEN void leak_late_init(void);                    /* from the constructor: may load libunwind */
 HIDDEN void leak_on_alloc(void *p, size_t size);     /* p was just handed out for size bytes: record its stack */

@@ -3,8 +3,8 @@
  * Invariant: these are the only exported allocation symbols; each checks its arguments the way
  * C, POSIX and glibc define, then calls the allocator (collector/alloc.c). Each allocating one
  * hands its caller's return address to keep_note (COWGC_KEEP, collector/keep.c): one compare
- * against the hull of a table of text ranges (malloc does it inside cg_malloc_caller, so it stays
- * a tail call).
+ * against the hull of a table of text ranges (malloc does it inside cg_malloc_caller, behind
+ * malloc_gate, so it stays a tail call).
  */
 #include <errno.h>
 #include <malloc.h>
