@@ -492,6 +492,7 @@ static bool bin_get_span(struct tcache *tc, unsigned c)
 {
     struct bin *b = &tc->bins[c];
     bool got = false;
+    uint32_t fresh = NONE32;
     heap_lock();
     while (heap.orphans[c] != NONE32) {
         uint32_t ci = heap.orphans[c];
@@ -509,9 +510,14 @@ static bool bin_get_span(struct tcache *tc, unsigned c)
             span_init_small(ci, c, tc, zeroed);
             span_list_push(&b->partial, ci, LIST_PARTIAL);
             got = true;
+            /* A class that already filled a span of this thread's will likely fill this one
+             * too: its pages are faulted in at once (heap_populate). A class's first span is
+             * left to fault page by page, so a class used a little costs no more RSS. */
+            if (zeroed && b->full != NONE32) fresh = ci;
         }
     }
     heap_unlock();
+    if (fresh != NONE32) heap_populate(fresh, 1);
     return got;
 }
 

@@ -265,6 +265,24 @@ uint32_t heap_run_alloc(uint32_t n, bool *zeroed)
     return ci;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23            /* Linux 5.14 */
+#endif
+
+/* Fault in the pages of a fresh run of n chunks now, in one system call: each first write to
+ * an untouched page is a fault of its own, 9.9 us per page here (a VM with shadow paging),
+ * against 0.6 us per page populated plus 4.5 us at the first touch. Only for pages that read
+ * as zeroes (SF_ZEROED): populating for write a page still shared copy-on-write with a parent
+ * would copy it. Not under heap_lock; a kernel without it says EINVAL once, then it is skipped. */
+void heap_populate(uint32_t ci, uint32_t n)
+{
+    static _Atomic bool unsupported;
+    if (atomic_load_explicit(&unsupported, memory_order_relaxed)) return;
+    if (madvise((void *)chunk_addr(ci), (size_t)n << CHUNK_SHIFT, MADV_POPULATE_WRITE) != 0 &&
+        errno == EINVAL)
+        atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+}
+
 /* I10's debug check: words [w, w + n) are zero, reading only pages that are already mapped
  * (a read of one nobody wrote would map it, and the check itself would then cost the fault
  * I10 avoids; tests look at residency). */
