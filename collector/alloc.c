@@ -123,23 +123,24 @@ static inline void gc_hand_out(uint64_t *extw, uint64_t bit, void *p, size_t siz
     if (size != cs) clear_slack(p, size, cs);
 }
 
-/* The same, keeping the ext bit, for a request of `size` in class c, as bin_take_lifo. */
-static inline void *bin_take_mask_for(struct bin *b, size_t size, unsigned c)
+/* The same, keeping the ext bit, for a request of `size` in class c, as bin_take_lifo.
+ * gc: heap.clear_slack, or false where the caller knows the mode is off. */
+static inline void *bin_take_mask_for(struct bin *b, size_t size, unsigned c, bool gc)
 {
     uint64_t bit;
     void *p = bin_pop_mask(b, &bit);
-    if (heap.clear_slack) gc_hand_out(b->extw, bit, p, size, c);
+    if (gc) gc_hand_out(b->extw, bit, p, size, c);
     return p;
 }
 
 /* Hand out the most recently freed slot of the bin (nlifo != 0) for a request of `size` in
  * class c (exact: size is the class's size, looked up only when the ext bitmap is kept). busy
  * held. */
-static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c)
+static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c, bool gc)
 {
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
-    if (heap.clear_slack) gc_hand_out(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), (void *)e->user, size, c);
+    if (gc) gc_hand_out(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), (void *)e->user, size, c);
     return (void *)e->user;
 }
 
@@ -539,7 +540,7 @@ CHILD_PATH void *malloc_small_slow(size_t size)
         busy_enter(tc);
         cg_assert(b->nlifo == 0);
         if (b->mask || bin_refill_local(tc, c)) {
-            void *p = bin_take_mask_for(b, size, c);
+            void *p = bin_take_mask_for(b, size, c, heap.clear_slack);
             tc->nmalloc++;
             busy_leave(tc);
             if (unlikely(leak_capture)) leak_on_alloc(p, size);
@@ -625,7 +626,7 @@ static void *fallback_alloc(size_t size)
     void *p = NULL;
     for (int attempt = 0; attempt < 2 && !p; attempt++) {
         if (b->mask || bin_refill_local(tc, c)) {
-            p = bin_take_mask_for(b, size, c);
+            p = bin_take_mask_for(b, size, c, heap.clear_slack);
             tc->nmalloc++;
             break;
         }
@@ -660,7 +661,8 @@ CHILD_PATH static __attribute__((noinline)) void *malloc_other(size_t size)
             struct bin *b = &tc->bins[c];
             busy_enter(tc);
             if (b->nlifo | b->mask) {
-                void *p = b->nlifo ? bin_take_lifo(b, size, c) : bin_take_mask_for(b, size, c);
+                void *p = b->nlifo ? bin_take_lifo(b, size, c, heap.clear_slack)
+                                   : bin_take_mask_for(b, size, c, heap.clear_slack);
                 tc->nmalloc++;
                 busy_leave(tc);
                 if (unlikely(leak_capture)) leak_on_alloc(p, size);
@@ -686,10 +688,12 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t size, bool
     struct bin *b = &tc->bins[c];
     void *p;
     if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; return malloc_other(size); }
+    /* Ungated (malloc_gate clear): COWGC_MODE=off, no slack or ext to keep. */
+    bool gc = !ungated && heap.clear_slack;
     if (likely(b->nlifo)) {
-        p = bin_take_lifo(b, size, c);
+        p = bin_take_lifo(b, size, c, gc);
     } else if (likely(b->mask)) {
-        p = bin_take_mask_for(b, size, c);
+        p = bin_take_mask_for(b, size, c, gc);
     } else {
         tc->busy = 0;          /* nothing written: the full path re-enters and checks */
         return malloc_other(size);
@@ -1007,11 +1011,11 @@ static inline void free_block(void *p, const char *who)
 {
     uintptr_t off = (uintptr_t)p - heap.base;
     struct tcache *tc = tls_tc;
-    if (likely(off < heap.size && tc != NULL && heap.free_fast)) {
+    if (likely(off < heap.free_lim && tc != NULL)) {
         cg_assert(!heap.free_ignore && !heap.frozen_bm && !heap.hidden_bm);
-        uintptr_t ci = off >> CHUNK_SHIFT;       /* < 2^32: off < heap.size */
+        uintptr_t ci = off >> CHUNK_SHIFT;       /* < 2^32: off < heap.free_lim <= heap.size */
         struct span *s = heap.descs - ci;      /* span_at */
-        if (likely(s->kind == SPAN_SMALL)) {
+        {
             /* The slot's offset (wrapping within the chunk below the first slot's header)
              * times the reciprocal: the high half is the slot, and the low half is below recip
              * exactly when p is a slot's start (sizeclass.c: the quotient is exact for offsets
@@ -1025,15 +1029,20 @@ static inline void free_block(void *p, const char *who)
             uint64_t prod = (uint64_t)rel * s->recip;
             if (unlikely(s->owner != tc)) {
                 /* Another thread's span, or an orphan: straight to the remote bit, after the
-                 * checks free_other makes first (so its messages stay exact). */
+                 * checks free_other makes first (so its messages stay exact). Anything but a
+                 * SMALL span (recip and nblocks mean nothing there) goes to free_other. */
                 uint32_t idx = (uint32_t)(prod >> 32);
-                if (likely((uint32_t)prod < s->recip && idx < s->nblocks && !(s->flags & SF_KEPT))) {
+                if (likely(s->kind == SPAN_SMALL && (uint32_t)prod < s->recip && idx < s->nblocks &&
+                           !(s->flags & SF_KEPT))) {
                     free_remote(p, s, (uint32_t)ci, idx >> 6, 1ull << (idx & 63), who);
                     return;
                 }
                 free_other(p, who);
                 return;
             }
+            /* Only a SMALL span has an owner (heap.c clears it in every other descriptor):
+             * owner == tc says SMALL without looking at kind. */
+            cg_assert(s->kind == SPAN_SMALL);
             uint32_t idx = (uint32_t)(prod >> 32);
             uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
             uint64_t *a = heap.alloc_bm + (gbit >> 6);

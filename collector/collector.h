@@ -114,7 +114,7 @@ struct span {
     };
     _Atomic uint32_t remote_count; /* SMALL: nonzero when remote frees may wait to be folded */
     uint64_t size;         /* LARGE: usable size; SMALL: class size */
-    struct tcache *owner;  /* SMALL: owning thread cache, NULL when orphaned */
+    struct tcache *owner;  /* SMALL: owning thread cache, NULL when orphaned; NULL in all others */
     uint32_t next, prev;   /* chunk indexes of list neighbours, NONE32 at the ends */
     union {
         uint64_t dirty_since; /* FREE runs: when the run last became dirty (ns), for purge decay */
@@ -196,15 +196,16 @@ struct heap {
     struct span *descs;
     uint64_t *alloc_bm;
     uint64_t *ext_bm;      /* I7: exact fit (allocated) / reclaimed (free) */
-    uint64_t *frozen_bm;   /* COWGC_FORK_FREEZE in a forked child: blocks inherited, untraced */
+    size_t free_lim;       /* free's fast path takes offsets below this: size, or 0 where it must
+                              not run (free_ignore, and the modes that ever set frozen_bm or
+                              hidden_bm: detect, COWGC_FORK_FREEZE) */
     uint32_t hdr;          /* INLINE_HDR or 0 */
     bool free_ignore;      /* COWGC_FREE=ignore in collect mode: free() is a no-op */
-    bool free_fast;        /* free's fast path may run: not free_ignore, and no mode that ever
-                              sets frozen_bm or hidden_bm (detect, COWGC_FORK_FREEZE) */
     bool track_ext;        /* collect mode: the allocator keeps the ext bitmap (I7) */
     bool clear_slack;      /* collect and detect modes: slots are handed out with clean slack (I9) */
     uint32_t nchunks_max;
     _Atomic uint32_t top;  /* chunks ever handed out: [base, base + top*CHUNK) is the live range */
+    uint64_t *frozen_bm;   /* COWGC_FORK_FREEZE in a forked child: blocks inherited, untraced */
     uint64_t *mark_bm, *remote_bm;
     uint64_t *keep_bm;     /* I8: COWGC_KEEP blocks */
     uint64_t *hidden_bm;   /* detect mode: allocated, and unreachable at the last collection (keep.c) */
@@ -359,8 +360,9 @@ static inline void frozen_clear(uint32_t ci, uint32_t idx)
 
 /* leak.c: allocation stacks and leak reports */
 HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */
-/* Set before leak_capture or a COWGC_KEEP table first takes effect, never cleared: while it is
- * clear, malloc looks at neither (cg_malloc_caller). Both are set up at start-up. */
+/* Set before leak_capture or a COWGC_KEEP table first takes effect, and at start-up in the
+ * modes that clear slack or keep the ext bitmap (collect, detect); never cleared. While it is
+ * clear, malloc looks at none of them (cg_malloc_caller): COWGC_MODE=off's malloc. */
 HIDDEN extern _Atomic bool malloc_gate;
 HIDDEN void leak_init(void);                         /* start-up, after options and heap */
 HIDDEN void leak_late_init(void);                    /* from the constructor: may load libunwind */

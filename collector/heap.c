@@ -8,6 +8,8 @@
  *    are never adjacent (heap_run_free coalesces). Every other chunk inside a run is SPAN_CONT,
  *    possibly with a stale distance.
  *  - A free run with flag SF_ZEROED reads as zeroes (fresh or purged with MADV_DONTNEED).
+ *  - Only a SMALL span's head has a non-NULL owner: free's fast path takes owner == its
+ *    cache as proof of SMALL.
  *  - Everything here runs under heap_lock; nothing here touches a heap page except madvise.
  *  - The descriptors descend from the alloc bitmap: span_at(ci) == heap.descs - ci, and
  *    heap.descs + 1 == (void *)heap.alloc_bm, the middle of a 2 MiB region; heap.base starts
@@ -148,10 +150,12 @@ int heap_init(void)
      * malloc and free fast paths skip the ext word (a second cache line each). */
     heap.track_ext = opt.mode == MODE_COLLECT;
     heap.clear_slack = opt.mode != MODE_OFF;
+    /* malloc's ungated path does neither slack nor ext (alloc.c, malloc_fast). */
+    if (heap.clear_slack || heap.track_ext) atomic_store(&malloc_gate, true);
     /* COWGC_FREE=ignore: only where the collector reclaims (elsewhere nothing ever would). */
     heap.free_ignore = opt.free_policy == FREE_IGNORE && opt.mode == MODE_COLLECT;
-    /* One test on free's fast path instead of three: these never change in the other modes. */
-    heap.free_fast = !heap.free_ignore && opt.mode != MODE_DETECT && !opt.fork_freeze;
+    /* One compare on free's fast path stands for the range and these, which never change. */
+    heap.free_lim = !heap.free_ignore && opt.mode != MODE_DETECT && !opt.fork_freeze ? heap.size : 0;
     for (unsigned c = 0; c < NCLASSES; c++) heap.orphans[c] = NONE32;
     for (unsigned b = 0; b <= 64; b++) heap.free_runs[b] = NONE32;
     return 0;
@@ -259,6 +263,7 @@ uint32_t heap_run_alloc(uint32_t n, bool *zeroed)
         struct span *c = span_at(ci + i);
         c->kind = SPAN_CONT;
         c->nchunks = i;
+        c->owner = NULL;
     }
     heap.mapped += (uint64_t)n << CHUNK_SHIFT;
     if (heap.mapped > heap.peak_mapped) heap.peak_mapped = heap.mapped;
@@ -365,6 +370,7 @@ void heap_run_free(uint32_t ci)
             run_remove(h);
             if (p->kind == SPAN_FREE_TAIL) p->kind = SPAN_CONT;
             s->kind = SPAN_CONT;
+            s->owner = NULL;                   /* only SMALL heads have one (alloc.c's free) */
             ci = h;
             n += m;
         }
