@@ -716,7 +716,7 @@ static __attribute__((noinline)) void *malloc_keep(size_t size, uintptr_t caller
 }
 
 /* Behind malloc_gate: the COWGC_KEEP table (callers outside its hull, nearly all, go straight
- * on) and leak_capture. */
+ * on), leak_capture, and the collecting modes' slack and ext bits. */
 CHILD_PATH static __attribute__((noinline)) void *malloc_gated(size_t size, uintptr_t caller)
 {
     const struct keep_table *t = atomic_load_explicit(&keep_tab, memory_order_acquire);
@@ -724,9 +724,9 @@ CHILD_PATH static __attribute__((noinline)) void *malloc_gated(size_t size, uint
     return malloc_fast(size, false);
 }
 
-/* One test of malloc_gate stands for the keep table's hull and leak_capture, so a process that
- * has neither (COWGC_MODE=off) runs one branch instead of three. malloc stays a tail call with
- * the frames and registers it had before. */
+/* One test of malloc_gate stands for the keep table's hull, leak_capture and the slot work of
+ * the collecting modes, so COWGC_MODE=off's malloc runs one branch instead of four. malloc
+ * stays a tail call with the frames and registers it had before. */
 CHILD_PATH void *cg_malloc_caller(size_t size, uintptr_t caller)
 {
     if (unlikely(atomic_load_explicit(&malloc_gate, memory_order_relaxed)))
@@ -1015,61 +1015,59 @@ static inline void free_block(void *p, const char *who)
         cg_assert(!heap.free_ignore && !heap.frozen_bm && !heap.hidden_bm);
         uintptr_t ci = off >> CHUNK_SHIFT;       /* < 2^32: off < heap.free_lim <= heap.size */
         struct span *s = heap.descs - ci;      /* span_at */
-        {
-            /* The slot's offset (wrapping within the chunk below the first slot's header)
-             * times the reciprocal: the high half is the slot, and the low half is below recip
-             * exactly when p is a slot's start (sizeclass.c: the quotient is exact for offsets
-             * below 2^16, and the remainder's share k*err stays below 2^16 < recip). No second
-             * multiply, and no idx < nblocks test: idx <= nblocks < 4096 (the bit lies in this
-             * chunk's words), and a pointer that passes the start test with idx == nblocks (the
-             * tail past the last slot; in inline mode, the first header's bytes wrap to the
-             * chunk's end) finds its bit clear, as bits past the last slot never get set, and
-             * free_other reports it. */
-            uint32_t rel = (uint16_t)((uint32_t)off - heap.hdr);   /* CHUNK_SIZE == 1 << 16 */
-            uint64_t prod = (uint64_t)rel * s->recip;
-            if (unlikely(s->owner != tc)) {
-                /* Another thread's span, or an orphan: straight to the remote bit, after the
-                 * checks free_other makes first (so its messages stay exact). Anything but a
-                 * SMALL span (recip and nblocks mean nothing there) goes to free_other. */
-                uint32_t idx = (uint32_t)(prod >> 32);
-                if (likely(s->kind == SPAN_SMALL && (uint32_t)prod < s->recip && idx < s->nblocks &&
-                           !(s->flags & SF_KEPT))) {
-                    free_remote(p, s, (uint32_t)ci, idx >> 6, 1ull << (idx & 63), who);
-                    return;
-                }
-                free_other(p, who);
-                return;
-            }
-            /* Only a SMALL span has an owner (heap.c clears it in every other descriptor):
-             * owner == tc says SMALL without looking at kind. */
-            cg_assert(s->kind == SPAN_SMALL);
+        /* The slot's offset (wrapping within the chunk below the first slot's header)
+         * times the reciprocal: the high half is the slot, and the low half is below recip
+         * exactly when p is a slot's start (sizeclass.c: the quotient is exact for offsets
+         * below 2^16, and the remainder's share k*err stays below 2^16 < recip). No second
+         * multiply, and no idx < nblocks test: idx <= nblocks < 4096 (the bit lies in this
+         * chunk's words), and a pointer that passes the start test with idx == nblocks (the
+         * tail past the last slot; in inline mode, the first header's bytes wrap to the
+         * chunk's end) finds its bit clear, as bits past the last slot never get set, and
+         * free_other reports it. */
+        uint32_t rel = (uint16_t)((uint32_t)off - heap.hdr);   /* CHUNK_SIZE == 1 << 16 */
+        uint64_t prod = (uint64_t)rel * s->recip;
+        if (unlikely(s->owner != tc)) {
+            /* Another thread's span, or an orphan: straight to the remote bit, after the
+             * checks free_other makes first (so its messages stay exact). Anything but a
+             * SMALL span (recip and nblocks mean nothing there) goes to free_other. */
             uint32_t idx = (uint32_t)(prod >> 32);
-            uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
-            uint64_t *a = heap.alloc_bm + (gbit >> 6);
-            uint64_t bit = 1ull << (gbit & 63);
-            struct bin *b = &tc->bins[s->cls];
-            if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
-                              !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
-                /* remote_count: a remote free of this block may wait to be folded (free_owned
-                 * checks its bit). */
-                /* The cache is read only inside the busy section: a collection that ran before
-                 * it may have flushed the bin. Leaving it early is safe: free_other enters again
-                 * (and parks when a stop is pending) before it writes anything. */
-                if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
-                uint64_t v = *a;
-                if (unlikely(!(v & bit))) { tc->busy = 0; free_other(p, who); return; }
-                cg_assert(idx < s->nblocks);
-                *a = v & ~bit;
-                if (heap.track_ext) heap.ext_bm[gbit >> 6] &= ~bit;   /* freed by the program (I7) */
-                tc->nfree++;
-                uint32_t n = b->nlifo;
-                if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, ci); return; }
-                b->lifo[n].user = (uintptr_t)p;
-                b->lifo[n].bit = gbit;
-                b->nlifo = n + 1;
-                if (unlikely(!busy_leave_fast(tc))) free_leave(tc);
+            if (likely(s->kind == SPAN_SMALL && (uint32_t)prod < s->recip && idx < s->nblocks &&
+                       !(s->flags & SF_KEPT))) {
+                free_remote(p, s, (uint32_t)ci, idx >> 6, 1ull << (idx & 63), who);
                 return;
             }
+            free_other(p, who);
+            return;
+        }
+        /* Only a SMALL span has an owner (heap.c clears it in every other descriptor):
+         * owner == tc says SMALL without looking at kind. */
+        cg_assert(s->kind == SPAN_SMALL);
+        uint32_t idx = (uint32_t)(prod >> 32);
+        uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
+        uint64_t *a = heap.alloc_bm + (gbit >> 6);
+        uint64_t bit = 1ull << (gbit & 63);
+        struct bin *b = &tc->bins[s->cls];
+        if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
+                          !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+            /* remote_count: a remote free of this block may wait to be folded (free_owned
+             * checks its bit). */
+            /* The cache is read only inside the busy section: a collection that ran before
+             * it may have flushed the bin. Leaving it early is safe: free_other enters again
+             * (and parks when a stop is pending) before it writes anything. */
+            if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
+            uint64_t v = *a;
+            if (unlikely(!(v & bit))) { tc->busy = 0; free_other(p, who); return; }
+            cg_assert(idx < s->nblocks);
+            *a = v & ~bit;
+            if (heap.track_ext) heap.ext_bm[gbit >> 6] &= ~bit;   /* freed by the program (I7) */
+            tc->nfree++;
+            uint32_t n = b->nlifo;
+            if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, ci); return; }
+            b->lifo[n].user = (uintptr_t)p;
+            b->lifo[n].bit = gbit;
+            b->nlifo = n + 1;
+            if (unlikely(!busy_leave_fast(tc))) free_leave(tc);
+            return;
         }
     }
     free_other(p, who);
