@@ -487,6 +487,8 @@ CHILD_PATH static bool bin_refill_local(struct tcache *tc, unsigned c)
     }
 }
 
+#define POPULATE_MAX 1024                  /* classes with at least 4 slots per page */
+
 /* Get a span for class c from the orphans or the chunk allocator onto tc's partial list.
  * Called with busy == 0; takes heap_lock. Returns false when the heap is exhausted. */
 static bool bin_get_span(struct tcache *tc, unsigned c)
@@ -513,8 +515,10 @@ static bool bin_get_span(struct tcache *tc, unsigned c)
             got = true;
             /* A class that already filled a span of this thread's will likely fill this one
              * too: its pages are faulted in at once (heap_populate). A class's first span is
-             * left to fault page by page, so a class used a little costs no more RSS. */
-            if (zeroed && b->full != NONE32) fresh = ci;
+             * left to fault page by page, so a class used a little costs no more RSS; so are
+             * classes above POPULATE_MAX, whose blocks span whole pages a program may never
+             * touch (a large buffer per connection of which it uses the start). */
+            if (zeroed && b->full != NONE32 && class_size[c] <= POPULATE_MAX) fresh = ci;
         }
     }
     heap_unlock();
