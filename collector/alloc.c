@@ -487,7 +487,7 @@ CHILD_PATH static bool bin_refill_local(struct tcache *tc, unsigned c)
     }
 }
 
-#define POPULATE_MAX 1024                  /* classes with at least 4 slots per page */
+#define POPULATE_MAX 4096                  /* up to a page: every page holds a slot's start */
 
 /* Get a span for class c from the orphans or the chunk allocator onto tc's partial list.
  * Called with busy == 0; takes heap_lock. Returns false when the heap is exhausted. */
@@ -516,8 +516,9 @@ static bool bin_get_span(struct tcache *tc, unsigned c)
             /* A class that already filled a span of this thread's will likely fill this one
              * too: its pages are faulted in at once (heap_populate). A class's first span is
              * left to fault page by page, so a class used a little costs no more RSS; so are
-             * classes above POPULATE_MAX, whose blocks span whole pages a program may never
-             * touch (a large buffer per connection of which it uses the start). */
+             * classes above POPULATE_MAX, whose blocks cover whole pages holding no block's
+             * start, which a program may never touch (a big buffer per connection of which
+             * it uses the start). */
             if (zeroed && b->full != NONE32 && class_size[c] <= POPULATE_MAX) fresh = ci;
         }
     }
