@@ -736,6 +736,8 @@ CHILD_PATH void *cg_malloc_caller(size_t size, uintptr_t caller)
 {
     if (unlikely(atomic_load_explicit(&malloc_gate, memory_order_relaxed)))
         return malloc_gated(size, caller);
+    cg_assert(!leak_capture && !heap.clear_slack && !heap.track_ext &&
+              atomic_load_explicit(&keep_tab, memory_order_relaxed)->len == 0);
     return malloc_fast(size, true);
 }
 

@@ -360,9 +360,9 @@ static inline void frozen_clear(uint32_t ci, uint32_t idx)
 
 /* leak.c: allocation stacks and leak reports */
 HIDDEN extern bool leak_capture;                     /* allocation stacks are being recorded */
-/* Set before leak_capture or a COWGC_KEEP table first takes effect, and at start-up in the
- * modes that clear slack or keep the ext bitmap (collect, detect); never cleared. While it is
- * clear, malloc looks at none of them (cg_malloc_caller): COWGC_MODE=off's malloc. */
+/* Set at start-up in every mode but off (heap_init), never changed: the modes with slot work
+ * (slack, ext bits) and the only ones that set up leak_capture or a COWGC_KEEP table. While
+ * it is clear, malloc looks at none of them (cg_malloc_caller, which asserts so). */
 HIDDEN extern _Atomic bool malloc_gate;
 HIDDEN void leak_init(void);                         /* start-up, after options and heap */
 HIDDEN void leak_late_init(void);                    /* from the constructor: may load libunwind */

@@ -25,6 +25,7 @@
 #include "collector.h"
 
 struct heap heap = { .lock = PTHREAD_MUTEX_INITIALIZER };
+_Atomic bool malloc_gate;
 
 void heap_lock(void) { pthread_mutex_lock(&heap.lock); }
 void heap_unlock(void) { pthread_mutex_unlock(&heap.lock); }
@@ -150,8 +151,9 @@ int heap_init(void)
      * malloc and free fast paths skip the ext word (a second cache line each). */
     heap.track_ext = opt.mode == MODE_COLLECT;
     heap.clear_slack = opt.mode != MODE_OFF;
-    /* malloc's ungated path does neither slack nor ext (alloc.c, malloc_fast). */
-    if (heap.clear_slack || heap.track_ext) atomic_store(&malloc_gate, true);
+    /* Every mode but off has slot work, and only those modes ever set up leak capture or a
+     * COWGC_KEEP table: malloc's ungated path (alloc.c, malloc_fast) is off mode's. */
+    atomic_store(&malloc_gate, opt.mode != MODE_OFF);
     /* COWGC_FREE=ignore: only where the collector reclaims (elsewhere nothing ever would). */
     heap.free_ignore = opt.free_policy == FREE_IGNORE && opt.mode == MODE_COLLECT;
     /* One compare on free's fast path stands for the range and these, which never change. */

@@ -59,7 +59,6 @@ static size_t pattern_used;
 static struct keep_table empty_table;                              /* nothing listed: no hit */
 static struct keep_table stale_table = { .lo = 0, .len = ~(uintptr_t)0 };  /* every caller looks */
 struct keep_table *_Atomic keep_tab = &empty_table;
-_Atomic bool malloc_gate;
 
 static bool allowed;                 /* cowgc's constructor has run */
 COLD_BSS static char exe[512];                /* the program's own path: dl_iterate_phdr names it "" */
@@ -469,7 +468,6 @@ __attribute__((constructor(103))) static void keep_init(void)
     exe[n > 0 ? n : 0] = 0;
     ldso_base = (uintptr_t)getauxval(AT_BASE);
     allowed = true;
-    atomic_store(&malloc_gate, true);      /* before the table: malloc must look at it */
     atomic_store_explicit(&keep_tab, &stale_table, memory_order_release);
     refresh();
 }

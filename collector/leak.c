@@ -1015,7 +1015,6 @@ void leak_init(void)
     own_index = own_store.index;
     own_log = own_store.rec;
     /* Requested sizes are recorded even with COWGC_STACK_DEPTH=0. */
-    atomic_store(&malloc_gate, true);
     leak_capture = true;
 }
 
