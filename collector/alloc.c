@@ -692,19 +692,20 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t size, bool
     unsigned c = class_of_small[(size + 15) >> 4];
     struct bin *b = &tc->bins[c];
     void *p;
-    if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; return malloc_other(size); }
-    /* Ungated (malloc_gate clear): COWGC_MODE=off, no slack or ext to keep. */
+    /* Ungated (malloc_gate clear): COWGC_MODE=off, where nothing stops the world (I5): no busy
+     * section, and no slack or ext to keep. */
+    if (!ungated && unlikely(!busy_enter_fast(tc))) { tc->busy = 0; return malloc_other(size); }
     bool gc = !ungated && heap.clear_slack;
     if (likely(b->nlifo)) {
         p = bin_take_lifo(b, size, c, gc);
     } else if (likely(b->mask)) {
         p = bin_take_mask_for(b, size, c, gc);
     } else {
-        tc->busy = 0;          /* nothing written: the full path re-enters and checks */
+        if (!ungated) tc->busy = 0;   /* nothing written: the full path re-enters and checks */
         return malloc_other(size);
     }
     tc->nmalloc++;
-    if (unlikely(!busy_leave_fast(tc))) return malloc_done(p);
+    if (!ungated && unlikely(!busy_leave_fast(tc))) return malloc_done(p);
     return p;
 }
 
@@ -902,12 +903,15 @@ CHILD_PATH static __attribute__((noinline)) void free_leave(struct tcache *tc) {
 
 /* A local free that found the LIFO full: the slot goes back to its span for real, counted
  * inline (in FIFO frees of more blocks than the LIFO holds, this is nearly every free); only
- * moving the span between lists costs a call. busy held, and left on return. */
-static inline __attribute__((always_inline)) void free_to_span(struct tcache *tc, struct span *s, uint32_t ci)
+ * moving the span between lists costs a call. busy held (unless `ungated`: COWGC_MODE=off has
+ * no busy sections, I5), and left on return. */
+static inline __attribute__((always_inline)) void
+free_to_span(struct tcache *tc, struct span *s, uint32_t ci, const bool ungated)
 {
     tc->free_bytes += s->size;
+    /* free_span_settle leaves a busy section: with none held it stores 0 over 0. */
     if (unlikely(--s->used == 0 || s->list == LIST_FULL)) { free_span_settle(tc, s, ci); return; }
-    if (unlikely(!busy_leave_fast(tc))) free_leave(tc);
+    if (!ungated && unlikely(!busy_leave_fast(tc))) free_leave(tc);
 }
 
 /* Another thread's (or an orphaned) span: set the remote bit with one atomic OR. */
@@ -977,7 +981,7 @@ free_owned(struct tcache *tc, struct span *s, uint32_t ci, uint32_t idx, void *p
     unsigned c = s->cls;
     struct bin *b = &tc->bins[c];
     uint32_t n = b->nlifo;
-    if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, ci); return; }
+    if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, ci, false); return; }
     b->lifo[n].user = (uintptr_t)p;
     b->lifo[n].bit = (uint64_t)ci << 12 | idx;    /* = (ci * BM_WORDS + w) << 6 | idx % 64 */
     b->nlifo = n + 1;
@@ -1009,6 +1013,38 @@ CHILD_PATH static __attribute__((noinline)) void free_other(void *p, const char 
     struct tcache *tc = tls_tc;
     if (unlikely(!tc || s->owner != tc)) { free_remote(p, s, ci, w, bit, who); return; }
     free_owned(tc, s, ci, idx, p, who);
+}
+
+/* free_block's common case, once the span is this thread's, p a slot's start and no remote
+ * free pending: the alloc bit cleared and the slot on the LIFO (or back to the span). */
+static inline __attribute__((always_inline)) void
+free_local(struct tcache *tc, struct span *s, uintptr_t ci, uint32_t idx, void *p, const char *who,
+           const bool ungated)
+{
+    uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
+    uint64_t *a = heap.alloc_bm + (gbit >> 6);
+    uint64_t bit = 1ull << (gbit & 63);
+    struct bin *b = &tc->bins[s->cls];
+    /* The cache is read only inside the busy section: a collection that ran before it may have
+     * flushed the bin. Leaving it early is safe: free_other enters again (and parks when a
+     * stop is pending) before it writes anything. */
+    if (!ungated && unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
+    uint64_t v = *a;
+    if (unlikely(!(v & bit))) {
+        if (!ungated) tc->busy = 0;
+        free_other(p, who);
+        return;
+    }
+    cg_assert(idx < s->nblocks);
+    *a = v & ~bit;
+    if (!ungated && heap.track_ext) heap.ext_bm[gbit >> 6] &= ~bit;   /* freed by the program (I7) */
+    tc->nfree++;
+    uint32_t n = b->nlifo;
+    if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, (uint32_t)ci, ungated); return; }
+    b->lifo[n].user = (uintptr_t)p;
+    b->lifo[n].bit = gbit;
+    b->nlifo = n + 1;
+    if (!ungated && unlikely(!busy_leave_fast(tc))) free_leave(tc);
 }
 
 /* The common free: a SMALL block of a span this thread owns, not freed twice, nothing pending.
@@ -1050,30 +1086,19 @@ static inline void free_block(void *p, const char *who)
          * owner == tc says SMALL without looking at kind. */
         cg_assert(s->kind == SPAN_SMALL);
         uint32_t idx = (uint32_t)(prod >> 32);
-        uint64_t gbit = ci << 12 | idx;   /* alloc_bm word << 6 | bit, as in the LIFO */
-        uint64_t *a = heap.alloc_bm + (gbit >> 6);
-        uint64_t bit = 1ull << (gbit & 63);
-        struct bin *b = &tc->bins[s->cls];
-        if (likely((uint32_t)prod < s->recip && !(s->flags & SF_KEPT) &&
+        bool start = (uint32_t)prod < s->recip;
+        /* remote_count: a remote free of this block may wait to be folded (free_owned checks
+         * its bit). COWGC_MODE=off (malloc_gate clear) keeps no table (SF_KEPT) and no ext
+         * bits, and has no busy sections (I5). */
+        if (likely(!atomic_load_explicit(&malloc_gate, memory_order_relaxed))) {
+            cg_assert(!(s->flags & SF_KEPT) && !heap.track_ext);
+            if (likely(start && !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+                free_local(tc, s, ci, idx, p, who, true);
+                return;
+            }
+        } else if (likely(start && !(s->flags & SF_KEPT) &&
                           !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
-            /* remote_count: a remote free of this block may wait to be folded (free_owned
-             * checks its bit). */
-            /* The cache is read only inside the busy section: a collection that ran before
-             * it may have flushed the bin. Leaving it early is safe: free_other enters again
-             * (and parks when a stop is pending) before it writes anything. */
-            if (unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
-            uint64_t v = *a;
-            if (unlikely(!(v & bit))) { tc->busy = 0; free_other(p, who); return; }
-            cg_assert(idx < s->nblocks);
-            *a = v & ~bit;
-            if (heap.track_ext) heap.ext_bm[gbit >> 6] &= ~bit;   /* freed by the program (I7) */
-            tc->nfree++;
-            uint32_t n = b->nlifo;
-            if (unlikely(n >= LIFO_CAP)) { free_to_span(tc, s, ci); return; }
-            b->lifo[n].user = (uintptr_t)p;
-            b->lifo[n].bit = gbit;
-            b->nlifo = n + 1;
-            if (unlikely(!busy_leave_fast(tc))) free_leave(tc);
+            free_local(tc, s, ci, idx, p, who, false);
             return;
         }
     }

@@ -26,6 +26,9 @@
  *  I5 A thread modifies its tcache or an owned span only inside tc->busy; the stop signal
  *     handler defers while busy is set, so the stopped world never sees a half-done update.
  *     Nobody waits for heap_lock while busy (the collector holds heap_lock while it stops).
+ *     Only collections and detect mode's leak checks stop the world, so COWGC_MODE=off
+ *     (malloc_gate clear) has no stops, and malloc's and free's fast paths enter no busy
+ *     section there (stw_stop_all asserts the mode in debug builds).
  *  I6 Outside a collection, every inline mark header is zero and mark bitmaps are don't-care --
  *     unless generations are on (heap.sticky_marks): then a set mark on an allocated block
  *     means "old" (gen.c, G1), and only a full collection clears marks.

@@ -953,6 +953,8 @@ HIDDEN int stw_stop_all(void)
     uint64_t start = mono_ns();
     uint32_t e = atomic_load(&world_epoch) + 1;
     cg_assert(e & 1);
+    /* I5: COWGC_MODE=off (malloc_gate clear) runs malloc and free outside busy sections. */
+    cg_assert(atomic_load_explicit(&malloc_gate, memory_order_relaxed));
 
     tls_is_stopper = true;
     stop_pid = getpid();    /* not cached across stops: fork changes it */
