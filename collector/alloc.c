@@ -709,8 +709,11 @@ static inline __attribute__((always_inline)) void *malloc_fast(size_t size, bool
     return p;
 }
 
+/* malloc for the family's other members (calloc, realloc, strdup, memalign): the keep table
+ * is only malloc's, the rest is gated as in cg_malloc_caller. */
 CHILD_PATH void *cg_malloc(size_t size)
 {
+    if (likely(!atomic_load_explicit(&malloc_gate, memory_order_relaxed))) return malloc_fast(size, true);
     return malloc_fast(size, false);
 }
 
