@@ -1089,20 +1089,19 @@ static inline void free_block(void *p, const char *who)
          * owner == tc says SMALL without looking at kind. */
         cg_assert(s->kind == SPAN_SMALL);
         uint32_t idx = (uint32_t)(prod >> 32);
-        bool start = (uint32_t)prod < s->recip;
         /* remote_count: a remote free of this block may wait to be folded (free_owned checks
          * its bit). COWGC_MODE=off (malloc_gate clear) keeps no table (SF_KEPT) and no ext
          * bits, and has no busy sections (I5). */
-        if (likely(!atomic_load_explicit(&malloc_gate, memory_order_relaxed))) {
-            cg_assert(!(s->flags & SF_KEPT) && !heap.track_ext);
-            if (likely(start && !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+        if (likely((uint32_t)prod < s->recip && !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
+            if (likely(!atomic_load_explicit(&malloc_gate, memory_order_relaxed))) {
+                cg_assert(!(s->flags & SF_KEPT) && !heap.track_ext);
                 free_local(tc, s, ci, idx, p, who, true);
                 return;
             }
-        } else if (likely(start && !(s->flags & SF_KEPT) &&
-                          !atomic_load_explicit(&s->remote_count, memory_order_relaxed))) {
-            free_local(tc, s, ci, idx, p, who, false);
-            return;
+            if (!(s->flags & SF_KEPT)) {
+                free_local(tc, s, ci, idx, p, who, false);
+                return;
+            }
         }
     }
     free_other(p, who);
