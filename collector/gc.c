@@ -103,6 +103,7 @@ uint64_t now_ns(void)
 void gc_init(void)
 {
     gc_enabled = opt.mode != MODE_OFF;
+    policy_init();
     gen_init();
     heap.sticky_marks = gen_on();
 }
@@ -829,7 +830,6 @@ CHILD_PATH void gc_fork_child(void)
     bool same = true;
     for (size_t i = 0; i < sizeof fresh / sizeof *a; i++) same &= a[i] == b[i];
     if (!same) gcstats = fresh;
-    policy_fork_child();
     /* Arming the child's write tracking is collector work: its CPU counts as the collector's.
      * (Without generations no clock is read: the thread CPU clock is a system call, and the
      * vDSO's page one more fault in a short-lived child.) */

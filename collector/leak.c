@@ -1225,9 +1225,13 @@ static void fork_prepare_gen(void)
     /* Opened once per process that forks, so that its children's exit checks need not open
      * their own (60-120 us each, measured in a VM). */
     if (opt.mode == MODE_DETECT) {
-        heap_lock();            /* the descriptor's record is shared with reports and collections */
+        /* The descriptor's record is shared with reports and collections, which another
+         * thread may run. Alone, no lock: its page is then not written before every fork
+         * (after a fork each first store to a page is a copy-on-write fault). */
+        bool lock = !__libc_single_threaded;
+        if (lock) heap_lock();
         proc_pagemap_fd();
-        heap_unlock();
+        if (lock) heap_unlock();
     }
     uintptr_t sig = modules_signature(), tp = arch_thread_pointer();
     /* dl_iterate_phdr takes the loader's lock, a store: skip it when nothing changed. */

@@ -10,12 +10,18 @@
  */
 #include "collector.h"
 
-static bool forked_child;
+#include <unistd.h>
 
-CHILD_PATH void policy_fork_child(void) { if (!forked_child) forked_child = true; }   /* no store, no fault */
+/* The process that set the collector up (exec'd or started): any other pid is a forked child.
+ * Compared, not flagged by the fork handler: a store there is a copy-on-write fault in every
+ * child, most of which (a shell's command substitutions) never ask. */
+static pid_t setup_pid;
+
+void policy_init(void) { setup_pid = getpid(); }
 
 uint64_t policy_threshold(uint64_t baseline)
 {
+    bool forked_child = getpid() != setup_pid;
     uint64_t grow = baseline / 1000 * (forked_child ? opt.fork_growth_permille : opt.growth_permille);
     return grow > opt.min_trigger ? grow : opt.min_trigger;
 }
