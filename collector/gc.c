@@ -205,23 +205,15 @@ static inline bool end_test(uintptr_t v, uintptr_t limit, struct lookup *lk)
 
 /* During a minor marking: true. A SMALL span with neither SF_YOUNG nor SF_AGED holds old blocks
  * only (collector.h): every allocated block in it is marked (its last sweep left alloc == marks,
- * a slot taken since is old by G1 and keeps its mark), so a word pointing into it can mark
- * nothing. Not under COWGC_FORK_FREEZE: inherited blocks are frozen there, not marked, and stay
- * unmarked in such spans after a process unfreezes (it forked again), to be traced by its next
- * marking. Debug builds check each skip (old_word_marked). Its descriptor says so without reading its alloc and mark words: in a forked worker's
- * first collection those are pages of the parent's bitmaps not yet touched by the child (a fault
- * each under shadow paging), one per 8 chunks of inherited heap. A chunk's first byte is left to
- * the full test: in collect mode it may end the block of the chunk before. */
+ * and a slot taken since is old by G1 and keeps its mark), so a word pointing into it can mark
+ * nothing, and the span's descriptor says so without its alloc and mark words. In a forked
+ * worker's first collection those words lie on pages of the parent's bitmaps that the child has
+ * not touched yet (a fault each under shadow paging, one page per 8 chunks of inherited heap).
+ * Not under COWGC_FORK_FREEZE: inherited blocks are frozen there, not marked, and stay unmarked
+ * in such spans after the process unfreezes (it forked again), for its next marking to trace. */
 static bool skip_old_spans;
 
-static inline __attribute__((always_inline)) bool in_old_span(uintptr_t v)
-{
-    if (!(v & (CHUNK_SIZE - 1))) return false;
-    const struct span *s = span_at((uint32_t)((v - heap.base) >> CHUNK_SHIFT));
-    return s->kind == SPAN_SMALL && !(s->flags & (SF_YOUNG | SF_AGED));
-}
-
-/* Debug builds: what in_old_span skips, the full test would have found marked (or no block). */
+/* Debug builds: what old_span_word skips, the full test would have found marked (or no block). */
 static bool old_word_marked(uintptr_t v, uintptr_t limit, bool inline_marks)
 {
     struct lookup lk;
@@ -231,8 +223,21 @@ static bool old_word_marked(uintptr_t v, uintptr_t limit, bool inline_marks)
     return (mark_words(lk.ci)[lk.idx >> 6] >> (lk.idx & 63)) & 1;
 }
 
+/* True when v (a heap address below limit) can be skipped: skip_old (skip_old_spans, read once
+ * per scan) and v in a span of old blocks only. A chunk's first byte is left to the full test:
+ * in collect mode it may end the block of the chunk before. */
+static inline __attribute__((always_inline)) bool
+old_span_word(bool skip_old, uintptr_t v, uintptr_t limit, bool inline_marks)
+{
+    if (!skip_old || !(v & (CHUNK_SIZE - 1))) return false;
+    const struct span *s = span_at((uint32_t)((v - heap.base) >> CHUNK_SHIFT));
+    if (s->kind != SPAN_SMALL || (s->flags & (SF_YOUNG | SF_AGED))) return false;
+    cg_assert(old_word_marked(v, limit, inline_marks));
+    return true;
+}
+
 /* One aligned word v: the block it points into, and in collect mode (ends) the exact-fit block
- * it may point one past the end of. skip_old: skip_old_spans, read once per scan. */
+ * it may point one past the end of. skip_old: see old_span_word. */
 static inline __attribute__((always_inline)) void
 scan_word(struct markstack *st, uintptr_t v, uintptr_t limit, uintptr_t *last, const bool inline_marks,
           const bool ends, const bool par, const bool skip_old)
@@ -242,10 +247,7 @@ scan_word(struct markstack *st, uintptr_t v, uintptr_t limit, uintptr_t *last, c
     if (v == *last) return;
     /* One past the heap's top can still end a block: off == limit is tested below. */
     if (ends ? v - base > limit : v - base >= limit) return;
-    if (skip_old && in_old_span(v)) {
-        cg_assert(old_word_marked(v, limit, inline_marks));
-        return;
-    }
+    if (old_span_word(skip_old, v, limit, inline_marks)) return;
     bool hit = ptr_test_in(v, limit, &lk);
     if (hit) {
         *last = v;
@@ -315,7 +317,7 @@ scan_words(struct markstack *st, uintptr_t lo, uintptr_t hi, const bool inline_m
             continue;
         }
         scan_word(st, cur, limit, &last, inline_marks, ends, par, skip_old);
-        if (b < limit && !(skip_old && in_old_span(odd) && (cg_assert(old_word_marked(odd, limit, inline_marks)), true))) {
+        if (b < limit && !old_span_word(skip_old, odd, limit, inline_marks)) {
             struct lookup lk;
             if (ptr_test_in(odd, limit, &lk)) mark_one(st, &lk, inline_marks, par);
         }
