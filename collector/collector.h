@@ -88,7 +88,9 @@ enum span_list { LIST_NONE = 0, LIST_CURRENT, LIST_PARTIAL, LIST_FULL, LIST_ORPH
 /* SF_YOUNG: a bin took slots of this SMALL span since the last collection (set by the allocator,
  * cleared by the sweep); SF_AGED: the span holds blocks that survived one minor collection young
  * (gen.c, G6). A minor collection neither sweeps nor recomputes SF_EXACT for a span with
- * neither: every allocated block in it is old. */
+ * neither, and its marking does not look up words pointing there: every allocated block in it
+ * is old, so marked (its last sweep left alloc == marks; a slot taken since keeps the mark of
+ * the block freed from it, G1), except COWGC_FORK_FREEZE's frozen blocks (gc.c). */
 enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT = 16, SF_YOUNG = 32, SF_AGED = 64 };
 
 /* Side maps a span's words may be nonzero in (a superset, I10): MAP_REMOTE, the remote bitmap

@@ -23,6 +23,10 @@
  *    gc_marking_begins first; debug builds check the out-of-line bits.
  *  - Helpers run only inside collect()'s own marking; leak checks and other callers of
  *    gc_mark_all mark alone (par.allowed is false outside collect()).
+ *  - A minor marking (skip_old_spans) takes every allocated block of a SMALL span with neither
+ *    SF_YOUNG nor SF_AGED as marked, and does not look it up (old_span_word); debug builds check
+ *    each such skip against the bitmaps. Not under COWGC_FORK_FREEZE, whose inherited blocks
+ *    are frozen, not marked.
  */
 #include <errno.h>
 #include <fcntl.h>
