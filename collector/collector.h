@@ -502,6 +502,9 @@ struct gen_stats {
     uint64_t stayed_young_last;        /* blocks the last collection kept young (age 1) */
     uint64_t protected_last, protect_runs_last;   /* pages write-protected again, in runs */
     uint64_t promoted_last;            /* bytes the last minor collection promoted */
+    uint64_t root_tracked_last;        /* bytes of tracked root mappings in the last collection (G10) */
+    uint64_t root_skipped_last;        /* ...of which its scan skipped as unwritten */
+    uint64_t root_skipped;             /* the same, all collections */
 };
 HIDDEN extern struct gen_stats genstats;
 /* Per block, the mark bitmap's shape (BM_WORDS words per chunk); NULL without generations. */
@@ -526,6 +529,11 @@ HIDDEN void gen_request_full(void);        /* the next collection is full */
 HIDDEN bool gen_next_is_minor(bool forced);
 /* World stopped: each part of an old block on a page written since the last collection. */
 HIDDEN bool gen_scan_written(void (*fn)(uintptr_t lo, uintptr_t hi));
+/* G10: root pages. gen_roots_begin before the roots are scanned; gen_root_runs for each tracked
+ * root mapping, in ascending address order: true with the runs of it to scan, false: whole. */
+struct page_run { uintptr_t lo, hi; };
+HIDDEN void gen_roots_begin(bool minor), gen_roots_end(void);
+HIDDEN bool gen_root_runs(uintptr_t lo, uintptr_t hi, const struct page_run **runs, size_t *n);
 HIDDEN void gen_after_collection(bool minor, bool ok);   /* world stopped: re-arm */
 HIDDEN void gen_fork_prepare(void), gen_fork_parent(void), gen_fork_child(void);
 HIDDEN bool gen_arm_child(void);   /* fork child, after gen_fork_child (G5): false if idle */

@@ -634,7 +634,9 @@ static bool gc_mark_minor(void)
     bool ok = gen_scan_written(old_range);
     if (ok) {
         uint64_t t1 = now_ns();
+        gen_roots_begin(true);
         roots_scan(root_range);
+        gen_roots_end();
         phase.written_ns = t1 - t0;
         phase.roots_ns = now_ns() - t1;
         if (heap.kept_any) mark_kept();
@@ -655,7 +657,9 @@ void gc_mark_all(void)
     clear_marks();
     if (heap.end_pointers) note_exact_spans(false);
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
+    gen_roots_begin(false);
     roots_scan(root_range);
+    gen_roots_end();
     if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
         par_end();
@@ -789,7 +793,8 @@ static void collect(const char *why)
     if (opt.verbose)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
                  " (stop %llu us, written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
-                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu;"
+                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu,"
+                 " tracked %llu, of which unwritten %llu;"
                  " cpu %llu us, preempted %ld times, page faults %ld; markers %u)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
@@ -806,6 +811,8 @@ static void collect(const char *why)
                  (unsigned long long)((gcstats.roots_bytes[ROOT_DATA] + gcstats.roots_bytes[ROOT_TLS]) >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_MAPPING] >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_OLD] >> 10),
+                 (unsigned long long)(genstats.root_tracked_last >> 10),
+                 (unsigned long long)(genstats.root_skipped_last >> 10),
                  (unsigned long long)(cpu / 1000), ru1.ru_nivcsw - ru0.ru_nivcsw, ru1.ru_minflt - ru0.ru_minflt,
                  par.used);
     errno = saved_errno;

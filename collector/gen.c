@@ -65,6 +65,23 @@
  *     userfaultfd took its registration with it: that collection is full and the next
  *     re-arming registers afresh.
  *
+ *  G10 Root pages (COWGC_ROOT_PAGES=written). A minor collection scans a tracked root mapping
+ *     (private, writable, no stack in it, ROOT_TRACK_MIN or more, none of cowgc's own memory:
+ *     roots.c decides) only on its pages written since the last full collection; stacks,
+ *     registers, TLS windows, user roots and every other mapping are scanned whole. Sound
+ *     because a full collection scans every root whole and makes everything it reaches old
+ *     (G1): a page not written since holds what it held then, and what it points to is old,
+ *     or took the slot of an old block (G1). With pagemap-scan the kernel keeps that set: a
+ *     tracked mapping is registered with our userfaultfd (at whichever collection first sees
+ *     it; PM_SCAN_CHECK_WPASYNC says "not registered" for a new or replaced mapping, which is
+ *     then scanned whole), minor collections only read it, and only full collections protect
+ *     its pages again. With soft-dirty, whose bits every collection resets, cowgc keeps it:
+ *     root_written, the union of each collection's soft-dirty runs and of the mappings it
+ *     scanned whole, emptied only by a full collection; when it overflows, minor collections
+ *     scan roots whole until the next full one. A forked child's first collection scans its
+ *     roots whole. Protection is never applied in a minor collection, so a program's root
+ *     page faults at most once per full collection.
+ *
  * Trackers, best first:
  *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
  *                 read and re-armed by one PAGEMAP_SCAN ioctl (Linux 6.7+). The kernel
@@ -180,11 +197,8 @@ static void fds_check(void)
 
 /* Pages of [lo, hi) written since the last arming, each range passed to fn; re-armed when
  * rearm. false if the kernel refused (then nothing can be trusted). */
-static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_t, uintptr_t))
+static bool pms_scan_fd(int fd, uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_t, uintptr_t))
 {
-    int fd = proc_pagemap_fd();
-    if (fd < 0)
-        return false;
     while (lo < hi) {
         struct pm_scan_arg a = {
             .size = sizeof a, .start = lo, .end = hi,
@@ -206,14 +220,17 @@ static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_
     return true;
 }
 
+static bool pms_scan(uintptr_t lo, uintptr_t hi, bool rearm, void (*fn)(uintptr_t, uintptr_t))
+{
+    int fd = proc_pagemap_fd();
+    return fd >= 0 && pms_scan_fd(fd, lo, hi, rearm, fn);
+}
+
 /* Soft-dirty or exclusive pages of [lo, hi) (by pagemap bit `bit`), each range to fn. */
-static bool pagemap_bits(uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(uintptr_t, uintptr_t))
+static bool pagemap_bits_fd(int fd, uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(uintptr_t, uintptr_t))
 {
     uint64_t ent[512];
     uintptr_t run = 0;
-    int fd = proc_pagemap_fd();
-    if (fd < 0)
-        return false;
     for (uintptr_t pg = lo; pg < hi;) {
         size_t n = (hi - pg) / PAGE;
         if (n > 512) n = 512;
@@ -227,6 +244,12 @@ static bool pagemap_bits(uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(ui
     }
     if (run) fn(run, hi);
     return true;
+}
+
+static bool pagemap_bits(uintptr_t lo, uintptr_t hi, uint64_t bit, void (*fn)(uintptr_t, uintptr_t))
+{
+    int fd = proc_pagemap_fd();
+    return fd >= 0 && pagemap_bits_fd(fd, lo, hi, bit, fn);
 }
 
 static bool soft_dirty_reset(void)
@@ -685,6 +708,186 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
     return ok;
 }
 
+/* ---- root pages (G10) ---- */
+
+#define ROOT_RUNS 8192              /* runs per set; more: scanned whole (set full: next one too) */
+#define ROOT_REFUSED 16             /* mappings the kernel would not register, not asked again */
+
+static struct {
+    bool active;                /* between gen_roots_begin and gen_roots_end: a collection's roots_scan */
+    bool track;                 /* this collection reads and re-arms root pages */
+    bool filter;                /* ...and may skip the pages it need not scan (a minor collection) */
+    bool minor;
+    int pmfd;                   /* the pagemap descriptor, checked once for the collection */
+    struct page_run *w;         /* the tracker's runs for one mapping, then the runs to scan */
+    size_t nw;
+    bool w_overflow;
+    /* The carry set: root pages the last minor collection scanned because they were written
+     * (or whole mappings it could not filter), ascending; the next set is built as the
+     * collection walks the mappings in address order. */
+    struct page_run *carry, *carry_next;
+    size_t ncarry, nnext, cur;
+    bool overflow, next_overflow;
+    struct page_run refused[ROOT_REFUSED];
+    unsigned nrefused;
+    uint64_t tracked, skipped;  /* bytes of tracked mappings, and of those not scanned */
+} rp;
+
+static bool root_maps(void)
+{
+    if (rp.w) return true;
+    size_t bytes = 3 * ROOT_RUNS * sizeof(struct page_run);
+    char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return false;
+    roots_exclude((uintptr_t)m, (uintptr_t)m + bytes);
+    rp.w = (struct page_run *)m;
+    rp.carry = rp.w + ROOT_RUNS;
+    rp.carry_next = rp.carry + ROOT_RUNS;
+    return true;
+}
+
+void gen_roots_begin(bool minor)
+{
+    rp.track = rp.filter = rp.active = false;
+    rp.tracked = rp.skipped = 0;
+    rp.nnext = rp.cur = 0;
+    rp.next_overflow = false;
+    rp.minor = minor;
+    if (!g.on || opt.root_pages != ROOT_PAGES_WRITTEN || !root_maps())
+        return;
+    rp.pmfd = proc_pagemap_fd();
+    if (rp.pmfd < 0)
+        return;
+    rp.track = rp.active = true;
+    /* A minor collection right after a complete one of this process, with a whole carry set.
+     * (A forked child's first collection has neither our registrations nor our soft-dirty
+     * resets behind it.) */
+    rp.filter = minor && g.armed && !g.child_pending && !rp.overflow;
+}
+
+/* Appends [lo, hi) to a set built in ascending order of lo, merging with its last run. */
+static bool run_add(struct page_run *set, size_t *n, uintptr_t lo, uintptr_t hi)
+{
+    if (*n && lo <= set[*n - 1].hi) {
+        if (hi > set[*n - 1].hi) set[*n - 1].hi = hi;
+        return true;
+    }
+    if (*n == ROOT_RUNS) return false;
+    set[(*n)++] = (struct page_run){ lo, hi };
+    return true;
+}
+
+static void next_add(uintptr_t lo, uintptr_t hi)
+{
+    if (rp.minor && !run_add(rp.carry_next, &rp.nnext, lo, hi)) rp.next_overflow = true;
+}
+
+static void note_root_run(uintptr_t lo, uintptr_t hi)
+{
+    if (!run_add(rp.w, &rp.nw, lo, hi)) rp.w_overflow = true;
+}
+
+static bool refused(uintptr_t lo, uintptr_t hi)
+{
+    for (unsigned i = 0; i < ROOT_REFUSED && i < rp.nrefused; i++)
+        if (rp.refused[i].lo == lo && rp.refused[i].hi == hi) return true;
+    return false;
+}
+
+/* pagemap-scan: pages of [lo, hi) written since our last call, protected again; a mapping not
+ * registered with our userfaultfd (new, replaced, or a forked child's) is registered and
+ * protected now, and false says that nothing is known of it yet. */
+static bool root_written_pms(uintptr_t lo, uintptr_t hi)
+{
+    if (g.uffd < 0 || refused(lo, hi))
+        return false;
+    if (pms_scan_fd(rp.pmfd, lo, hi, true, note_root_run))
+        return true;
+    struct uffdio_register reg = { .range = { .start = lo, .len = hi - lo }, .mode = UFFDIO_REGISTER_MODE_WP };
+    if (ioctl(g.uffd, UFFDIO_REGISTER, &reg) != 0) {
+        rp.refused[rp.nrefused++ % ROOT_REFUSED] = (struct page_run){ lo, hi };
+        if (opt.verbose)
+            log_line("generations: root mapping %p-%p cannot be write-tracked (errno %d); it is scanned whole",
+                     (void *)lo, (void *)hi, errno);
+    } else {
+        pms_scan_fd(rp.pmfd, lo, hi, true, NULL);
+    }
+    return false;
+}
+
+/* The pages of tracked root mapping [lo, hi) the collection must scan: true with the runs in
+ * *runs (ascending, inside [lo, hi)), or false: scan it whole. Called for each tracked mapping
+ * in ascending address order, world stopped. */
+bool gen_root_runs(uintptr_t lo, uintptr_t hi, const struct page_run **runs, size_t *n)
+{
+    if (!rp.active)
+        return false;
+    rp.tracked += hi - lo;
+    rp.nw = 0;
+    rp.w_overflow = false;
+    /* Read (and re-arm) even when the whole mapping is scanned: the next collection needs to
+     * know only what is written from now on. */
+    bool ok = g.tracker == TRACKER_PAGEMAP_SCAN ? root_written_pms(lo, hi)
+                                                : pagemap_bits_fd(rp.pmfd, lo, hi, PM_SOFT_DIRTY, note_root_run);
+    while (rp.cur < rp.ncarry && rp.carry[rp.cur].hi <= lo) rp.cur++;
+    if (!ok || rp.w_overflow || !rp.filter) {
+        /* Scanned whole: in a minor collection what it reaches may stay young (G6), so all of
+         * it is scanned again by the next one. */
+        next_add(lo, hi);
+        return false;
+    }
+    /* What was written since the last collection (carried into the next set), with what the
+     * last one carried, clipped to the mapping. */
+    size_t k = 0, nw = rp.nw, j = rp.cur, nu = 0;
+    struct page_run *u = rp.w + nw;             /* built after the tracker's runs */
+    while (k < nw || (j < rp.ncarry && rp.carry[j].lo < hi)) {
+        struct page_run r;
+        if (k < nw && (j >= rp.ncarry || rp.carry[j].lo >= hi || rp.w[k].lo <= rp.carry[j].lo)) {
+            r = rp.w[k++];
+            next_add(r.lo, r.hi);
+        } else {
+            r = rp.carry[j++];
+        }
+        if (r.lo < lo) r.lo = lo;
+        if (r.hi > hi) r.hi = hi;
+        if (r.lo >= r.hi) continue;
+        if (nu && r.lo <= u[nu - 1].hi) { if (r.hi > u[nu - 1].hi) u[nu - 1].hi = r.hi; continue; }
+        if (nw + nu == ROOT_RUNS) {
+            /* Too fragmented to list: whole, now and at the next collection. */
+            rp.next_overflow = true;
+            return false;
+        }
+        u[nu++] = r;
+    }
+    memmove(rp.w, u, nu * sizeof *u);
+    rp.nw = nu;
+    uint64_t scanned = 0;
+    for (size_t i = 0; i < nu; i++) scanned += rp.w[i].hi - rp.w[i].lo;
+    rp.skipped += (hi - lo) - scanned;
+    *runs = rp.w;
+    *n = nu;
+    return true;
+}
+
+/* The roots of the collection are scanned: other scans of the roots (a leak check) see none of this. */
+void gen_roots_end(void) { rp.active = false; }
+
+/* After the collection (world stopped): the carry set for the next one. */
+static void roots_after(bool minor, bool ok)
+{
+    if (!rp.track)
+        return;
+    rp.track = false;
+    struct page_run *t = rp.carry;
+    rp.carry = rp.carry_next;
+    rp.carry_next = t;
+    /* A full collection made what the roots reach old: nothing to carry. An incomplete one is
+     * followed by a full one (not armed). A minor one that kept no block young carries nothing
+     * either (G6). */
+    rp.ncarry = ok && minor && g.stayed ? rp.nnext : 0;
+    rp.overflow = ok && minor && g.stayed && rp.next_overflow;
+}
+
 /* ---- ages (sweep, world stopped) ---- */
 
 /* Clears span ci's old and age words (I10: only if it may have any). */
@@ -805,6 +1008,10 @@ void gen_after_collection(bool minor, bool ok)
     } else {
         genstats.full++;
     }
+    roots_after(minor, ok);
+    genstats.root_tracked_last = rp.tracked;
+    genstats.root_skipped_last = rp.skipped;
+    genstats.root_skipped += rp.skipped;
     /* G8: a full sweep visited every span; marking without a sweep left marks it did not see. */
     if (!ok) g.old_chunks_ok = false;
     else if (!minor) g.old_chunks_ok = g.old_chunks != NULL;

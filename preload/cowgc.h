@@ -40,6 +40,8 @@ struct cowgc_stats {
     uint64_t gc_cpu_ns;            /* CPU time of the collecting threads inside collections */
     uint64_t process_cpu_ns;       /* CPU time of the whole process so far */
     uint64_t parallel_collections; /* collections whose marking used helper threads (COWGC_MARKERS) */
+    uint64_t root_bytes_skipped;   /* root mapping bytes minor collections did not scan, as unwritten
+                                      since the collection before (COWGC_ROOT_PAGES), all of them */
 };
 
 /* Run a full collection now (in COWGC_MODE=off it does nothing). */

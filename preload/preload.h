@@ -53,6 +53,7 @@ enum report_format { REPORT_TEXT, REPORT_JSON };
 enum unwind_kind { UNWIND_FP, UNWIND_LIBUNWIND };
 enum gen_mode { GEN_AUTO, GEN_ON, GEN_OFF };
 enum tracker_kind { TRACKER_AUTO, TRACKER_PAGEMAP_SCAN, TRACKER_SOFT_DIRTY };
+enum root_pages { ROOT_PAGES_WRITTEN, ROOT_PAGES_ALL };
 #define TRACKER_NONE TRACKER_AUTO   /* gen.c: no tracker in use */
 
 /* The options in force. Paths point into the environment block (never copied). */
@@ -73,6 +74,7 @@ struct options {
     bool fork_freeze;      /* COWGC_FORK_FREEZE */
     int generational;      /* COWGC_GENERATIONAL */
     int tracker;           /* COWGC_TRACKER */
+    int root_pages;        /* COWGC_ROOT_PAGES: enum root_pages */
     uint64_t young_trigger;/* COWGC_YOUNG_TRIGGER, bytes; 0 = the MIN_TRIGGER/GROWTH rule */
     uint32_t full_growth_permille; /* COWGC_FULL_GROWTH x 1000 */
     int markers;           /* COWGC_MARKERS, 0 = one per CPU, at most 4 */

@@ -31,6 +31,11 @@
  *    holds zeroes or the file's own bytes, never a pointer the program stored. It is taken for
  *    ranges of PAGEMAP_MIN or more, and for ranges of two pages or more at the first scan in a
  *    process whose ancestors never scanned (pagemap_min), whose unused pages are not mapped.
+ *  - Minor collections may skip the unwritten pages of a tracked mapping (collector/gen.c,
+ *    G10): private, writable, ROOT_TRACK_MIN or more, no thread's stack pointer in it, and
+ *    none of cowgc's own memory (tracking ours would fault our own stores for nothing). The
+ *    pages skipped are only ever mapping pages; stacks, registers, TLS windows and user roots
+ *    are scanned whole at every collection.
  *  - /proc is read with raw system calls: libc's open/read/close are cancellation points,
  *    and a collection must never be cancelled halfway (it holds heap_lock).
  */
@@ -738,6 +743,33 @@ static void emit_by_segments(root_fn fn, const struct snapshot *s, uintptr_t lo,
         emit_clipped(fn, lo, hi < other_hi ? hi : other_hi, other, sparse);
 }
 
+/* G10 (gen.c): mappings this large are worth a tracker call (a few microseconds, about the
+ * scan of two or three pages). */
+#define ROOT_TRACK_MIN ((uintptr_t)32 << 10)
+
+static bool overlaps_excl(uintptr_t lo, uintptr_t hi)
+{
+    for (size_t i = 0; i < nexcl; i++)
+        if (excl[i].lo < hi && excl[i].hi > lo)
+            return true;
+    return false;
+}
+
+/* A writable private mapping outside any stack: only its pages written since the last full
+ * collection when the tracker knows them (gen.c, G10), else whole. */
+static void emit_tracked(root_fn fn, const struct snapshot *s, const struct mapping *m, enum root_kind other,
+                         uintptr_t other_hi)
+{
+    const struct page_run *r;
+    size_t n;
+    if (m->hi - m->lo >= ROOT_TRACK_MIN && !overlaps_excl(m->lo, m->hi) && gen_root_runs(m->lo, m->hi, &r, &n)) {
+        for (size_t k = 0; k < n; k++)
+            emit_by_segments(fn, s, r[k].lo, r[k].hi, other, other_hi, true);
+        return;
+    }
+    emit_by_segments(fn, s, m->lo, m->hi, other, other_hi, true);
+}
+
 /* Is [lo, hi) wholly inside one (merged) snapshot segment, counted in whole pages? ld.so
  * maps a segment by pages, so the rest of its first and last pages reads as safely as the
  * segment does: a data segment's file mapping, which ends on the page after .data's last
@@ -937,8 +969,12 @@ HIDDEN void roots_scan(root_fn fn)
             continue;
         }
         uintptr_t slo, shi;
-        if (all) {
+        if (all && sparse) {
+            emit_tracked(fn, snap, m, ROOT_MAPPING, readable_end(snap, m));
+        } else if (all) {
             emit_by_segments(fn, snap, m->lo, m->hi, ROOT_MAPPING, readable_end(snap, m), sparse);
+        } else if (overlaps_segment(snap, m->lo, m->hi) && sparse) {
+            emit_tracked(fn, snap, m, ROOT_KINDS, m->hi);
         } else if (overlaps_segment(snap, m->lo, m->hi)) {
             emit_by_segments(fn, snap, m->lo, m->hi, ROOT_KINDS, m->hi, sparse);
         } else if (file) {

@@ -2,7 +2,8 @@
  *
  * usage: gen_cases CASE   (old-block, old-large, global, anon, tls, fork-shared, age,
  *                          carry-written, carry-promoted, reuse, fork-written,
- *                          fork-budget)
+ *                          fork-budget, young-pages, large-grown, global-pages, anon-pages,
+ *                          fork-roots)
  * Run under libcowgc.so with a small COWGC_MIN_TRIGGER. Each case makes old data with a full
  * collection (cowgc_collect), then stores pointers to young blocks only where the case says,
  * allocates garbage until the trigger has run minor collections, and checks every young block.
@@ -144,6 +145,72 @@ static int case_anon(void)
     if (anon == MAP_FAILED) return 2;
     collect();
     return rounds(store_anon, load_anon, "an anonymous mapping");
+}
+
+/* Root pages (gen.c G10): a big global and an anonymous mapping whose pointers sit one per
+ * page, each page written once and then left alone while minor collections skip unwritten
+ * root pages. Each block is reached the first time from a page written since the collection
+ * before, then only from the carry set: without it the second minor collection frees it. */
+static void *global_pages[N * 512];
+static void store_global_pages(unsigned i, void *p) { global_pages[i * 512] = p; }
+static void *load_global_pages(unsigned i) { return global_pages[i * 512]; }
+
+static uint64_t root_skipped(void)
+{
+    struct cowgc_stats st;
+    memset(&st, 0, sizeof st);
+    if (get_stats) get_stats(&st, sizeof st);
+    return st.root_bytes_skipped;
+}
+
+/* With the pagemap-scan tracker the kernel says which root pages were written: some must have
+ * been skipped, or the case did not test the skipping. */
+static int require_skipped(uint64_t before)
+{
+    const char *gen = getenv("COWGC_GENERATIONAL"), *tr = getenv("COWGC_TRACKER");
+    if (gen && strcmp(gen, "on") == 0 && !tr && root_skipped() == before) {
+        fprintf(stderr, "gen_cases %s: no unwritten root page was skipped\n", which);
+        return 1;
+    }
+    return 0;
+}
+
+static int case_global_pages(void)
+{
+    collect();
+    uint64_t before = root_skipped();
+    int bad = rounds(store_global_pages, load_global_pages, "a page of a big global");
+    return bad | require_skipped(before);
+}
+
+static int case_anon_pages(void)
+{
+    anon = mmap(NULL, N * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (anon == MAP_FAILED) return 2;
+    collect();
+    uint64_t before = root_skipped();
+    int bad = rounds(store_anon, load_anon, "an anonymous mapping");
+    return bad | require_skipped(before);
+}
+
+/* A forked child inherits the mapping but not its registration: its first collection scans it
+ * whole and registers it, the later ones skip what it did not write. */
+static int case_fork_roots(void)
+{
+    anon = mmap(NULL, N * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (anon == MAP_FAILED) return 2;
+    memset(anon, 0, N * 4096);
+    collect();
+    pid_t pid = fork();
+    if (pid < 0) return 2;
+    if (pid == 0) {
+        uint64_t before = root_skipped();
+        int bad = rounds(store_anon, load_anon, "an inherited anonymous mapping, in a forked child");
+        _exit(bad | require_skipped(before));
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
 static __thread void *tls_keep[N];
@@ -555,7 +622,8 @@ int main(int argc, char **argv)
         { "age", case_age }, { "carry-written", case_carry_written }, { "carry-promoted", case_carry_promoted },
         { "reuse", case_reuse }, { "fork-written", case_fork_written },
         { "fork-budget", case_fork_budget }, { "young-pages", case_young_pages },
-        { "large-grown", case_large_grown },
+        { "large-grown", case_large_grown }, { "global-pages", case_global_pages },
+        { "anon-pages", case_anon_pages }, { "fork-roots", case_fork_roots },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
