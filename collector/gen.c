@@ -825,10 +825,11 @@ bool gen_root_runs(uintptr_t lo, uintptr_t hi, const struct page_run **runs, siz
     rp.tracked += hi - lo;
     rp.nw = 0;
     rp.w_overflow = false;
-    /* Read (and re-arm) even when the whole mapping is scanned: the next collection needs to
-     * know only what is written from now on. */
+    /* pagemap-scan reads (and re-arms) even when the whole mapping is scanned: the next
+     * collection needs to know only what is written from now on. Soft-dirty bits are reset
+     * for the whole process after the collection (rearm), whatever is read here. */
     bool ok = g.tracker == TRACKER_PAGEMAP_SCAN ? root_written_pms(lo, hi)
-                                                : pagemap_bits_fd(rp.pmfd, lo, hi, PM_SOFT_DIRTY, note_root_run);
+            : rp.filter && pagemap_bits_fd(rp.pmfd, lo, hi, PM_SOFT_DIRTY, note_root_run);
     while (rp.cur < rp.ncarry && rp.carry[rp.cur].hi <= lo) rp.cur++;
     if (!ok || rp.w_overflow || !rp.filter) {
         /* Scanned whole: in a minor collection what it reaches may stay young (G6), so all of

@@ -743,9 +743,11 @@ static void emit_by_segments(root_fn fn, const struct snapshot *s, uintptr_t lo,
         emit_clipped(fn, lo, hi < other_hi ? hi : other_hi, other, sparse);
 }
 
-/* G10 (gen.c): mappings this large are worth a tracker call (a few microseconds, about the
- * scan of two or three pages). */
-#define ROOT_TRACK_MIN ((uintptr_t)32 << 10)
+/* G10 (gen.c): mappings this large are worth tracking. A tracker call costs 2-20 us (native,
+ * and in a VM with shadow paging), the scan of 4-40 pages; below that, tracking a demo
+ * worker's 52 KiB of libc bss made its minor collections 15 us slower, not faster (the
+ * program also takes a write fault on each such page it writes after every collection). */
+#define ROOT_TRACK_MIN ((uintptr_t)256 << 10)
 
 static bool overlaps_excl(uintptr_t lo, uintptr_t hi)
 {

@@ -151,9 +151,13 @@ static int case_anon(void)
  * page, each page written once and then left alone while minor collections skip unwritten
  * root pages. Each block is reached the first time from a page written since the collection
  * before, then only from the carry set: without it the second minor collection frees it. */
-static void *global_pages[N * 512];
-static void store_global_pages(unsigned i, void *p) { global_pages[i * 512] = p; }
-static void *load_global_pages(unsigned i) { return global_pages[i * 512]; }
+#define ROOT_STRIDE 1024                        /* words: two pages, a 512 KiB mapping */
+static void *global_pages[N * ROOT_STRIDE];
+static void store_global_pages(unsigned i, void *p) { global_pages[i * ROOT_STRIDE] = p; }
+static void *load_global_pages(unsigned i) { return global_pages[i * ROOT_STRIDE]; }
+static void **big_anon;
+static void store_big_anon(unsigned i, void *p) { big_anon[i * ROOT_STRIDE] = p; }
+static void *load_big_anon(unsigned i) { return big_anon[i * ROOT_STRIDE]; }
 
 static uint64_t root_skipped(void)
 {
@@ -185,11 +189,11 @@ static int case_global_pages(void)
 
 static int case_anon_pages(void)
 {
-    anon = mmap(NULL, N * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (anon == MAP_FAILED) return 2;
+    big_anon = mmap(NULL, N * ROOT_STRIDE * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (big_anon == MAP_FAILED) return 2;
     collect();
     uint64_t before = root_skipped();
-    int bad = rounds(store_anon, load_anon, "an anonymous mapping");
+    int bad = rounds(store_big_anon, load_big_anon, "a page of a big anonymous mapping");
     return bad | require_skipped(before);
 }
 
@@ -197,15 +201,15 @@ static int case_anon_pages(void)
  * whole and registers it, the later ones skip what it did not write. */
 static int case_fork_roots(void)
 {
-    anon = mmap(NULL, N * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (anon == MAP_FAILED) return 2;
-    memset(anon, 0, N * 4096);
+    big_anon = mmap(NULL, N * ROOT_STRIDE * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (big_anon == MAP_FAILED) return 2;
+    memset(big_anon, 0, N * ROOT_STRIDE * 8);
     collect();
     pid_t pid = fork();
     if (pid < 0) return 2;
     if (pid == 0) {
         uint64_t before = root_skipped();
-        int bad = rounds(store_anon, load_anon, "an inherited anonymous mapping, in a forked child");
+        int bad = rounds(store_big_anon, load_big_anon, "an inherited anonymous mapping, in a forked child");
         _exit(bad | require_skipped(before));
     }
     int st;
