@@ -737,6 +737,7 @@ static void collect(const char *why)
         errno = saved_errno;
         return;
     }
+    proc_files_trust(true);
     tcache_flush_all();
     sparse_begin();
     /* Helpers only for the collector's own marking, where the world stays stopped to the end. */
@@ -775,6 +776,7 @@ static void collect(const char *why)
     phase.sweep_ns = ts - t1;
     phase.rearm_ns = t2 - ts;
     baseline = atomic_load(&heap.in_use);
+    proc_files_trust(false);
     stw_resume_all();
     heap_purge_if_needed();
     __atomic_store_n(&gc_epoch, gc_epoch + 1, __ATOMIC_RELEASE);

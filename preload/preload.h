@@ -144,9 +144,13 @@ HIDDEN int fd_move_high(int fd);   /* to the lowest free number from 3/4 of min(
  * open and close cost more than the read (a path walk and a task lookup; 5 us against 1.8 for
  * the thread list). Kept as above; one that names another process (inherited across fork) is
  * closed and opened again. Use under heap_lock, by position (pread, or lseek then read). */
-struct proc_file { const char *path; int flags; int fd; pid_t pid; struct fd_ident id; };
-#define PROC_FILE(p, fl) { (p), (fl), -1, 0, { 0, 0, false } }
+struct proc_file { const char *path; int flags; int fd; pid_t pid; struct fd_ident id; uint32_t trusted; };
+#define PROC_FILE(p, fl) { (p), (fl), -1, 0, { 0, 0, false }, 0 }
 HIDDEN int proc_file_fd(struct proc_file *f, pid_t pid);   /* the descriptor, or -1 */
+/* A collection holds the world (true) or lets it go (false): descriptors checked once inside
+ * are not checked again before it ends, and proc_files_pid() is the pid read at its start. */
+HIDDEN void proc_files_trust(bool on);
+HIDDEN pid_t proc_files_pid(void);
 HIDDEN void proc_file_drop(struct proc_file *f);           /* closed; the next use opens again */
 /* "cowgc: " + message + "\n" in one write(2) to the log; preserves errno. */
 HIDDEN void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -298,7 +298,7 @@ static void proc_tid_path(char *buf, const char *rest)
 static struct proc_file maps_file = PROC_FILE("/proc/thread-self/maps", 0);
 static struct proc_file pagemap_file = PROC_FILE("/proc/thread-self/pagemap", 0);
 
-CHILD_PATH int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, (pid_t)syscall(SYS_getpid)); }
+CHILD_PATH int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, proc_files_pid()); }
 
 /* The kept descriptor without opening one: -1 if none is open (or its number is the program's
  * now); *ours is false when it was inherited from the process that forked this one (which
@@ -893,7 +893,7 @@ HIDDEN void roots_scan(root_fn fn)
     int pub = atomic_load_explicit(&snap_pub, memory_order_acquire);
     const struct snapshot *snap = pub >= 0 ? &snaps[pub] : NULL;
     bool all = opt.roots == ROOTS_ALL;
-    pid_t pid = (pid_t)syscall(SYS_getpid);
+    pid_t pid = proc_files_pid();
     probe_pid = pid;
 
     long len = read_maps();

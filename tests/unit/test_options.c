@@ -93,6 +93,7 @@ static void test_static_defaults_match_table(void **state)
     assert_int_equal(o.min_trigger, 4 << 20);
     assert_int_equal(o.growth_permille, 1000);
     assert_int_equal(o.reserve, (uint64_t)64 << 30);
+    assert_int_equal(o.root_pages, ROOT_PAGES_WRITTEN);
     assert_null(o.log_path);
     assert_null(o.suppress);
 }
@@ -112,7 +113,7 @@ static void test_table_well_formed(void **state)
         for (size_t j = 0; j < i; j++)
             assert_string_not_equal(option_table[j].name, d->name);
     }
-    assert_int_equal(option_count, 33);
+    assert_int_equal(option_count, 34);
 }
 
 /* ---- parsers --------------------------------------------------------------------------------- */
