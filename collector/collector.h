@@ -505,6 +505,7 @@ struct gen_stats {
     uint64_t root_tracked_last;        /* bytes of tracked root mappings in the last collection (G10) */
     uint64_t root_skipped_last;        /* ...of which its scan skipped as unwritten */
     uint64_t root_skipped;             /* the same, all collections */
+    uint64_t root_written_last, root_protected_last; /* pagemap-scan: of them written, and protected again by a minor */
 };
 HIDDEN extern struct gen_stats genstats;
 /* Per block, the mark bitmap's shape (BM_WORDS words per chunk); NULL without generations. */

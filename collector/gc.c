@@ -796,7 +796,7 @@ static void collect(const char *why)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
                  " (stop %llu us, written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
                  " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu,"
-                 " tracked %llu, of which unwritten %llu;"
+                 " tracked %llu, of which unwritten %llu, written %llu, protected again %llu;"
                  " cpu %llu us, preempted %ld times, page faults %ld; markers %u)",
                  (unsigned long long)gcstats.collections,
                  why ? why : "?", minor ? "minor" : "full", (unsigned long long)(pause / 1000),
@@ -815,6 +815,8 @@ static void collect(const char *why)
                  (unsigned long long)(gcstats.roots_bytes[ROOT_OLD] >> 10),
                  (unsigned long long)(genstats.root_tracked_last >> 10),
                  (unsigned long long)(genstats.root_skipped_last >> 10),
+                 (unsigned long long)(genstats.root_written_last >> 10),
+                 (unsigned long long)(genstats.root_protected_last >> 10),
                  (unsigned long long)(cpu / 1000), ru1.ru_nivcsw - ru0.ru_nivcsw, ru1.ru_minflt - ru0.ru_minflt,
                  par.used);
     errno = saved_errno;

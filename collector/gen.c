@@ -67,20 +67,23 @@
  *
  *  G10 Root pages (COWGC_ROOT_PAGES=written). A minor collection scans a tracked root mapping
  *     (private, writable, no stack in it, ROOT_TRACK_MIN or more, none of cowgc's own memory:
- *     roots.c decides) only on its pages written since the last full collection; stacks,
- *     registers, TLS windows, user roots and every other mapping are scanned whole. Sound
- *     because a full collection scans every root whole and makes everything it reaches old
- *     (G1): a page not written since holds what it held then, and what it points to is old,
- *     or took the slot of an old block (G1). With pagemap-scan the kernel keeps that set: a
- *     tracked mapping is registered with our userfaultfd (at whichever collection first sees
- *     it; PM_SCAN_CHECK_WPASYNC says "not registered" for a new or replaced mapping, which is
- *     then scanned whole), minor collections only read it, and only full collections protect
- *     its pages again. With soft-dirty, whose bits every collection resets, cowgc keeps it:
- *     root_written, the union of each collection's soft-dirty runs and of the mappings it
- *     scanned whole, emptied only by a full collection; when it overflows, minor collections
- *     scan roots whole until the next full one. A forked child's first collection scans its
- *     roots whole. Protection is never applied in a minor collection, so a program's root
- *     page faults at most once per full collection.
+ *     roots.c decides) only on the pages the tracker reports written since the collection
+ *     before, and on the carry set: the pages the collection before scanned because they were
+ *     reported written, and whole the tracked mappings it scanned whole. Stacks, registers,
+ *     TLS windows, user roots and every other mapping are scanned whole. Sound by G6's
+ *     argument: a page neither reported nor carried was last written before some collection
+ *     that scanned it, and the next one scanned it again (carried), so what it points to was
+ *     reached twice and is old, or took an old block's slot (G1), or no block stayed young
+ *     then (nothing carried). A forked child's first collection scans its roots whole.
+ *     pagemap-scan: a tracked mapping is registered with our userfaultfd at the first
+ *     collection that meets it (PM_SCAN_CHECK_WPASYNC says "not registered" for a new,
+ *     replaced or inherited one, scanned whole that time). A page stays reported written until
+ *     a call for its mapping protects it, and that call scans it: so which written pages are
+ *     protected again is a matter of cost only -- not those reported at two collections in a
+ *     row, nor a mapping just registered (hot), except at every ROOT_REFRESH-th collection.
+ *     soft-dirty: the bits of the whole process are reset after every collection, so a
+ *     mapping the collection before did not read here (new, or scanned whole elsewhere) is
+ *     scanned whole, once.
  *
  * Trackers, best first:
  *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
@@ -712,6 +715,7 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
 
 #define ROOT_RUNS 8192              /* runs per set; more: scanned whole (set full: next one too) */
 #define ROOT_REFUSED 16             /* mappings the kernel would not register, not asked again */
+#define ROOT_REFRESH 8              /* every so many collections, hot pages are protected too */
 
 static struct {
     bool active;                /* between gen_roots_begin and gen_roots_end: a collection's roots_scan */
@@ -728,31 +732,52 @@ static struct {
     struct page_run *carry, *carry_next;
     size_t ncarry, nnext, cur;
     bool overflow, next_overflow;
+    /* pagemap-scan: the pages the last collection found written, and the mappings it
+     * registered (hot_next: this one's). A page found written twice in a row is left writable
+     * (hot) until the next refresh: it is scanned at every collection instead of faulting
+     * after each. */
+    struct page_run *hot, *hot_next;
+    size_t nhot, nhot_next, hcur;
+    bool hot_overflow;
+    /* soft-dirty: the tracked mappings the last collection read (seen_next: this one's). A
+     * mapping it did not read (scanned whole elsewhere, or new) has pages written before the
+     * bits were last reset that nothing carried: scanned whole, once. */
+    struct page_run *seen, *seen_next;
+    size_t nseen, nseen_next, scur;
+    bool seen_overflow;
+    bool refresh;               /* this collection protects every written page (ROOT_REFRESH) */
+    uint64_t collections;
     struct page_run refused[ROOT_REFUSED];
     unsigned nrefused;
     uint64_t tracked, skipped;  /* bytes of tracked mappings, and of those not scanned */
+    uint64_t written, protected;/* bytes found written, and protected again */
 } rp;
 
 static bool root_maps(void)
 {
     if (rp.w) return true;
-    size_t bytes = 3 * ROOT_RUNS * sizeof(struct page_run);
+    size_t bytes = 7 * ROOT_RUNS * sizeof(struct page_run);
     char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return false;
     roots_exclude((uintptr_t)m, (uintptr_t)m + bytes);
     rp.w = (struct page_run *)m;
     rp.carry = rp.w + ROOT_RUNS;
     rp.carry_next = rp.carry + ROOT_RUNS;
+    rp.hot = rp.carry_next + ROOT_RUNS;
+    rp.hot_next = rp.hot + ROOT_RUNS;
+    rp.seen = rp.hot_next + ROOT_RUNS;
+    rp.seen_next = rp.seen + ROOT_RUNS;
     return true;
 }
 
 void gen_roots_begin(bool minor)
 {
     rp.track = rp.filter = rp.active = false;
-    rp.tracked = rp.skipped = 0;
-    rp.nnext = rp.cur = 0;
-    rp.next_overflow = false;
+    rp.tracked = rp.skipped = rp.written = rp.protected = 0;
+    rp.nnext = rp.cur = rp.nhot_next = rp.hcur = rp.nseen_next = rp.scur = 0;
+    rp.next_overflow = rp.hot_overflow = rp.seen_overflow = false;
     rp.minor = minor;
+    rp.refresh = ++rp.collections % ROOT_REFRESH == 0;
     if (!g.on || opt.root_pages != ROOT_PAGES_WRITTEN || !root_maps())
         return;
     rp.pmfd = proc_pagemap_fd();
@@ -794,23 +819,75 @@ static bool refused(uintptr_t lo, uintptr_t hi)
     return false;
 }
 
-/* pagemap-scan: pages of [lo, hi) written since our last call, protected again; a mapping not
- * registered with our userfaultfd (new, replaced, or a forked child's) is registered and
- * protected now, and false says that nothing is known of it yet. */
+/* pagemap-scan, a minor collection: protect again the pages of [lo, hi) found written now
+ * (rp.w) that the last minor collection did not find written; a page written in both is hot
+ * and stays writable. Runs one call each, or one call for the whole mapping when there are
+ * many. */
+#define PROTECT_CALLS_MAX 32
+static void protect_cold(uintptr_t lo, uintptr_t hi)
+{
+    while (rp.hcur < rp.nhot && rp.hot[rp.hcur].hi <= lo) rp.hcur++;
+    struct page_run todo[PROTECT_CALLS_MAX];
+    size_t n = 0, h = rp.hcur;
+    for (size_t k = 0; k < rp.nw; k++) {
+        uintptr_t a = rp.w[k].lo, b = rp.w[k].hi;
+        while (a < b) {
+            while (h < rp.nhot && rp.hot[h].hi <= a) h++;
+            uintptr_t cut = h < rp.nhot && rp.hot[h].lo < b ? rp.hot[h].lo : b;
+            if (a < cut) {
+                if (n == PROTECT_CALLS_MAX) {
+                    pms_scan_fd(rp.pmfd, lo, hi, true, NULL);
+                    for (size_t i = 0; i < rp.nw; i++) rp.protected += rp.w[i].hi - rp.w[i].lo;
+                    return;
+                }
+                todo[n++] = (struct page_run){ a, cut };
+            }
+            a = h < rp.nhot && rp.hot[h].lo < b ? (rp.hot[h].hi < b ? rp.hot[h].hi : b) : b;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        pms_scan_fd(rp.pmfd, todo[i].lo, todo[i].hi, true, NULL);
+        rp.protected += todo[i].hi - todo[i].lo;
+    }
+}
+
+/* pagemap-scan: pages of [lo, hi) written since they were last protected, and the protection
+ * of those that are not hot (protect_cold), or of all of them every ROOT_REFRESH-th
+ * collection. Which pages are protected is a matter of cost only: a writable page reads as
+ * written at every call. A mapping not registered with our userfaultfd (new, replaced, or a
+ * forked child's) is registered now and counts as hot (not protected before the next refresh:
+ * protecting all of python3's arenas at each full collection cost it a write fault on nearly
+ * every arena page after each, 25,000 faults and +40% wall time in a VM where one costs 15 us);
+ * false says that nothing is known of it yet. */
 static bool root_written_pms(uintptr_t lo, uintptr_t hi)
 {
     if (g.uffd < 0 || refused(lo, hi))
         return false;
-    if (pms_scan_fd(rp.pmfd, lo, hi, true, note_root_run))
+    bool all = rp.refresh || rp.hot_overflow;
+    if (pms_scan_fd(rp.pmfd, lo, hi, all, note_root_run)) {
+        uint64_t w = 0;
+        for (size_t k = 0; k < rp.nw; k++) w += rp.w[k].hi - rp.w[k].lo;
+        rp.written += w;
+        if (all) {
+            rp.protected += w;
+        } else if (rp.w_overflow) {
+            pms_scan_fd(rp.pmfd, lo, hi, true, NULL);
+            rp.protected += w;
+        } else {
+            protect_cold(lo, hi);
+            for (size_t k = 0; k < rp.nw; k++)
+                if (!run_add(rp.hot_next, &rp.nhot_next, rp.w[k].lo, rp.w[k].hi)) rp.hot_overflow = true;
+        }
         return true;
+    }
     struct uffdio_register reg = { .range = { .start = lo, .len = hi - lo }, .mode = UFFDIO_REGISTER_MODE_WP };
     if (ioctl(g.uffd, UFFDIO_REGISTER, &reg) != 0) {
         rp.refused[rp.nrefused++ % ROOT_REFUSED] = (struct page_run){ lo, hi };
         if (opt.verbose)
             log_line("generations: root mapping %p-%p cannot be write-tracked (errno %d); it is scanned whole",
                      (void *)lo, (void *)hi, errno);
-    } else {
-        pms_scan_fd(rp.pmfd, lo, hi, true, NULL);
+    } else if (!run_add(rp.hot_next, &rp.nhot_next, lo, hi)) {
+        rp.hot_overflow = true;
     }
     return false;
 }
@@ -828,8 +905,15 @@ bool gen_root_runs(uintptr_t lo, uintptr_t hi, const struct page_run **runs, siz
     /* pagemap-scan reads (and re-arms) even when the whole mapping is scanned: the next
      * collection needs to know only what is written from now on. Soft-dirty bits are reset
      * for the whole process after the collection (rearm), whatever is read here. */
-    bool ok = g.tracker == TRACKER_PAGEMAP_SCAN ? root_written_pms(lo, hi)
-            : rp.filter && pagemap_bits_fd(rp.pmfd, lo, hi, PM_SOFT_DIRTY, note_root_run);
+    bool ok;
+    if (g.tracker == TRACKER_PAGEMAP_SCAN) {
+        ok = root_written_pms(lo, hi);
+    } else {
+        while (rp.scur < rp.nseen && rp.seen[rp.scur].hi <= lo) rp.scur++;
+        bool seen = rp.scur < rp.nseen && rp.seen[rp.scur].lo <= lo && rp.seen[rp.scur].hi >= hi;
+        if (!run_add(rp.seen_next, &rp.nseen_next, lo, hi)) rp.seen_overflow = true;
+        ok = rp.filter && seen && pagemap_bits_fd(rp.pmfd, lo, hi, PM_SOFT_DIRTY, note_root_run);
+    }
     while (rp.cur < rp.ncarry && rp.carry[rp.cur].hi <= lo) rp.cur++;
     if (!ok || rp.w_overflow || !rp.filter) {
         /* Scanned whole: in a minor collection what it reaches may stay young (G6), so all of
@@ -887,6 +971,14 @@ static void roots_after(bool minor, bool ok)
      * either (G6). */
     rp.ncarry = ok && minor && g.stayed ? rp.nnext : 0;
     rp.overflow = ok && minor && g.stayed && rp.next_overflow;
+    t = rp.hot;
+    rp.hot = rp.hot_next;
+    rp.hot_next = t;
+    rp.nhot = ok && !rp.hot_overflow ? rp.nhot_next : 0;
+    t = rp.seen;
+    rp.seen = rp.seen_next;
+    rp.seen_next = t;
+    rp.nseen = ok && !rp.seen_overflow ? rp.nseen_next : 0;
 }
 
 /* ---- ages (sweep, world stopped) ---- */
@@ -1013,6 +1105,8 @@ void gen_after_collection(bool minor, bool ok)
     genstats.root_tracked_last = rp.tracked;
     genstats.root_skipped_last = rp.skipped;
     genstats.root_skipped += rp.skipped;
+    genstats.root_written_last = rp.written;
+    genstats.root_protected_last = rp.protected;
     /* G8: a full sweep visited every span; marking without a sweep left marks it did not see. */
     if (!ok) g.old_chunks_ok = false;
     else if (!minor) g.old_chunks_ok = g.old_chunks != NULL;

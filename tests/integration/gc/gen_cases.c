@@ -148,9 +148,11 @@ static int case_anon(void)
 }
 
 /* Root pages (gen.c G10): a big global and an anonymous mapping whose pointers sit one per
- * page, each page written once and then left alone while minor collections skip unwritten
- * root pages. Each block is reached the first time from a page written since the collection
- * before, then only from the carry set: without it the second minor collection frees it. */
+ * two pages, each page written once and then left alone while minor collections skip
+ * unwritten root pages. Each block is reached the first time from a page written since the
+ * collection before, then only from the carry set: without it the next minor collection frees
+ * it. (A mapping just registered is not protected before the tracker's refresh, every 8th
+ * collection; the rounds after it are the ones that fail without the carry set.) */
 #define ROOT_STRIDE 1024                        /* words: two pages, a 512 KiB mapping */
 static void *global_pages[N * ROOT_STRIDE];
 static void store_global_pages(unsigned i, void *p) { global_pages[i * ROOT_STRIDE] = p; }
