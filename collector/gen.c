@@ -944,6 +944,9 @@ bool gen_root_runs(uintptr_t lo, uintptr_t hi, const struct page_run **runs, siz
         }
         u[nu++] = r;
     }
+    /* A carried run may go on into the next mapping (adjacent runs merge): not used up. */
+    if (j > rp.cur && rp.carry[j - 1].hi > hi) j--;
+    rp.cur = j;
     memmove(rp.w, u, nu * sizeof *u);
     rp.nw = nu;
     uint64_t scanned = 0;
@@ -960,8 +963,14 @@ void gen_roots_end(void) { rp.active = false; }
 /* After the collection (world stopped): the carry set for the next one. */
 static void roots_after(bool minor, bool ok)
 {
-    if (!rp.track)
+    if (!rp.track) {
+        /* Its roots were scanned whole without us (no pagemap descriptor): no set describes
+         * it, so the next collection carries nothing from it and reads every mapping anew
+         * (soft-dirty bits were reset after this one). */
+        rp.ncarry = rp.nhot = rp.nseen = 0;
+        rp.overflow = false;
         return;
+    }
     rp.track = false;
     struct page_run *t = rp.carry;
     rp.carry = rp.carry_next;
