@@ -2,8 +2,11 @@
  *
  * An unmodified program: plain malloc, never free for most lists (the collector must reclaim
  * them), explicit free for some. Every node reachable from a live list is verified. Prints its
- * seed; `gc_stress SEED [ITERS [blocksig]]` replays one run. With "blocksig" every worker blocks
- * all signals first, as compression tools and thread pools do: the collector must still stop it.
+ * seed; `gc_stress SEED [ITERS [blocksig|bigslots]]` replays one run. With "blocksig" every worker
+ * blocks all signals first, as compression tools and thread pools do: the collector must still
+ * stop it. With "bigslots" the shared slots lie one per 16 KiB of a 1 MiB anonymous mapping, a
+ * root mapping big enough for minor collections to skip its unwritten pages (gen.c G10) while
+ * the threads keep writing it.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define THREADS 4
@@ -26,7 +30,10 @@ struct node {
 };
 
 static pthread_mutex_t slot_mu[SLOTS];
-static struct node *slots[SLOTS];
+static struct node *slot_array[SLOTS];
+static struct node **slot_base = slot_array;
+static size_t slot_stride = 1;                 /* words between two slots */
+#define SLOT(i) slot_base[(size_t)(i) * slot_stride]
 static unsigned long iters = 20000;
 static unsigned long long seed;
 static int block_signals;
@@ -88,11 +95,11 @@ static void *worker(void *arg)
             /* Publish a new list; the old one becomes garbage (or is still being read). */
             struct node *l = build(&r, 1 + (unsigned)(rnd(&r) % 60));
             pthread_mutex_lock(&slot_mu[s]);
-            slots[s] = l;
+            SLOT(s) = l;
             pthread_mutex_unlock(&slot_mu[s]);
         } else if (op < 7) {
             pthread_mutex_lock(&slot_mu[s]);
-            verify(slots[s], "shared list");
+            verify(SLOT(s), "shared list");
             pthread_mutex_unlock(&slot_mu[s]);
         } else if (op < 9) {
             /* A private list: verified, then dropped or freed explicitly. */
@@ -104,8 +111,8 @@ static void *worker(void *arg)
         } else {
             /* Take a shared list over: it lives on only through this thread's stack. */
             pthread_mutex_lock(&slot_mu[s]);
-            struct node *l = slots[s];
-            slots[s] = NULL;
+            struct node *l = SLOT(s);
+            SLOT(s) = NULL;
             pthread_mutex_unlock(&slot_mu[s]);
             struct node *extra = build(&r, 5);
             verify(l, "taken list");
@@ -121,15 +128,21 @@ int main(int argc, char **argv)
     seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (unsigned long long)time(NULL);
     if (argc > 2) iters = strtoul(argv[2], NULL, 0);
     block_signals = argc > 3 && !strcmp(argv[3], "blocksig");
+    if (argc > 3 && !strcmp(argv[3], "bigslots")) {
+        slot_stride = (16 << 10) / sizeof(void *);
+        slot_base = mmap(NULL, SLOTS * slot_stride * sizeof(void *), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (slot_base == MAP_FAILED) { perror("mmap"); return 2; }
+    }
     printf("gc_stress: seed %llu, %lu iterations x %d threads%s\n", seed, iters, THREADS,
-           block_signals ? ", workers block every signal" : "");
+           block_signals ? ", workers block every signal" : slot_stride > 1 ? ", slots in a 1 MiB mapping" : "");
     fflush(stdout);
     for (int i = 0; i < SLOTS; i++) pthread_mutex_init(&slot_mu[i], NULL);
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, (void *)i);
     for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
     unsigned total = 0;
-    for (int i = 0; i < SLOTS; i++) total += verify(slots[i], "final");
+    for (int i = 0; i < SLOTS; i++) total += verify(SLOT(i), "final");
     /* Under cowgc in collect mode, the run must have collected (else the test proves nothing). */
     struct st { uint64_t collections, pt, pm, m, s, rb, rbytes, ub, ubytes, lb, lblocks, roots, hpw, mallocs, frees, inuse, mapped, purged; } st = { 0 };
     int (*get)(void *, size_t) = (int (*)(void *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
