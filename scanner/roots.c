@@ -757,8 +757,9 @@ static bool overlaps_excl(uintptr_t lo, uintptr_t hi)
     return false;
 }
 
-/* A writable private mapping outside any stack: only its pages written since the last full
- * collection when the tracker knows them (gen.c, G10), else whole. */
+/* A writable private mapping outside any stack: in a minor collection, only its pages the
+ * tracker reports written since the collection before, and those it carried (gen.c, G10);
+ * else whole. */
 static void emit_tracked(root_fn fn, const struct snapshot *s, const struct mapping *m, enum root_kind other,
                          uintptr_t other_hi)
 {
