@@ -79,7 +79,7 @@ const struct option_def option_table[] = {
     { "TRACKER", OPT_ENUM, "auto", "auto|pagemap-scan|soft-dirty", 0, 0, F(tracker),
       "how written heap pages are found: userfaultfd write-protection read by PAGEMAP_SCAN (Linux 6.7+), or soft-dirty bits" },
     { "ROOT_PAGES", OPT_ENUM, "written", "written|all", 0, 0, F(root_pages),
-      "minor collections scan private writable mappings of 256 KiB or more (data, bss, anonymous memory) only on pages written since the last full collection (written: the tracker watches them too), or whole (all)" },
+      "minor collections scan private writable mappings of 256 KiB or more (data, bss, anonymous memory) only on the pages written since the collection before, and those it scanned for that reason (written: the tracker watches them too), or whole (all)" },
     { "YOUNG_TRIGGER", OPT_SIZE, "0", NULL, 0, TiB, F(young_trigger),
       "with generations: a minor collection once bytes in use have grown by this much; 0 = the MIN_TRIGGER/GROWTH rule" },
     { "FULL_GROWTH", OPT_RATIO, "1", NULL, 100, 100000, F(full_growth_permille),
