@@ -619,6 +619,14 @@ static void mark_kept(void)
     }
 }
 
+/* The roots, only their written pages for tracked mappings in a minor collection (gen.c G10). */
+static void scan_roots(bool minor)
+{
+    gen_roots_begin(minor);
+    roots_scan(root_range);
+    gen_roots_end();
+}
+
 /* A minor collection: marks are kept (the old generation), old blocks are not traced again,
  * and the old blocks on pages written since the last collection are roots (gen.c, G3).
  * false: the written pages could not be read, and nothing may be swept on this marking. */
@@ -634,9 +642,7 @@ static bool gc_mark_minor(void)
     bool ok = gen_scan_written(old_range);
     if (ok) {
         uint64_t t1 = now_ns();
-        gen_roots_begin(true);
-        roots_scan(root_range);
-        gen_roots_end();
+        scan_roots(true);
         phase.written_ns = t1 - t0;
         phase.roots_ns = now_ns() - t1;
         if (heap.kept_any) mark_kept();
@@ -657,9 +663,7 @@ void gc_mark_all(void)
     clear_marks();
     if (heap.end_pointers) note_exact_spans(false);
     memset(gcstats.roots_bytes, 0, sizeof gcstats.roots_bytes);
-    gen_roots_begin(false);
-    roots_scan(root_range);
-    gen_roots_end();
+    scan_roots(false);
     if (heap.kept_any) mark_kept();
     if (heap.frozen_bm && !freeze_scan_roots(root_range)) {
         par_end();

@@ -83,7 +83,9 @@
  *     row, nor a mapping just registered (hot), except at every ROOT_REFRESH-th collection.
  *     soft-dirty: the bits of the whole process are reset after every collection, so a
  *     mapping the collection before did not read here (new, or scanned whole elsewhere) is
- *     scanned whole, once.
+ *     scanned whole, once. Only collect()'s markings ask (gen_roots_begin); a marking
+ *     that asked and was not followed by gen_after_collection would leave pages protected
+ *     that no carry set holds (detect mode's leak checks mark with generations off).
  *
  * Trackers, best first:
  *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
@@ -749,6 +751,7 @@ static struct {
     uint64_t collections;
     struct page_run refused[ROOT_REFUSED];
     unsigned nrefused;
+    uintptr_t last_hi;          /* the end of the last mapping asked about (ascending order) */
     uint64_t tracked, skipped;  /* bytes of tracked mappings, and of those not scanned */
     uint64_t written, protected;/* bytes found written, and protected again */
 } rp;
@@ -774,7 +777,7 @@ void gen_roots_begin(bool minor)
 {
     rp.track = rp.filter = rp.active = false;
     rp.tracked = rp.skipped = rp.written = rp.protected = 0;
-    rp.nnext = rp.cur = rp.nhot_next = rp.hcur = rp.nseen_next = rp.scur = 0;
+    rp.nnext = rp.cur = rp.nhot_next = rp.hcur = rp.nseen_next = rp.scur = rp.last_hi = 0;
     rp.next_overflow = rp.hot_overflow = rp.seen_overflow = false;
     rp.minor = minor;
     rp.refresh = ++rp.collections % ROOT_REFRESH == 0;
@@ -812,6 +815,20 @@ static void note_root_run(uintptr_t lo, uintptr_t hi)
     if (!run_add(rp.w, &rp.nw, lo, hi)) rp.w_overflow = true;
 }
 
+static uint64_t runs_bytes(const struct page_run *r, size_t n)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < n; i++) b += r[i].hi - r[i].lo;
+    return b;
+}
+
+/* pagemap-scan: protect every written page of [lo, hi) again (rp.w holds them). */
+static void protect_all(uintptr_t lo, uintptr_t hi)
+{
+    pms_scan_fd(rp.pmfd, lo, hi, true, NULL);
+    rp.protected += runs_bytes(rp.w, rp.nw);
+}
+
 static bool refused(uintptr_t lo, uintptr_t hi)
 {
     for (unsigned i = 0; i < ROOT_REFUSED && i < rp.nrefused; i++)
@@ -836,8 +853,7 @@ static void protect_cold(uintptr_t lo, uintptr_t hi)
             uintptr_t cut = h < rp.nhot && rp.hot[h].lo < b ? rp.hot[h].lo : b;
             if (a < cut) {
                 if (n == PROTECT_CALLS_MAX) {
-                    pms_scan_fd(rp.pmfd, lo, hi, true, NULL);
-                    for (size_t i = 0; i < rp.nw; i++) rp.protected += rp.w[i].hi - rp.w[i].lo;
+                    protect_all(lo, hi);
                     return;
                 }
                 todo[n++] = (struct page_run){ a, cut };
@@ -865,14 +881,12 @@ static bool root_written_pms(uintptr_t lo, uintptr_t hi)
         return false;
     bool all = rp.refresh || rp.hot_overflow;
     if (pms_scan_fd(rp.pmfd, lo, hi, all, note_root_run)) {
-        uint64_t w = 0;
-        for (size_t k = 0; k < rp.nw; k++) w += rp.w[k].hi - rp.w[k].lo;
+        uint64_t w = runs_bytes(rp.w, rp.nw);
         rp.written += w;
         if (all) {
-            rp.protected += w;
+            rp.protected += w;         /* the scan itself protected them */
         } else if (rp.w_overflow) {
-            pms_scan_fd(rp.pmfd, lo, hi, true, NULL);
-            rp.protected += w;
+            protect_all(lo, hi);
         } else {
             protect_cold(lo, hi);
             for (size_t k = 0; k < rp.nw; k++)
@@ -899,6 +913,9 @@ bool gen_root_runs(uintptr_t lo, uintptr_t hi, const struct page_run **runs, siz
 {
     if (!rp.active)
         return false;
+    /* The cursors into the carry, hot and seen sets rely on it. */
+    cg_assert(lo < hi && lo >= rp.last_hi);
+    rp.last_hi = hi;
     rp.tracked += hi - lo;
     rp.nw = 0;
     rp.w_overflow = false;
@@ -949,9 +966,10 @@ bool gen_root_runs(uintptr_t lo, uintptr_t hi, const struct page_run **runs, siz
     rp.cur = j;
     memmove(rp.w, u, nu * sizeof *u);
     rp.nw = nu;
-    uint64_t scanned = 0;
-    for (size_t i = 0; i < nu; i++) scanned += rp.w[i].hi - rp.w[i].lo;
-    rp.skipped += (hi - lo) - scanned;
+    rp.skipped += (hi - lo) - runs_bytes(rp.w, nu);
+    for (size_t i = 0; config_debug && i < nu; i++)
+        cg_assert(rp.w[i].lo >= lo && rp.w[i].lo < rp.w[i].hi && rp.w[i].hi <= hi &&
+                  (i == 0 || rp.w[i].lo > rp.w[i - 1].hi));
     *runs = rp.w;
     *n = nu;
     return true;
