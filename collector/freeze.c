@@ -59,7 +59,7 @@ CHILD_PATH void freeze_fork_child(void)
     heap.frozen_bm = frozen_map;
 }
 
-void freeze_fork_parent(void)
+CHILD_PATH void freeze_fork_parent(void)
 {
     if (heap.frozen_bm) heap.frozen_bm = NULL;   /* our written pages are shared with the new child now */
 }

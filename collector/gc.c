@@ -831,7 +831,7 @@ static void collect(const char *why)
 #define FLUSH_NET ((uint64_t)256 << 10)
 #define FLUSH_ANY ((uint64_t)64 << 20)
 
-void gc_maybe_collect(struct tcache *tc)
+CHILD_PATH void gc_maybe_collect(struct tcache *tc)
 {
     if (tc->alloc_bytes < tc->free_bytes + FLUSH_NET && tc->alloc_bytes < FLUSH_ANY) return;
     alloc_flush_counts(tc);
@@ -854,14 +854,14 @@ void gc_maybe_collect(struct tcache *tc)
     if (in_use > start && in_use - start > budget) gc_collect("trigger");
 }
 
-uint64_t gc_collections(void) { return gcstats.collections; }
+CHILD_PATH uint64_t gc_collections(void) { return gcstats.collections; }
 
 /* Before fork, with generations: a child treats what is old at the fork as old, but traces
  * everything young it inherits at its first collection -- once per child. When the young
  * generation is large (a server that built its data since its last collection), one minor
  * collection here saves that work in every worker. Small young generations (a shell's
  * command substitutions) cost nothing. */
-void gc_before_fork(void)
+CHILD_PATH void gc_before_fork(void)
 {
     if (!gc_enabled || !gen_on() || gc_disabled()) return;
     struct tcache *tc = tls_tc;

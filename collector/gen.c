@@ -1167,10 +1167,16 @@ void gen_after_collection(bool minor, bool ok)
 
 /* ---- fork ---- */
 
-void gen_fork_prepare(void)
+/* The handlers' first test is in CHILD_PATH (a subshell forks in turn); the work, when
+ * generations are on, is not. */
+static void fork_prepare_on(void);
+CHILD_PATH void gen_fork_prepare(void)
 {
-    if (!g.on)
-        return;
+    if (g.on) fork_prepare_on();
+}
+
+static void fork_prepare_on(void)
+{
     fds_check();
     if (!g.child_pending && !g.armed) {
         /* Never armed: no old block is known yet, so the child's first collection is full
@@ -1213,7 +1219,7 @@ void gen_fork_prepare(void)
     }
 }
 
-void gen_fork_parent(void)
+CHILD_PATH void gen_fork_parent(void)
 {
     if (!g.on || !g.inherited_bm)
         return;

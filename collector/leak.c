@@ -323,7 +323,7 @@ static void own_lock_drop(bool taken)
 }
 
 /* After a fork every first store to a page is a copy-on-write fault: store only changes. */
-static void fork_parent_gen(void) { if (!cs.forked_since_gen) cs.forked_since_gen = true; }
+CHILD_PATH static void fork_parent_gen(void) { if (!cs.forked_since_gen) cs.forked_since_gen = true; }
 
 static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
 {
@@ -1211,7 +1211,7 @@ static uintptr_t quick_sig, quick_tp;       /* the module list and the thread li
 
 /* A cheap signature of the loaded modules, read without the loader's lock (it is only compared:
  * a stale list is safe, see above). */
-static uintptr_t modules_signature(void)
+CHILD_PATH static uintptr_t modules_signature(void)
 {
     uintptr_t h = 0;
     unsigned n = 0;
@@ -1220,7 +1220,7 @@ static uintptr_t modules_signature(void)
     return h ^ n;
 }
 
-static void fork_prepare_gen(void)
+CHILD_PATH static void fork_prepare_gen(void)
 {
     /* Opened once per process that forks, so that its children's exit checks need not open
      * their own (60-120 us each, measured in a VM). */
@@ -1466,7 +1466,8 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
     uintptr_t stop = initial_stack_top();
     if (!stop) return false;
     if (quick_overflow) return false;
-    heap_lock();
+    /* No heap_lock: there is no other thread (a report signal's runs on a helper thread, so it
+     * never gets here), and the lock's page is one that nothing else in a child writes. */
     memset(cs.bloom, 0, sizeof cs.bloom);
     uint64_t own = own_census();
     *nown = own;
@@ -1515,7 +1516,6 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
             }
         }
     }
-    heap_unlock();
     return done;
 }
 

@@ -88,7 +88,7 @@ void hooks_thread_started(void *tc)
  * in a shell that forks for every command substitution. */
 static bool fork_locked;
 
-static void fork_prepare(void)
+CHILD_PATH static void fork_prepare(void)
 {
     gc_before_fork();
     bool lock = !__libc_single_threaded;
@@ -97,7 +97,7 @@ static void fork_prepare(void)
     gen_fork_prepare();
 }
 
-static void fork_parent(void)
+CHILD_PATH static void fork_parent(void)
 {
     gen_fork_parent();
     freeze_fork_parent();

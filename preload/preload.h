@@ -19,10 +19,13 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-/* Code a forked child runs (fork handlers, malloc and free, the exit check) shares one input
- * section, which the linker places with the other .text.hot.* sections: a short-lived child
- * then faults in a page or two of cowgc's text (fault-around maps 64 KiB at a time) instead of
- * one for each place these functions would otherwise lie (about six, measured under bash). */
+/* Code a forked child runs (all three fork handlers, as a subshell forks in turn; malloc and
+ * free; the exit check) shares one input section, which the linker places with the other
+ * .text.hot.* sections: a short-lived child then faults in a page or two of cowgc's text
+ * (fault-around maps 64 KiB at a time) instead of one for each place these functions would
+ * otherwise lie (about six, measured under bash). For the same reason libcowgc.so is linked
+ * without the C start files: their _fini and __do_global_dtors_aux lay two more pages on every
+ * exit (see interpose.c's __dso_handle). */
 #define CHILD_PATH __attribute__((section(".text.hot.cowgc_child")))
 
 /* The same for data: cowgc's big zeroed arrays that a forked child does not touch go to .lbss,
