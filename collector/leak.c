@@ -498,6 +498,9 @@ static __thread unsigned stk_next;
  * free of other mappings (mmap_base sits below them), and [sp, top) is mapped. Set by
  * leak_init; 0 when the limit is unlimited or huge. */
 static uintptr_t main_stack_lo, main_stack_hi;
+/* The main stack's mapping goes on above main_stack_hi: argument and environment strings, up
+ * to the program's file name (AT_EXECFN), the last. For unwind_fp's test of return addresses. */
+static uintptr_t main_stack_end;
 static uintptr_t initial_stack_top(void);
 
 static void main_stack_init(void)
@@ -508,7 +511,10 @@ static void main_stack_init(void)
         rl.rlim_cur > ((rlim_t)1 << 30) || rl.rlim_cur >= top)
         return;
     main_stack_lo = top - (uintptr_t)rl.rlim_cur;
-    main_stack_hi = top;
+    main_stack_hi = main_stack_end = top;
+    const char *fn = (const char *)getauxval(AT_EXECFN);
+    if ((uintptr_t)fn > top && (uintptr_t)fn - top < ((uintptr_t)1 << 30))
+        main_stack_end = ((uintptr_t)fn + strlen(fn) + 1 + 4095) & ~(uintptr_t)4095;
 }
 
 static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
@@ -810,7 +816,10 @@ static unsigned unwind_libunwind(uintptr_t *pcs, unsigned max)
 }
 
 /* Frame-pointer walk. Our frames are stepped with learned layouts; from the first frame outside
- * cowgc on, the rbp chain is followed while it stays inside this thread's stack and grows. */
+ * cowgc on, the rbp chain is followed while it stays inside this thread's stack and grows, and
+ * while its return addresses lie outside the stack. Code built without frame pointers keeps
+ * data in rbp, often a pointer to a local array: its "frame" then holds stack words, and a
+ * return address in the stack is never one (it would be reported as "<unknown module>"). */
 CHILD_PATH static __attribute__((noinline, optimize("no-omit-frame-pointer"))) unsigned
 unwind_fp(uintptr_t *pcs, unsigned max)
 {
@@ -836,12 +845,13 @@ unwind_fp(uintptr_t *pcs, unsigned max)
     pcs[n++] = ra;
     uintptr_t lo, hi;
     if (!stack_bounds(cfa, &lo, &hi) || cfa < lo || cfa >= hi) return n;
+    const uintptr_t stack_lo = lo;
     lo = cfa;
     while (n < max) {
         if (rbp < lo || rbp > hi - 16 || (rbp & 7)) break;
         const uintptr_t *f = (const uintptr_t *)rbp;
         uintptr_t next = f[0], pc = f[1];
-        if (pc < 4096) break;
+        if (pc < 4096 || (pc >= stack_lo && pc < (hi == main_stack_hi ? main_stack_end : hi))) break;
         pcs[n++] = pc;
         if (next <= rbp) break;
         lo = rbp + 16;

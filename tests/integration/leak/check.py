@@ -405,6 +405,19 @@ def case_lsan(a):
         len(ours), sum(b for b, _ in ours.values()), sum(c for _, c in ours.values())))
 
 
+def case_fakefp(a):
+    """rbp holding data at the allocation (code without frame pointers): the stack ends at the
+    last real frame, with no frame made of a stack word."""
+    p, text = cowgc(a, [a.fakefp], {'COWGC_SYMBOLIZE': '0'}, report='text')
+    if p.returncode != 0 or 'fakefp: done' not in p.stdout:
+        fail('it_fakefp: exit %d, stdout %r, stderr %r' % (p.returncode, p.stdout, p.stderr))
+    groups = [g for g in text_groups(text) if g[3] and ' in fake_frame_site ' in g[3][0]]
+    if len(groups) != 1 or groups[0][:3] != ('direct', 40, 1):
+        fail('want one direct leak of 40 bytes in 1 object from fake_frame_site:\n' + text)
+    if len(groups[0][3]) != 1:
+        fail('the stack goes on past fake_frame_site, whose rbp is no frame pointer:\n' + text)
+
+
 def case_fork(a):
     """A forked child reports only the leaks among the blocks it allocated itself."""
     p, text = cowgc(a, [a.forky], {'COWGC_SYMBOLIZE': '0'})
