@@ -7,7 +7,9 @@ detector), interleaved in one run.
 
 Three parts, best of N each (runs interleaved, configuration order rotated per round):
  1. allocation workloads (churn, larson, prodcons): wall and CPU (user+sys) seconds under
-    glibc (no detector), COWGC_MODE=off, detect (fp, depth 16), detect depth 0, LeakSanitizer;
+    glibc (no detector), mimalloc (no detector, when installed: what a segregated-fit allocator
+    alone costs, beside COWGC_MODE=off), COWGC_MODE=off, detect (fp, depth 16), detect depth 0,
+    LeakSanitizer;
  2. the fork-heavy shell script fork_loop.sh (command substitutions in a loop, builtins only and
     with one exec'd command per iteration), wall and CPU per 1000 iterations; LeakSanitizer
     checks every exiting child and runs fewer iterations (--lsan-iterations), scaled;
@@ -33,10 +35,13 @@ WORKLOADS = {
 
 
 def configs(lib, lsan=True):
-    c = [('glibc', {}),
-         ('cowgc off', {'LD_PRELOAD': lib, 'COWGC_MODE': 'off'}),
-         ('cowgc detect', {'LD_PRELOAD': lib, 'COWGC_MODE': 'detect'}),
-         ('detect depth 0', {'LD_PRELOAD': lib, 'COWGC_MODE': 'detect', 'COWGC_STACK_DEPTH': '0'})]
+    c = [('glibc', {})]
+    mimalloc = dict(bl.ALLOCATORS)['mimalloc']
+    if os.path.exists(mimalloc):
+        c.append(('mimalloc', {'LD_PRELOAD': mimalloc}))
+    c += [('cowgc off', {'LD_PRELOAD': lib, 'COWGC_MODE': 'off'}),
+          ('cowgc detect', {'LD_PRELOAD': lib, 'COWGC_MODE': 'detect'}),
+          ('detect depth 0', {'LD_PRELOAD': lib, 'COWGC_MODE': 'detect', 'COWGC_STACK_DEPTH': '0'})]
     if lsan and os.path.exists(LSAN):
         c.append(('LeakSanitizer', {'LD_PRELOAD': LSAN, 'LSAN_OPTIONS': 'exitcode=0'}))
     return c
