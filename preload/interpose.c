@@ -15,9 +15,10 @@
 #include "collector.h"
 
 /* libcowgc.so is linked with -nostartfiles (preload.h, CHILD_PATH), so crtbeginS.o does not
- * define this DSO's handle. pthread_atfork (libc_nonshared.a) passes it to glibc, which would run
- * the DSO's handlers only while it is loaded: always, as it is linked -z nodelete. Here, in the
- * one file only the shared library is built from, because the test programs keep crtbeginS. */
+ * define this DSO's handle. pthread_atfork (libc_nonshared.a) passes it to glibc, which keys
+ * the fork handlers to it so as to drop them if the library is unloaded; it never is (-z
+ * nodelete). Defined here, in the one file only the shared library is built from, because the
+ * test programs keep crtbeginS. */
 HIDDEN void *__dso_handle = &__dso_handle;
 
 #define EXPORT __attribute__((visibility("default")))
