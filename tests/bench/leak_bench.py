@@ -11,7 +11,8 @@ Three parts, best of N each (runs interleaved, configuration order rotated per r
     alone costs, beside COWGC_MODE=off), COWGC_MODE=off, detect (fp, depth 16), detect depth 0,
     LeakSanitizer;
  2. the fork-heavy shell script fork_loop.sh (command substitutions in a loop, builtins only and
-    with one exec'd command per iteration), wall and CPU per 1000 iterations; LeakSanitizer
+    with one exec'd command per iteration), wall and CPU per 1000 iterations, with the ratio of
+    the median walls beside the best; LeakSanitizer
     checks every exiting child and runs fewer iterations (--lsan-iterations), scaled;
  3. report time for manyleaks (2048 leak groups, 1024 distinct sites): seconds from the end of
     main to the end of the process, i.e. the exit-time check and report, per symbolizer.
@@ -19,6 +20,7 @@ Three parts, best of N each (runs interleaved, configuration order rotated per r
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -112,6 +114,7 @@ def main():
     bash = shutil.which('bash')
     variants = [('builtins only', []), ('with one exec per iteration', ['external'])]
     best = {}
+    walls = {}          # every run's wall per 1000 iterations: the median is steadier on a busy machine
     for r in range(a.n):
         for vname, extra in variants:
             order = cfgs[r % len(cfgs):] + cfgs[:r % len(cfgs)]
@@ -122,19 +125,24 @@ def main():
                 k = (vname, cname)
                 w0, c0, ok0 = best.get(k, (1e9, 1e9, True))
                 best[k] = (min(w0, wall * scale), min(c0, cpu * scale), ok0 and ok)
+                walls.setdefault(k, []).append(wall * scale)
                 log('run %d %-28s %-16s wall %.3f cpu %.3f (%d iterations)' % (r, vname, cname, wall, cpu, iters))
     rows = []
     for vname, _ in variants:
         base = best[(vname, 'glibc')]
+        base_median = statistics.median(walls[(vname, 'glibc')])
         cells = []
         for c in names:
             wall, cpu, ok = best[(vname, c)]
-            cells.append('%.2f / %.2f (x%.2f / x%.2f)%s' % (wall, cpu, wall / base[0], cpu / base[1],
-                                                            '' if ok else ' FAIL'))
+            median = statistics.median(walls[(vname, c)])
+            cells.append('%.2f / %.2f (x%.2f / x%.2f; median wall x%.2f)%s'
+                         % (wall, cpu, wall / base[0], cpu / base[1], median / base_median,
+                            '' if ok else ' FAIL'))
         rows.append((vname, cells))
     table('fork_loop.sh: wall s / CPU s per 1000 iterations (ratio to no detector)', rows, names,
-          'CPU = user + system of bash and all its children. LeakSanitizer ran %d iterations, cowgc %d.'
-          % (a.lsan_iterations, a.iterations), out)
+          'Best of %d; the median wall ratio compares the medians of the %d runs. CPU = user + system of '
+          'bash and all its children. LeakSanitizer ran %d iterations, cowgc %d.'
+          % (a.n, a.n, a.lsan_iterations, a.iterations), out)
 
     # 3. report time with 2048 groups
     many = os.path.join(a.bindir, 'manyleaks')
