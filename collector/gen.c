@@ -1167,14 +1167,8 @@ void gen_after_collection(bool minor, bool ok)
 
 /* ---- fork ---- */
 
-/* The handlers' first test is in CHILD_PATH (a subshell forks in turn); the work, when
- * generations are on, is not. */
-static void fork_prepare_on(void);
-CHILD_PATH void gen_fork_prepare(void)
-{
-    if (g.on) fork_prepare_on();
-}
-
+/* gen_fork_prepare's work when generations are on; its test of g.on is in CHILD_PATH (below),
+ * as a subshell forks in turn. */
 static void fork_prepare_on(void)
 {
     fds_check();
@@ -1217,6 +1211,11 @@ static void fork_prepare_on(void)
         g.inherited_bm = NULL;
         g.inherited_pages = 0;
     }
+}
+
+CHILD_PATH void gen_fork_prepare(void)
+{
+    if (g.on) fork_prepare_on();
 }
 
 CHILD_PATH void gen_fork_parent(void)

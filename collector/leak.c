@@ -15,8 +15,9 @@
  *  - Capture never allocates and never takes a lock the allocator holds; a thread re-entering
  *    (a signal handler's malloc, libunwind or pthread_getattr_np calling malloc) records no stack.
  *  - The fp unwinder reads memory only inside the current thread's stack, between the outermost
- *    cowgc frame and the stack top. Our own frames (no frame pointers) are stepped with layouts
- *    learned once per return address from DWARF (libunwind), then cached.
+ *    cowgc frame and the stack top, and ends at a return address that lies in that stack (code
+ *    without frame pointers keeps data in rbp). Our own frames (no frame pointers) are stepped
+ *    with layouts learned once per return address from DWARF (libunwind), then cached.
  *  - Reports: classification and tallies happen with heap_lock held and the world stopped, and
  *    write only mmap'd side tables (indirect bitmap, tallies); symbolising, suppressions and
  *    output come after the world is resumed, in mmap'd buffers, never the program's heap. Inline
