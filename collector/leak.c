@@ -2,12 +2,16 @@
  *
  * Invariants:
  *  - A block's metadata (stack id, requested size, process generation) lives in side tables,
- *    never in a heap page (I1): per chunk, a slice of struct slot_meta indexed by slot
- *    (*slice_ref(ci))[idx], capacity in slice[-1].id), carved from mmap'd NORESERVE segments; the
- *    index runs downwards from the first segment's start (one mapping, see leak_init). A slice
- *    only grows (a chunk reused with more slots gets a new one); old slices are never reused,
- *    so a late writer can only scribble on a dead slice. The tables exist only in detect mode,
- *    or in collect mode with COWGC_REPORT_RECLAIMED.
+ *    never in a heap page (I1): per chunk, a slice of struct slot_meta indexed by slot, carved
+ *    from mmap'd NORESERVE segments; the index runs downwards from the first segment's start
+ *    (one mapping, see leak_init). A slice is a head (its first SLICE_HEAD slots, after a
+ *    header giving its capacity and its tail) carved upwards, and a tail (the other slots)
+ *    carved downwards from the segment's end: heads lie side by side, so a short program's
+ *    first block of each size class lands on one or two pages, not one page per class. Both
+ *    parts are made together and never move. A slice only grows (a chunk reused with more
+ *    slots gets a new one); old slices are never reused, so a late writer can only scribble on
+ *    a dead slice. The tables exist only in detect mode, or in collect mode with
+ *    COWGC_REPORT_RECLAIMED.
  *  - When leak_capture is set, every allocation writes its slot (id 0 when not sampled), so the
  *    metadata of an allocated block is never a stale one from the slot's previous occupant.
  *    The requested size is kept as slack = slot size - requested, so a slot never written
@@ -205,7 +209,17 @@ struct slot_meta {
 };
 _Static_assert(sizeof(struct slot_meta) == 8, "two slots per 16 bytes");
 
-static char *seg_next, *seg_end;
+/* A slice's first SLICE_HEAD slots follow its header; the rest are its tail (see the top). */
+#define SLICE_HEAD 64
+struct slice_hdr {
+    struct slot_meta *tail;    /* slots SLICE_HEAD.. of the slice, NULL when cap <= SLICE_HEAD */
+    uint32_t cap;              /* slots in the slice: a power of two, 16 or more */
+    uint32_t unused;
+};
+_Static_assert(sizeof(struct slice_hdr) == 16, "heads stay 16-byte aligned");
+static inline struct slice_hdr *slice_hdr(struct slot_meta *sl) { return (struct slice_hdr *)sl - 1; }
+
+static char *seg_next, *seg_end;   /* heads are carved upwards from seg_next, tails down from seg_end */
 static _Atomic int slice_lock;
 
 
@@ -332,22 +346,33 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
     while (cap < need) cap <<= 1;
     spin_lock(&slice_lock);
     struct slot_meta *s = atomic_load_explicit(slice_ref(ci), memory_order_relaxed);
-    if (!s || s[-1].id < need) {
-        size_t bytes = ((size_t)cap + 2) * sizeof(struct slot_meta);   /* keeps slices 16-byte aligned */
-        if (seg_next + bytes > seg_end) {
+    if (!s || slice_hdr(s)->cap < need) {
+        uint32_t nhead = cap < SLICE_HEAD ? cap : SLICE_HEAD;
+        size_t head = sizeof(struct slice_hdr) + (size_t)nhead * sizeof(struct slot_meta);
+        size_t tail = (size_t)(cap - nhead) * sizeof(struct slot_meta);
+        if (seg_next + head + tail > seg_end) {
             char *m = map_table(SEG_BYTES);
             if (!m) { spin_unlock(&slice_lock); return NULL; }
             seg_next = m;
             seg_end = m + SEG_BYTES;
         }
-        struct slot_meta *ns = (struct slot_meta *)seg_next + 2;
-        seg_next += bytes;
-        ns[-1].id = cap;
+        struct slice_hdr *h = (struct slice_hdr *)seg_next;
+        seg_next += head;
+        seg_end -= tail;
+        h->cap = cap;
+        h->tail = tail ? (struct slot_meta *)seg_end : NULL;
+        struct slot_meta *ns = (struct slot_meta *)(h + 1);
         atomic_store_explicit(slice_ref(ci), ns, memory_order_release);
         s = ns;
     }
     spin_unlock(&slice_lock);
     return s;
+}
+
+/* Slot idx of slice sl (idx < its capacity). */
+static inline struct slot_meta *slice_slot(struct slot_meta *sl, uint32_t idx)
+{
+    return idx < SLICE_HEAD ? &sl[idx] : &slice_hdr(sl)->tail[idx - SLICE_HEAD];
 }
 
 /* The metadata slot of the block at user address p (just allocated, so its span is stable),
@@ -365,16 +390,16 @@ static struct slot_meta *meta_slot(uintptr_t p, size_t *slot_size)
     }
     *slot_size = s->size;
     struct slot_meta *sl = atomic_load_explicit(slice_ref(ci), memory_order_acquire);
-    if (unlikely(!sl || sl[-1].id < need)) sl = slice_grow(ci, need);
-    return sl ? &sl[idx] : NULL;
+    if (unlikely(!sl || slice_hdr(sl)->cap < need)) sl = slice_grow(ci, need);
+    return sl ? slice_slot(sl, idx) : NULL;
 }
 
 static inline const struct slot_meta *meta_get(uint32_t ci, uint32_t idx)
 {
     static const struct slot_meta none = { 0, 0, 0 };
     if (!slices) return &none;
-    const struct slot_meta *sl = atomic_load_explicit(slice_ref(ci), memory_order_acquire);
-    return sl && idx < sl[-1].id ? &sl[idx] : &none;
+    struct slot_meta *sl = atomic_load_explicit(slice_ref(ci), memory_order_acquire);
+    return sl && idx < slice_hdr(sl)->cap ? slice_slot(sl, idx) : &none;
 }
 
 static inline uint16_t slack_of(size_t slot_size, size_t requested)

@@ -238,6 +238,28 @@ static void requested_sizes_are_recorded(void **state)
     cg_free(al);
 }
 
+/* A slice keeps its first 64 slots in its head and the rest in its tail (leak.c): blocks on both
+ * sides of that line each keep their own requested size. The sizes (all of the 16-byte class)
+ * differ between blocks 64 apart, so two slots sharing an entry would show. */
+static size_t size_of_nth(int i) { return (size_t)(1 + (i % 8 + i / 64) % 16); }
+
+static void requested_sizes_past_the_slice_head(void **state)
+{
+    enum { N = 900 };
+    static void *p[N];
+    unsigned past_head = 0;
+    for (int i = 0; i < N; i++) p[i] = cg_malloc(size_of_nth(i));
+    for (int i = 0; i < N; i++) {
+        size_t slot;
+        struct lookup lk;
+        assert_true(heap_lookup((uintptr_t)p[i], &lk));
+        past_head += lk.idx >= 64;
+        assert_int_equal(requested(p[i], &slot), size_of_nth(i));
+    }
+    assert_true(past_head > N / 2);
+    for (int i = 0; i < N; i++) cg_free(p[i]);
+}
+
 /* A fake symbolizer: a shell script printing canned answers in either tool's format. */
 static void fake_tool(char *path, const char *answer)
 {
@@ -367,6 +389,7 @@ int main(void)
         cmocka_unit_test(reachable_blocks_are_not_reported),
         cmocka_unit_test(groups_in_lsans_order),
         cmocka_unit_test(requested_sizes_are_recorded),
+        cmocka_unit_test(requested_sizes_past_the_slice_head),
         cmocka_unit_test(symbolizer_output_is_parsed),
         cmocka_unit_test(report_lines_are_lsans),
     };
