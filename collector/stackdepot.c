@@ -33,7 +33,7 @@
 
 #define TABLE_BITS 21                         /* at most 2M slots, 8 MiB */
 #define TABLE_SLOTS ((uint32_t)1 << TABLE_BITS)
-#define TABLE_BITS0 12                        /* the first table: 4096 slots, 16 KiB */
+#define TABLE_BITS0 10                        /* the first table: 1024 slots, one page (and 8 bytes) */
 #define MAX_IDS DEPOT_MAX_IDS                 /* load factor 3/4 */
 #define MEMO_SLOTS 64                         /* per thread: 1 KiB of TLS */
 #define ARENA_BYTES ((size_t)512 << 20)       /* frames of all records */
