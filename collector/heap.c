@@ -349,7 +349,9 @@ void heap_run_free(uint32_t ci)
         reclaimed = heap.track_ext && (ext_words(ci)[0] & 1);
         alloc_words(ci)[0] = 0;
         if (reclaimed) ext_words(ci)[0] = 0;         /* a read leaves an untouched page unmapped */
-        if (keep_words(ci)[0]) keep_words(ci)[0] = 0;
+        /* Only a span keep_set flagged can hold a keep bit (I8): the keep map's page is read
+         * for those alone (any other first read of it maps a page, a fault). */
+        if ((s->flags & SF_KEPT) && keep_words(ci)[0]) keep_words(ci)[0] = 0;
     }
     if (reclaimed) memset(heap.gone + ci, 1, n);
     /* I10: the next span here starts with no marks, in every mode */
