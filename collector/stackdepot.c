@@ -10,9 +10,9 @@
  *    and the arena upwards from its end, so a program's few hundred stacks lie within one
  *    2 MiB region, one page table (a forked child's first touch of each further region is a
  *    fault of its own: 10-30 us measured in a VM).
- *  - The hash table starts small and grows 4x when 3/4 full (up to TABLE_BITS): a program's
- *    few hundred stacks then sit on a few pages, not one page of a 2M-slot table each (a
- *    first touch is a fault, and after fork() a copy). Old tables stay mapped and valid, as
+ *  - The hash table starts at one page and grows 4x when 3/4 full (up to TABLE_BITS): a
+ *    program's first 768 stacks sit on that page, and its next few thousand on a few more,
+ *    not one page of a 2M-slot table each (a first touch is a fault, and after fork() a copy). Old tables stay mapped and valid, as
  *    the ids they hold never change: a reader on an old table that misses takes the lock and
  *    probes the current one.
  *  - Lookups never take the lock. An insert takes a spin lock, probes the current table again,
