@@ -200,23 +200,6 @@ static void *map_table(size_t len)
 
 /* ---- per-block metadata: chunk -> slice of slots ---- */
 
-#ifndef MADV_WIPEONFORK
-#define MADV_WIPEONFORK 18              /* Linux 4.14 */
-#endif
-
-/* Detect mode: a forked child starts with empty slices (and index) instead of its parent's. It
- * reports only its own blocks, which it logs (own_put) or, past the log, records in slices of
- * its own; an inherited block reads as generation 0, never the child's (proc_gen >= 1), which
- * is all a child asks of it. So fork() copies none of the parent's slice page tables, and the
- * parent's next store to each slice page is no copy-on-write fault (a shell's allocations
- * between two forks wrote about two such pages each time). Not in collect mode with
- * COWGC_REPORT_RECLAIMED, whose forked children report the stacks of the inherited blocks they
- * reclaim. A kernel without it leaves the slices shared, as before. */
-static void slices_wipe_on_fork(void *p, size_t len)
-{
-    if (opt.mode == MODE_DETECT) madvise(p, len, MADV_WIPEONFORK);
-}
-
 #define SEG_BYTES ((size_t)64 << 20)
 
 struct slot_meta {
@@ -370,7 +353,6 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
         if (seg_next + head + tail > seg_end) {
             char *m = map_table(SEG_BYTES);
             if (!m) { spin_unlock(&slice_lock); return NULL; }
-            slices_wipe_on_fork(m, SEG_BYTES);
             seg_next = m;
             seg_end = m + SEG_BYTES;
         }
@@ -1047,7 +1029,6 @@ void leak_init(void)
     size_t idx_room = ((size_t)heap.nchunks_max * sizeof *slices + 4095) & ~(size_t)4095;
     char *m = map_table(idx_room + SEG_BYTES + REGION_BYTES);
     if (m) {
-        slices_wipe_on_fork(m, idx_room + SEG_BYTES + REGION_BYTES);
         m += region_mid_slide((uintptr_t)m + idx_room);
         slices = (_Atomic(struct slot_meta *) *)(m + idx_room) - 1;
         seg_next = m + idx_room;
