@@ -297,7 +297,7 @@ HIDDEN void span_list_push(uint32_t *head, uint32_t ci, uint8_t list);
 HIDDEN void span_list_remove(uint32_t *head, uint32_t ci);
 HIDDEN void heap_run_free(uint32_t ci);            /* releases a whole span */
 HIDDEN void heap_populate(uint32_t ci, uint32_t n); /* fault in a fresh (SF_ZEROED) run now */
-HIDDEN bool words_clear_or_untouched(const uint64_t *w, unsigned n);   /* debug checks of I10 */
+HIDDEN bool words_clear_or_untouched(const uint64_t *w, unsigned n);   /* debug checks of I8 and I10 */
 /* I10: zero span s's words in maps[0..nmaps) if its `map` bit is set, and drop the bit. */
 HIDDEN void span_map_clear(struct span *s, unsigned map, uint64_t *const maps[], unsigned nmaps);
 HIDDEN void heap_purge(bool all);                  /* return dirty runs to the OS */

@@ -352,6 +352,7 @@ void heap_run_free(uint32_t ci)
         /* Only a span keep_set flagged can hold a keep bit (I8): the keep map's page is read
          * for those alone (any other first read of it maps a page, a fault). */
         if ((s->flags & SF_KEPT) && keep_words(ci)[0]) keep_words(ci)[0] = 0;
+        cg_assert((s->flags & SF_KEPT) || words_clear_or_untouched(keep_words(ci), 1));
     }
     if (reclaimed) memset(heap.gone + ci, 1, n);
     /* I10: the next span here starts with no marks, in every mode */

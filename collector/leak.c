@@ -372,6 +372,7 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
 /* Slot idx of slice sl (idx < its capacity). */
 static inline struct slot_meta *slice_slot(struct slot_meta *sl, uint32_t idx)
 {
+    cg_assert(idx < slice_hdr(sl)->cap && (slice_hdr(sl)->cap <= SLICE_HEAD) == !slice_hdr(sl)->tail);
     return idx < SLICE_HEAD ? &sl[idx] : &slice_hdr(sl)->tail[idx - SLICE_HEAD];
 }
 

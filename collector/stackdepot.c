@@ -12,9 +12,9 @@
  *    fault of its own: 10-30 us measured in a VM).
  *  - The hash table starts at one page and grows 4x when 3/4 full (up to TABLE_BITS): a
  *    program's first 768 stacks sit on that page, and its next few thousand on a few more,
- *    not one page of a 2M-slot table each (a first touch is a fault, and after fork() a copy). Old tables stay mapped and valid, as
- *    the ids they hold never change: a reader on an old table that misses takes the lock and
- *    probes the current one.
+ *    not one page of a 2M-slot table each (a first touch is a fault, and after fork() a
+ *    copy). Old tables stay mapped and valid, as the ids they hold never change: a reader on
+ *    an old table that misses takes the lock and probes the current one.
  *  - Lookups never take the lock. An insert takes a spin lock, probes the current table again,
  *    writes the record, then publishes it with a release store into the table; readers
  *    load-acquire the table pointer and the slot.
