@@ -242,9 +242,12 @@ static struct {
     uint32_t own_count;                     /* log records of this process */
     int pagemap;                            /* the pagemap descriptor of the running check */
     uint8_t qvia;                           /* the pagemap the quick check ended with (QVIA_*) */
-    unsigned qmask, nwork, nmarked;
+    unsigned qmask, nwork;
     uintptr_t *qset;
     struct qrange *qwork;
+    /* Not beside nwork: quick_scan bumps both, and the compiler would pair the two increments
+     * into one vector add of a constant in .rodata, a page no forked child maps otherwise. */
+    unsigned nmarked;
     uint64_t bloom[QBLOOM_WORDS];
     uintptr_t qwin_first;                   /* page number of ent[0] (qwin_entry) */
     size_t qwin_n;                          /* valid entries in ent */
@@ -270,7 +273,8 @@ CHILD_PATH static bool pagemap_open(void)
  * child more than the system calls (fork_loop.sh: opening took 60-95 us per child, now 23-35). */
 CHILD_PATH static int pagemap_once(void)
 {
-    return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    static const char path[] CHILD_RODATA = "/proc/self/pagemap";   /* not in .rodata (see quick_check) */
+    return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 }
 
 /* ---- a forked child's own allocations: a private log instead of the slices ----
@@ -2303,7 +2307,7 @@ CHILD_PATH static bool child_settled(uint64_t *nown)
     if (!quick_check(nown)) return false;
     static const char *const via[] = { "none", "the parent's", "its own" };
     if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable "
-                              "(pagemap read: %s)", (int)getpid(), (unsigned long long)*nown, via[cs.qvia]);
+                              "(pagemap read: %s; %u logged)", (int)getpid(), (unsigned long long)*nown, via[cs.qvia], cs.own_count);
     return true;
 }
 

@@ -296,7 +296,9 @@ static void proc_tid_path(char *buf, const char *rest)
  * would make every object look unreachable. A kept maps descriptor reads only while the thread
  * that opened it lives (ESRCH after): it is then opened again by the reading thread. */
 static struct proc_file maps_file = PROC_FILE("/proc/thread-self/maps", 0);
-static struct proc_file pagemap_file = PROC_FILE("/proc/thread-self/pagemap", 0);
+/* (A subshell opens it before it forks: its path is read by the kernel, off .rodata.) */
+static const char pagemap_path[] CHILD_RODATA = "/proc/thread-self/pagemap";
+static struct proc_file pagemap_file = PROC_FILE(pagemap_path, 0);
 
 CHILD_PATH int proc_pagemap_fd(void) { return proc_file_fd(&pagemap_file, proc_files_pid()); }
 
