@@ -449,7 +449,7 @@ def case_fork(a):
     # D's blocks need the pagemap pass (the table and the global are inherited pages it wrote),
     # and with no sibling alive its parent's pagemap, inherited open, tells them all.
     quick = re.search(r"leak check of forked child %s: quick, its 3 live blocks are reachable "
-                      r"\(pagemap read: the parent's\)" % pids['D'], text)
+                      r"\(pagemap read: the parent's; \d+ logged\)" % pids['D'], text)
     full = re.search(r'leak check of forked child %s: full' % pids['B'], text)
     if not quick or not full:
         fail('forky, COWGC_VERBOSE=1: want a quick exit check for D (pid %s, through its parent\'s pagemap) and a full one for B '
