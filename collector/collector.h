@@ -418,6 +418,10 @@ static inline void keep_note(void *p, uintptr_t ra)
 /* stackdepot.c: deduplicated allocation stacks, dense ids 1..depot_count(), 0 = none */
 #define DEPOT_MAX_DEPTH 64
 #define DEPOT_MAX_IDS ((1u << 21) / 4 * 3)                  /* 3/4 of the hash table */
+/* A spin lock that a fork child finds free when its holder was another thread of the parent
+ * (the lock word is the holder's pid; leak.c). */
+HIDDEN void pid_lock(_Atomic int *l);
+HIDDEN void pid_unlock(_Atomic int *l);
 HIDDEN int depot_init(void);                                 /* idempotent; 0, or -1 */
 HIDDEN uint32_t depot_put(const uintptr_t *pcs, unsigned n); /* 0: could not store */
 HIDDEN unsigned depot_get(uint32_t id, const uintptr_t **pcs);

@@ -166,23 +166,6 @@ static inline bool in_self(uintptr_t pc) { return pc - self_lo < self_hi - self_
 
 /* ---- small helpers: spin lock surviving fork, NORESERVE maps ---- */
 
-static void spin_lock(_Atomic int *l)
-{
-    int me = getpid();
-    for (unsigned spins = 0;; spins++) {
-        int expect = 0;
-        if (atomic_compare_exchange_weak_explicit(l, &expect, me, memory_order_acquire, memory_order_relaxed))
-            return;
-        /* The holder is in another process: we are a fork child, it does not exist here. */
-        if (expect && expect != me &&
-            atomic_compare_exchange_strong_explicit(l, &expect, me, memory_order_acquire, memory_order_relaxed))
-            return;
-        if (spins > 64) sched_yield();
-        else __builtin_ia32_pause();
-    }
-}
-
-static void spin_unlock(_Atomic int *l) { atomic_store_explicit(l, 0, memory_order_release); }
 
 static void *map_noreserve(size_t len)
 {
@@ -248,6 +231,7 @@ static struct {
     /* Not beside nwork: quick_scan bumps both, and the compiler would pair the two increments
      * into one vector add of a constant in .rodata, a page no forked child maps otherwise. */
     unsigned nmarked;
+    _Atomic int lock_pid;                   /* pid_lock's: see there */
     uint64_t bloom[QBLOOM_WORDS];
     uintptr_t qwin_first;                   /* page number of ent[0] (qwin_entry) */
     size_t qwin_n;                          /* valid entries in ent */
@@ -256,6 +240,34 @@ static struct {
 } cs COLD_BSS __attribute__((aligned(4096)));
 
 static inline int pagemap_fd(void) { return cs.pagemap; }
+
+/* cs.lock_pid: this process's pid for the locks below and the depot's, 0 until a lock first
+ * needs it and again in a fork child (fork_child_gen writes its page anyway): taking a lock
+ * then costs no system call (a short program took 40 getpid()s, about 1 us each in a VM). A
+ * child made by a raw clone() runs no fork handler and keeps its parent's pid, so a lock that
+ * stays held is checked against getpid() once before the waiting turns to yields. */
+void pid_lock(_Atomic int *l)
+{
+    int me = atomic_load_explicit(&cs.lock_pid, memory_order_relaxed);
+    if (unlikely(!me)) atomic_store_explicit(&cs.lock_pid, me = getpid(), memory_order_relaxed);
+    for (unsigned spins = 0;; spins++) {
+        int expect = 0;
+        if (atomic_compare_exchange_weak_explicit(l, &expect, me, memory_order_acquire, memory_order_relaxed))
+            return;
+        /* The holder is in another process: we are a fork child, it does not exist here. */
+        if (expect && expect != me &&
+            atomic_compare_exchange_strong_explicit(l, &expect, me, memory_order_acquire, memory_order_relaxed))
+            return;
+        if (spins == 64) {
+            int real = getpid();
+            if (real != me) { atomic_store_explicit(&cs.lock_pid, me = real, memory_order_relaxed); continue; }
+        }
+        if (spins > 64) sched_yield();
+        else __builtin_ia32_pause();
+    }
+}
+
+void pid_unlock(_Atomic int *l) { atomic_store_explicit(l, 0, memory_order_release); }
 
 /* At the start of each check: the process's pagemap descriptor (scanner.h), checked to be
  * ours and this process's (a forked child's first check opens its own). */
@@ -318,6 +330,8 @@ CHILD_PATH static void fork_child_gen(void)
     if (cs.own_count) cs.own_log_stale = true;      /* its index is cleared at the first record */
     cs.own_count = 0;
     if (own_log) cs.own_logging = true;
+    if (atomic_load_explicit(&cs.lock_pid, memory_order_relaxed))
+        atomic_store_explicit(&cs.lock_pid, 0, memory_order_relaxed);
     if (atomic_load_explicit(&own_lock, memory_order_relaxed))
         atomic_store_explicit(&own_lock, 0, memory_order_relaxed);   /* its holder is gone */
 }
@@ -348,7 +362,7 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
 {
     uint32_t cap = 16;
     while (cap < need) cap <<= 1;
-    spin_lock(&slice_lock);
+    pid_lock(&slice_lock);
     struct slot_meta *s = atomic_load_explicit(slice_ref(ci), memory_order_relaxed);
     if (!s || slice_hdr(s)->cap < need) {
         uint32_t nhead = cap < SLICE_HEAD ? cap : SLICE_HEAD;
@@ -356,7 +370,7 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
         size_t tail = (size_t)(cap - nhead) * sizeof(struct slot_meta);
         if (seg_next + head + tail > seg_end) {
             char *m = map_table(SEG_BYTES);
-            if (!m) { spin_unlock(&slice_lock); return NULL; }
+            if (!m) { pid_unlock(&slice_lock); return NULL; }
             seg_next = m;
             seg_end = m + SEG_BYTES;
         }
@@ -369,7 +383,7 @@ static struct slot_meta *slice_grow(uint32_t ci, uint32_t need)
         atomic_store_explicit(slice_ref(ci), ns, memory_order_release);
         s = ns;
     }
-    spin_unlock(&slice_lock);
+    pid_unlock(&slice_lock);
     return s;
 }
 
@@ -595,7 +609,7 @@ static const struct layout *layout_find(uintptr_t ra)
 
 static void layout_add(uintptr_t ra, intptr_t delta, intptr_t rbp_off)
 {
-    spin_lock(&layout_lock);
+    pid_lock(&layout_lock);
     if (!layout_find(ra)) {
         for (uint32_t i = layout_hash(ra), n = 0; n < LAYOUTS; i = (i + 1) & (LAYOUTS - 1), n++) {
             if (atomic_load_explicit(&layouts[i].ra, memory_order_relaxed)) continue;
@@ -605,7 +619,7 @@ static void layout_add(uintptr_t ra, intptr_t delta, intptr_t rbp_off)
             break;
         }
     }
-    spin_unlock(&layout_lock);
+    pid_unlock(&layout_lock);
 }
 
 /* ---- our frames' layouts from our own .eh_frame, without libunwind ----

@@ -152,25 +152,8 @@ static struct table *grow(const struct table *t)
     return g;
 }
 
-static void lock(void)
-{
-    int me = getpid();
-    for (unsigned spins = 0;; spins++) {
-        int expect = 0;
-        if (atomic_compare_exchange_weak_explicit(&lock_pid, &expect, me, memory_order_acquire,
-                                                  memory_order_relaxed))
-            return;
-        /* Held by another process: we are a fork child and the holder does not exist here. */
-        if (expect != 0 && expect != me &&
-            atomic_compare_exchange_strong_explicit(&lock_pid, &expect, me, memory_order_acquire,
-                                                    memory_order_relaxed))
-            return;
-        if (spins > 64) sched_yield();
-        else __builtin_ia32_pause();
-    }
-}
-
-static void unlock(void) { atomic_store_explicit(&lock_pid, 0, memory_order_release); }
+static void lock(void) { pid_lock(&lock_pid); }
+static void unlock(void) { pid_unlock(&lock_pid); }
 
 /* The locked slow path of depot_put: the id of frames pcs[0..n) (hash h), stored now unless
  * another thread did meanwhile; 0 when the table or the arena is full (counted). */
