@@ -80,12 +80,18 @@ struct rslot { _Atomic uintptr_t lo, hi; };
 
 COLD_BSS static struct rslot user_roots[MAX_USER_ROOTS];
 COLD_BSS static struct rslot excluded[MAX_EXCLUDED];
+/* Entries of user_roots ever used: a scan reads no further (the table's 16 KiB would otherwise
+ * be four page faults at a program's first collection or exit check, for nothing). */
+static _Atomic size_t user_roots_used;
 
-static bool table_add(struct rslot *t, size_t n, uintptr_t lo, uintptr_t hi)
+/* Takes a free entry of t[0, n); *used (if given) is raised past it before it is filled. */
+static bool table_add(struct rslot *t, size_t n, _Atomic size_t *used, uintptr_t lo, uintptr_t hi)
 {
     for (size_t i = 0; i < n; i++) {
         uintptr_t z = 0;
         if (atomic_compare_exchange_strong(&t[i].hi, &z, RS_BUSY)) {
+            for (size_t u = used ? atomic_load(used) : i + 1; u <= i;)
+                if (atomic_compare_exchange_weak(used, &u, i + 1)) break;
             atomic_store(&t[i].lo, lo);
             atomic_store_explicit(&t[i].hi, hi, memory_order_release);
             return true;
@@ -123,7 +129,7 @@ HIDDEN int roots_add(uintptr_t lo, uintptr_t hi)
     hi &= ~(WORD - 1);
     if (lo >= hi)
         return 0;
-    return table_add(user_roots, MAX_USER_ROOTS, lo, hi) ? 0 : -1;
+    return table_add(user_roots, MAX_USER_ROOTS, &user_roots_used, lo, hi) ? 0 : -1;
 }
 
 HIDDEN void roots_remove(uintptr_t lo)
@@ -133,7 +139,7 @@ HIDDEN void roots_remove(uintptr_t lo)
 
 HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi)
 {
-    if (lo < hi && !table_add(excluded, MAX_EXCLUDED, lo, hi))
+    if (lo < hi && !table_add(excluded, MAX_EXCLUDED, NULL, lo, hi))
         log_line("roots: exclusion table full; [%p, %p) will be scanned",
                  (void *)lo, (void *)hi);
 }
@@ -1010,7 +1016,7 @@ HIDDEN void roots_scan(root_fn fn)
             emit_tls(fn, stw_thread_tp(t));
 
     /* (e) user roots, bounded by what is mapped and readable */
-    for (size_t k = 0; k < MAX_USER_ROOTS; k++) {
+    for (size_t k = 0, used = atomic_load_explicit(&user_roots_used, memory_order_acquire); k < used; k++) {
         struct range r;
         if (!table_get(user_roots, k, &r))
             continue;

@@ -44,6 +44,11 @@ struct stopped_thread {
     uintptr_t regs[48];     /* general registers and the low halves of vector registers */
     unsigned nregs;
     bool in_call;           /* captured by a call (arch_spill_regs): the red zone below sp is dead */
+    /* stw.c's bookkeeping, here rather than in arrays of their own, so that a stop of a few
+     * threads writes one page of the stop area, not one per array: */
+    bool from_proc;         /* written by the stopper for a thread asleep with the signal blocked */
+    uint32_t ready;         /* the stop epoch this record was published for (__atomic) */
+    uintptr_t tp;           /* the thread pointer (fs base), 0 if unknown */
 };
 HIDDEN void stw_init(void);                     /* installs the handler for opt.signal */
 HIDDEN int stw_stop_all(void);                  /* 0, or -1: someone could not be stopped (world resumed) */

@@ -5,7 +5,7 @@
  *            tid of /proc/self/task; wait for their records; re-read /proc/self/task and repeat
  *            until a re-read finds no new tid; record itself; return.
  *   handler: if world_epoch is odd and this thread has not stopped for it yet: claim a slot
- *            (only while claim's epoch is E), fill it, publish ready[slot] = E, wake the
+ *            (only while claim's epoch is E), fill it, publish its ready := E, wake the
  *            stopper, sleep on world_epoch until it moves. If the thread is inside an
  *            allocator busy section (I5) it only sets tc->stop_pending; stw_deferred_stop()
  *            does the same later with spilled registers.
@@ -65,6 +65,7 @@
 #define LIVENESS_PERIOD_NS 20000000ull      /* how often unacknowledged tids are checked */
 #define WAIT_SLICE_NS 2000000ull            /* one futex sleep of the stopper */
 #define MAX_HINTS 256                       /* tids classified at the previous stop */
+#define LISTED_HEAD 16                      /* tids listed in the area's first page */
 #define PF_IO_WORKER 0x10                   /* task flag of io_uring's iou-wrk/iou-sqp threads */
 #define BLOCKED_CPU_NS 2000000ull           /* CPU time run with the signal blocked: it stays so */
 
@@ -90,12 +91,10 @@ struct target {
  * then the arrays it points to, max_threads entries each (fewer than MAX_THREADS only under an
  * address-space limit: a stop that finds more threads is given up). */
 struct stw_area {
-    struct stopped_thread *slots;
-    _Atomic uint32_t *ready;                /* epoch whose record slots[i] holds */
-    uintptr_t *tps;                         /* thread pointer (fs base) of slots[i] */
+    struct stopped_thread *slots;           /* follows this header: a few lie on its page */
     struct target *targets;                 /* sorted by tid */
-    struct target *listed;                  /* one read of /proc/self/task, sorted (tid only) */
-    uint8_t *from_proc;                     /* slots[i] was written by the stopper (T_ASLEEP) */
+    struct target *listed;                  /* one read of /proc/self/task, sorted (tid only)... */
+    struct target listed_head[LISTED_HEAD]; /* ...or here while it has at most LISTED_HEAD */
     pid_t hints[MAX_HINTS];                 /* sorted; kept from one stop to the next */
 };
 
@@ -182,15 +181,19 @@ static void sort_targets(struct target *a, size_t n)
 
 static struct proc_file task_dir = PROC_FILE("/proc/self/task", O_DIRECTORY);   /* kept open */
 
-/* Every tid of /proc/self/task, sorted, into area->listed. -1 if /proc cannot be read. */
-
-static long read_tasks(void)
+/* Every tid of /proc/self/task, sorted, into *out: the area's header while there are at most
+ * LISTED_HEAD, else area->listed. -1 if /proc cannot be read. */
+static long read_tasks(struct target **out)
 {
     int fd = proc_file_fd(&task_dir, stop_pid);
     if (fd < 0 || syscall(SYS_lseek, fd, 0L, SEEK_SET) != 0)
         return -1;
+    struct target *l = area->listed_head;
+    size_t cap = LISTED_HEAD;
     long n = 0;
-    char buf[8192] __attribute__((aligned(8)));
+    /* (A small buffer: a short program's exit check runs on a shallow stack, and each page
+     * below what it ever used is one more fault. 80 tids fit.) */
+    char buf[2048] __attribute__((aligned(8)));
     for (;;) {
         long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (got <= 0) {
@@ -209,13 +212,19 @@ static long read_tasks(void)
             pid_t tid = 0;
             while (*name >= '0' && *name <= '9')
                 tid = tid * 10 + (*name++ - '0');
-            if ((size_t)n == max_threads)
-                return -1;
-            area->listed[n++].tid = tid;
+            if ((size_t)n == cap) {
+                if (l != area->listed_head)
+                    return -1;
+                memcpy(area->listed, area->listed_head, sizeof area->listed_head);
+                l = area->listed;
+                cap = max_threads;
+            }
+            l[n++].tid = tid;
         }
     }
     if (n > 0)
-        sort_targets(area->listed, (size_t)n);
+        sort_targets(l, (size_t)n);
+    *out = l;
     return n;
 }
 
@@ -475,13 +484,13 @@ static void stop_self(uint32_t e, void *uc)
     uint32_t idx = (uint32_t)c;
     tls_stopped_epoch = e;
     struct stopped_thread *t = &area->slots[idx];
-    area->from_proc[idx] = 0;
+    t->from_proc = false;
     t->tid = my_tid();
     t->nregs = uc ? arch_regs_from_ucontext(uc, t->regs, NREGS, &t->sp)
                   : arch_spill_regs(t->regs, NREGS, &t->sp);
     t->in_call = !uc;
-    area->tps[idx] = arch_thread_pointer();
-    atomic_store_explicit(&area->ready[idx], e, memory_order_release);
+    t->tp = arch_thread_pointer();
+    __atomic_store_n(&t->ready, e, __ATOMIC_RELEASE);
     atomic_fetch_add(&nack, 1);
     futex_wake(&nack, 1);
     while (atomic_load_explicit(&world_epoch, memory_order_acquire) == e)
@@ -539,13 +548,16 @@ HIDDEN void stw_deferred_stop(void)
 
 /* ---- set-up ---- */
 
+/* A stop of a process with a thread or two writes the header's page only. */
+_Static_assert(((sizeof(struct stw_area) + 63) & ~(size_t)63) + 2 * sizeof(struct stopped_thread) <= 4096,
+               "the first slots share the header's page");
+
 /* The mapping for n threads: the header, then each array 64-byte aligned. */
-static size_t area_size(size_t n, size_t off[6])
+static size_t area_size(size_t n, size_t off[3])
 {
-    size_t sz[6] = { n * sizeof(struct stopped_thread), n * sizeof(_Atomic uint32_t), n * sizeof(uintptr_t),
-                     n * sizeof(struct target), n * sizeof(struct target), n };
+    size_t sz[3] = { n * sizeof(struct stopped_thread), n * sizeof(struct target), n * sizeof(struct target) };
     size_t at = (sizeof(struct stw_area) + 63) & ~(size_t)63;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 3; i++) {
         off[i] = at;
         at = (at + sz[i] + 63) & ~(size_t)63;
     }
@@ -558,7 +570,7 @@ HIDDEN void stw_init(void)
         return;
     /* Room for MAX_THREADS threads (30 MiB of address space, touched only as threads come);
      * under an address-space limit at most a sixteenth of cowgc's share, at least 64 threads. */
-    size_t off[6], n = MAX_THREADS, len = area_size(n, off);
+    size_t off[3], n = MAX_THREADS, len = area_size(n, off);
     while (n > 64 && len > as_share / 16)
         len = area_size(n /= 2, off);
     void *p = MAP_FAILED;
@@ -578,11 +590,8 @@ HIDDEN void stw_init(void)
     struct stw_area *a = p;
     char *b = p;
     a->slots = (struct stopped_thread *)(b + off[0]);
-    a->ready = (_Atomic uint32_t *)(b + off[1]);
-    a->tps = (uintptr_t *)(b + off[2]);
-    a->targets = (struct target *)(b + off[3]);
-    a->listed = (struct target *)(b + off[4]);
-    a->from_proc = (uint8_t *)(b + off[5]);
+    a->targets = (struct target *)(b + off[1]);
+    a->listed = (struct target *)(b + off[2]);
     max_threads = n;
     roots_exclude((uintptr_t)p, (uintptr_t)p + len);
 
@@ -686,15 +695,15 @@ static bool record_asleep(uint32_t e, pid_t tid, const uintptr_t args[6], uintpt
     if (idx < 0)
         return false;
     struct stopped_thread *t = &area->slots[idx];
-    area->from_proc[idx] = 1;
+    t->from_proc = true;
     t->tid = tid;
     t->sp = sp;
     t->in_call = false;     /* (a wrapper's syscall instruction is no call: its red zone lives) */
     for (unsigned i = 0; i < 6; i++)
         t->regs[i] = args[i];
     t->nregs = 6;
-    area->tps[idx] = 0;     /* unknown: a glibc thread's TLS is on its stack */
-    atomic_store_explicit(&area->ready[idx], e, memory_order_release);
+    t->tp = 0;              /* unknown: a glibc thread's TLS is on its stack */
+    __atomic_store_n(&t->ready, e, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -788,13 +797,14 @@ static void vanished(struct target *t)
  * Returns how many tids were new, or -1. */
 static long refresh_targets(pid_t self, uint32_t e)
 {
-    long n = read_tasks();
+    struct target *listed;
+    long n = read_tasks(&listed);
     if (n < 0)
         return -1;
     size_t i = 0, nold = ntargets;
     long added = 0;
     for (long j = 0; j < n; j++) {
-        pid_t tid = area->listed[j].tid;
+        pid_t tid = listed[j].tid;
         while (i < nold && area->targets[i].tid < tid)
             vanished(&area->targets[i++]);
         if (i < nold && area->targets[i].tid == tid) {
@@ -847,8 +857,8 @@ static void collect_acks(uint32_t e, uint32_t *seen, uint32_t limit)
     if (claimed > limit)
         claimed = limit;
     while (*seen < claimed &&
-           atomic_load_explicit(&area->ready[*seen], memory_order_acquire) == e) {
-        struct target *t = area->from_proc[*seen] ? NULL : find_target(area->slots[*seen].tid);
+           __atomic_load_n(&area->slots[*seen].ready, __ATOMIC_ACQUIRE) == e) {
+        struct target *t = area->slots[*seen].from_proc ? NULL : find_target(area->slots[*seen].tid);
         if (t)      /* else a thread we never listed, or a record of ours: recorded all the same */
             t->state = T_ACKED;
         (*seen)++;
@@ -929,16 +939,13 @@ static void drop_superseded(void)
 {
     size_t out = 0;
     for (size_t i = 0; i < nslots; i++) {
-        if (area->from_proc[i]) {
+        if (area->slots[i].from_proc) {
             const struct target *t = find_target(area->slots[i].tid);
             if (!t || t->state != T_ASLEEP)
                 continue;
         }
-        if (out != i) {
+        if (out != i)
             area->slots[out] = area->slots[i];
-            area->tps[out] = area->tps[i];
-            area->from_proc[out] = area->from_proc[i];
-        }
         out++;
     }
     nslots = out;
@@ -996,12 +1003,12 @@ HIDDEN int stw_stop_all(void)
             why = "too many threads";
         } else {
             struct stopped_thread *t = &area->slots[idx];
-            area->from_proc[idx] = 0;
+            t->from_proc = false;
             t->tid = self;
             t->nregs = arch_spill_regs(t->regs, NREGS, &t->sp);
             t->in_call = true;
-            area->tps[idx] = arch_thread_pointer();
-            atomic_store(&area->ready[idx], e);
+            t->tp = arch_thread_pointer();
+            __atomic_store_n(&t->ready, e, __ATOMIC_SEQ_CST);
             nslots = (size_t)idx + 1;
         }
     }
@@ -1086,5 +1093,5 @@ HIDDEN size_t stw_threads(const struct stopped_thread **out)
 
 HIDDEN uintptr_t stw_thread_tp(size_t i)
 {
-    return i < nslots ? area->tps[i] : 0;
+    return i < nslots ? area->slots[i].tp : 0;
 }

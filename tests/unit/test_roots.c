@@ -299,6 +299,25 @@ static void user_roots_come_and_go(void **state)
     roots_remove((uintptr_t)three);
     munmap(three, 4096);
     munmap((char *)three + 8192, 4096);
+
+    /* The scan reads the table up to the last entry ever used: one behind a removed entry is
+     * still scanned, and a new one takes the removed entry's place. */
+    uintptr_t a = (uintptr_t)region, b = a + 8192, c = a + 16384;
+    assert_int_equal(roots_add(a, a + 64), 0);
+    assert_int_equal(roots_add(b, b + 64), 0);
+    roots_remove(a);
+    scan(ROOTS_SEGMENTS);
+    assert_int_equal(covered((void *)b, 8), ROOT_USER);
+    assert_int_equal(covered((void *)a, 8), -1);
+    assert_int_equal(roots_add(c, c + 64), 0);
+    scan(ROOTS_SEGMENTS);
+    assert_int_equal(covered((void *)b, 8), ROOT_USER);
+    assert_int_equal(covered((void *)c, 8), ROOT_USER);
+    roots_remove(b);
+    roots_remove(c);
+    scan(ROOTS_SEGMENTS);
+    assert_int_equal(covered((void *)b, 8), -1);
+    assert_int_equal(covered((void *)c, 8), -1);
     munmap(region, 1 << 16);
 }
 
