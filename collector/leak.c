@@ -590,12 +590,16 @@ static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 
 /* How to step out of one of our frames, given the return address into it: its CFA is the callee's
  * CFA + delta; it saved its caller's rbp at CFA + rbp_off (0: it did not touch rbp). */
-#define LAYOUTS 512
+/* Keyed by return addresses into cowgc, of which there are a few dozen: one page, so that a
+ * short program's first unwinds fault in one page of it, not the three a random spread over
+ * two pages' worth took. Full, a frame's layout is read from .eh_frame each time. */
+#define LAYOUTS 256
 struct layout { _Atomic uintptr_t ra; int32_t delta, rbp_off; };
-COLD_BSS static struct layout layouts[LAYOUTS];
+COLD_BSS static struct layout layouts[LAYOUTS] __attribute__((aligned(4096)));
+_Static_assert(sizeof layouts == 4096, "one page");
 static _Atomic int layout_lock;
 
-static inline uint32_t layout_hash(uintptr_t ra) { return (uint32_t)((ra * 0x9e3779b97f4a7c15ull) >> 55); }
+static inline uint32_t layout_hash(uintptr_t ra) { return (uint32_t)((ra * 0x9e3779b97f4a7c15ull) >> 56); }
 
 static const struct layout *layout_find(uintptr_t ra)
 {

@@ -147,8 +147,8 @@ HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi)
 /* ---- the segment snapshot (before the stop) ---- */
 
 struct snapshot {
+    size_t n;                       /* (first: on the page of the first segments) */
     struct range seg[MAX_SEGS];     /* writable PT_LOADs, sorted, merged */
-    size_t n;
 };
 COLD_BSS static struct snapshot snaps[2];
 static _Atomic int snap_pub = -1;   /* which of snaps is complete; -1 none yet */
