@@ -185,8 +185,7 @@ static struct tcache *tcache_new_locked(void)
     /* Everything but the LIFO arrays (20 KiB, most of the cache), which are read only below
      * nlifo: a cache from a fresh mapping leaves them untouched, and a process that allocates
      * a little never faults those pages in. */
-    memset(tc, 0, offsetof(struct tcache, bins));
-    tc->remote_pending = 0;
+    memset(tc, 0, offsetof(struct tcache, bins));     /* (remote_pending too) */
     bins_init(tc);
     tc->in_use = true;
     tc->tid = (pid_t)syscall(SYS_gettid);
