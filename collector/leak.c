@@ -232,6 +232,7 @@ static struct {
      * into one vector add of a constant in .rodata, a page no forked child maps otherwise. */
     unsigned nmarked;
     _Atomic int lock_pid;                   /* pid_lock's: see there */
+    bool report_final;                      /* the exit's report: see scratch_unmap */
     uint64_t bloom[QBLOOM_WORDS];
     uintptr_t qwin_first;                   /* page number of ent[0] (qwin_entry) */
     size_t qwin_n;                          /* valid entries in ent */
@@ -240,6 +241,15 @@ static struct {
 } cs COLD_BSS __attribute__((aligned(4096)));
 
 static inline int pagemap_fd(void) { return cs.pagemap; }
+
+/* cs.report_final, set by leak_at_exit: the report's scratch memory is then left mapped.
+ * Each munmap of touched pages costs a TLB flush and the pages' freeing (10-15 us each in a
+ * VM; a leaking short program unmapped eight such areas on its way out), and the exit gives
+ * it all back. */
+static void scratch_unmap(void *p, size_t len)
+{
+    if (p && !cs.report_final) munmap(p, len);
+}
 
 /* cs.lock_pid: this process's pid for the locks below and the depot's, 0 until a lock first
  * needs it and again in a fork child (fork_child_gen writes its page anyway): taking a lock
@@ -1821,8 +1831,8 @@ static const char *module_func(struct module *m, uint64_t a, uint64_t *off)
 static void modules_release(void)
 {
     for (unsigned i = 0; i < nmodules; i++) {
-        if (modules[i].map) munmap((void *)modules[i].map, modules[i].maplen);
-        if (modules[i].fsyms) munmap(modules[i].fsyms, modules[i].fsyms_len);
+        scratch_unmap((void *)modules[i].map, modules[i].maplen);
+        scratch_unmap(modules[i].fsyms, modules[i].fsyms_len);
     }
     nmodules = 0;
 }
@@ -1894,12 +1904,12 @@ static void pc_add(uintptr_t pc)
 
 static void frames_release(void)
 {
-    if (pcv) munmap(pcv, pcv_len);
-    if (pch) munmap(pch, pch_len);
+    scratch_unmap(pcv, pcv_len);
+    scratch_unmap(pch, pch_len);
     pcv = NULL;
     pch = NULL;
     npc = 0;
-    symz_out_free(&syms);
+    if (!cs.report_final) symz_out_free(&syms);
     modules_release();
 }
 
@@ -1947,7 +1957,7 @@ static void symbolise_all(bool external)
                     pcv[order[k]].first = first[k];
                     pcv[order[k]].count = count[k];
                 }
-            munmap(mem, len);
+            scratch_unmap(mem, len);
         }
     }
     for (size_t i = 0; i < npc; i++) {
@@ -2348,9 +2358,9 @@ static uint64_t detect_report(uint64_t nown)
     struct tally *t = map_noreserve(tally_bytes);
     if (!indirect_bm || !t || (child && !inh)) {
         log_line("leak report: cannot map its tables");
-        if (indirect_bm) munmap(indirect_bm, ind_bytes);
-        if (inh) munmap(inh, ind_bytes);
-        if (t) munmap(t, tally_bytes);
+        scratch_unmap(indirect_bm, ind_bytes);
+        scratch_unmap(inh, ind_bytes);
+        scratch_unmap(t, tally_bytes);
         indirect_bm = NULL;
         return 0;
     }
@@ -2358,9 +2368,9 @@ static uint64_t detect_report(uint64_t nown)
     if (stw_stop_all() != 0) {
         heap_unlock();
         log_line("leak report: could not stop every thread; no report");
-        munmap(indirect_bm, ind_bytes);
-        if (inh) munmap(inh, ind_bytes);
-        munmap(t, tally_bytes);
+        scratch_unmap(indirect_bm, ind_bytes);
+        scratch_unmap(inh, ind_bytes);
+        scratch_unmap(t, tally_bytes);
         indirect_bm = NULL;
         return 0;
     }
@@ -2403,28 +2413,28 @@ static uint64_t detect_report(uint64_t nown)
     }
     stw_resume_all();
     heap_unlock();
-    munmap(indirect_bm, ind_bytes);
+    scratch_unmap(indirect_bm, ind_bytes);
     indirect_bm = NULL;
-    if (inh) munmap(inh, ind_bytes);
+    scratch_unmap(inh, ind_bytes);
     if (grew) {                      /* the heap grew between mapping and stopping: rare, retry */
-        munmap(t, tally_bytes);
+        scratch_unmap(t, tally_bytes);
         return detect_report(nown);
     }
     if (!complete) {
         log_line(held ? "leak report: the roots could not be read (/proc/self/maps); no report"
                       : "leak report: a thread ran during the scan; no report");
-        munmap(t, tally_bytes);
+        scratch_unmap(t, tally_bytes);
         return 0;
     }
     struct group *g;
     size_t n = collect_groups(t, (size_t)ctx.nids + 1, 2, K_DIRECT, &g);
-    munmap(t, tally_bytes);
+    scratch_unmap(t, tally_bytes);
     uint64_t leaked = 0;
     if (g || opt.report == REPORT_JSON) {
         print_groups(g, n, false);
         for (size_t i = 0; i < n; i++) leaked += g[i].suppressed ? 0 : g[i].count;
     }
-    if (g) munmap(g, n * sizeof *g);
+    scratch_unmap(g, n * sizeof *g);
     return leaked;
 }
 
@@ -2458,12 +2468,13 @@ static void reclaimed_report(void)
     pthread_mutex_lock(&report_mu);
     print_groups(g, n, true);
     pthread_mutex_unlock(&report_mu);
-    if (g) munmap(g, n * sizeof *g);
+    scratch_unmap(g, n * sizeof *g);
 }
 
 CHILD_PATH void leak_at_exit(void)
 {
     if (!cowgc_ready) return;
+    if (!cs.report_final) cs.report_final = true;     /* (a page a forked child writes anyway) */
     if (opt.mode == MODE_DETECT) leak_report(true);
     else if (opt.mode == MODE_COLLECT && opt.report_reclaimed) reclaimed_report();
 }
