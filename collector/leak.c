@@ -209,13 +209,27 @@ static _Atomic int slice_lock;
 /* What a forked child writes on its way (fork handler, log, exit check), in one page-aligned
  * place: after fork() each first store to a page is a copy-on-write fault. The quick check's
  * scratch follows: a filter of the 64-byte granules own blocks cover (bit (offset / 64) % 4096,
- * see qbloom_test), a pagemap buffer, the marked set (open addressing, user addresses) and then
- * the work list, so a small check touches one or two pages. */
+ * see qbloom_test), a pagemap buffer, the own log's head (below), the marked set (open
+ * addressing, user addresses) and then the work list, so a child that allocated a few dozen
+ * blocks writes this one page for all of it. */
 #define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
 enum { QVIA_NONE, QVIA_PARENT, QVIA_OWN };  /* cs.qvia: for the verbose line (and its test) */
 #define QBLOOM_WORDS 64
-#define QENT 256
+#define QENT 128
 struct qrange { uintptr_t lo, hi; };
+#define OWN_LOG_CAP 512
+#define OWN_HEAD 64                          /* records in cs, found through a byte index */
+#define OWN_HEAD_BITS 7
+#define OWN_INDEX_BITS 10
+#define OWN_INDEX_SLOTS (1u << OWN_INDEX_BITS)  /* record number + 1 per slot; load <= 1/2 */
+struct own_rec {
+    uintptr_t user;                         /* the block's address (block_user) */
+    uint32_t id;
+    uint16_t slack;
+    uint16_t pad;
+};
+_Static_assert((1u << OWN_HEAD_BITS) >= 2 * OWN_HEAD && OWN_HEAD < 256, "load <= 1/2; a byte per slot");
+_Static_assert(OWN_INDEX_SLOTS >= 2 * OWN_LOG_CAP, "load <= 1/2");
 static struct {
     uint16_t proc_gen;                      /* fork generation of this process (see the invariants) */
     bool forked_since_gen;                  /* this process forked: its pages are shared again */
@@ -237,8 +251,11 @@ static struct {
     uintptr_t qwin_first;                   /* page number of ent[0] (qwin_entry) */
     size_t qwin_n;                          /* valid entries in ent */
     uint64_t ent[QENT];
+    uint8_t own_hidx[1u << OWN_HEAD_BITS];  /* the head's index: record number + 1 per slot */
+    struct own_rec own_head[OWN_HEAD];      /* the log's first records */
     uintptr_t buf[QUICK_MAX * 4];
 } cs COLD_BSS __attribute__((aligned(4096)));
+_Static_assert(offsetof(__typeof__(cs), buf) + 1024 <= 4096, "the head and some of the quick check's set share the first page");
 
 static inline int pagemap_fd(void) { return cs.pagemap; }
 
@@ -304,32 +321,24 @@ CHILD_PATH static int pagemap_once(void)
  * short-lived child's few allocations land on as many slice pages as it touches size classes
  * (a shell's $( ) child: about ten faults, more than the rest of its bookkeeping). So a child
  * records its first OWN_LOG_CAP blocks as (address, stack id, slack) in a log of its own,
- * behind an index (address -> record): the index and the first 128 records share the log's
- * first page, so a child that allocates a little writes one fresh page for all of it. All
- * allocations of a logging process are logged and nothing else is, so an allocated block is
- * its own iff its address has a record. When the log is full its live blocks move to the slices
- * (gen = proc_gen) and the slices take over. gen 0 (an exec'd program) never logs. */
-#define OWN_LOG_CAP 512
-#define OWN_INDEX_BITS 10
-#define OWN_INDEX_SLOTS (1u << OWN_INDEX_BITS)  /* record number + 1 per slot; load <= 1/2 */
-struct own_rec {
-    uintptr_t user;                         /* the block's address (block_user) */
-    uint32_t id;
-    uint16_t slack;
-    uint16_t pad;
-};
-_Static_assert(OWN_INDEX_SLOTS >= 2 * OWN_LOG_CAP && OWN_INDEX_SLOTS * sizeof(uint16_t) <= 2048,
-               "load <= 1/2; the index leaves half of the first page to records");
-#define OWN_LOG_BYTES (OWN_INDEX_SLOTS * sizeof(uint16_t) + OWN_LOG_CAP * sizeof(struct own_rec))
-static uint16_t *own_index;                 /* the index, then the records; set by leak_init */
-static struct own_rec *own_log;
+ * behind an index (address -> record). The first OWN_HEAD records and their index lie in cs,
+ * on the page the child's fork handler writes anyway (a $( ) child logs 10-50); past them the
+ * records go on in own_store, and its index is built when the head is full. All allocations of
+ * a logging process are logged and nothing else is, so an allocated block is its own iff its
+ * address has a record. When the log is full its live blocks move to the slices (gen =
+ * proc_gen) and the slices take over. gen 0 (an exec'd program) never logs. */
+static bool own_log;                        /* the log can be used (leak_init) */
 /* In cowgc's data, beside the child's other state (cs), not in a mapping of its own: each
  * further 2 MiB region is one more page table for a child to fault in. */
 COLD_BSS static struct {
-    uint16_t index[OWN_INDEX_SLOTS];
-    struct own_rec rec[OWN_LOG_CAP];
+    uint16_t index[OWN_INDEX_SLOTS];        /* every record, once there are more than OWN_HEAD */
+    struct own_rec rec[OWN_LOG_CAP - OWN_HEAD];
 } own_store __attribute__((aligned(4096)));
-_Static_assert(sizeof own_store == OWN_LOG_BYTES, "the index, then the records");
+
+static inline struct own_rec *own_rec_at(uint32_t i)
+{
+    return i < OWN_HEAD ? &cs.own_head[i] : &own_store.rec[i - OWN_HEAD];
+}
 static _Atomic int own_lock;
 
 CHILD_PATH static void fork_child_gen(void)
@@ -337,7 +346,7 @@ CHILD_PATH static void fork_child_gen(void)
     cs.proc_gen++;
     cs.forked_since_gen = false;
     cs.allocated_since_fork = false;
-    if (cs.own_count) cs.own_log_stale = true;      /* its index is cleared at the first record */
+    if (cs.own_count) cs.own_log_stale = true;      /* its head index is cleared at the first record */
     cs.own_count = 0;
     if (own_log) cs.own_logging = true;
     if (atomic_load_explicit(&cs.lock_pid, memory_order_relaxed))
@@ -459,21 +468,45 @@ static inline uintptr_t block_at(uintptr_t p, size_t *slot_size)
     return block_user(ci, 0);
 }
 
-static inline uint32_t own_hash(uintptr_t user)
+static inline uint32_t own_hash(uintptr_t user, unsigned bits)
 {
-    return (uint32_t)(((user >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - OWN_INDEX_BITS));
+    return (uint32_t)(((user >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - bits));
 }
 
 /* The record of the block at user, or NULL. Reads only this process's pages (own_count == 0:
- * the index may still hold an ancestor's entries). */
+ * the indexes may still hold an ancestor's entries; the big one is rebuilt when the head
+ * fills, and read only past it). */
 CHILD_PATH static struct own_rec *own_find(uintptr_t user)
 {
     if (!cs.own_count) return NULL;
-    for (uint32_t i = own_hash(user);; i = (i + 1) & (OWN_INDEX_SLOTS - 1)) {
-        uint16_t r = own_index[i];
-        if (!r) return NULL;
-        if (own_log[r - 1].user == user) return &own_log[r - 1];
+    if (cs.own_count <= OWN_HEAD) {
+        for (uint32_t i = own_hash(user, OWN_HEAD_BITS);; i = (i + 1) & ((1u << OWN_HEAD_BITS) - 1)) {
+            uint8_t r = cs.own_hidx[i];
+            if (!r) return NULL;
+            if (cs.own_head[r - 1].user == user) return &cs.own_head[r - 1];
+        }
     }
+    for (uint32_t i = own_hash(user, OWN_INDEX_BITS);; i = (i + 1) & (OWN_INDEX_SLOTS - 1)) {
+        uint16_t r = own_store.index[i];
+        if (!r) return NULL;
+        struct own_rec *rec = own_rec_at(r - 1u);
+        if (rec->user == user) return rec;
+    }
+}
+
+/* Record n (its user set) into the head's index (n < OWN_HEAD) or the big one. */
+CHILD_PATH static void own_index_put(uint32_t n)
+{
+    uintptr_t user = own_rec_at(n)->user;
+    if (n < OWN_HEAD) {
+        uint32_t i = own_hash(user, OWN_HEAD_BITS);
+        while (cs.own_hidx[i]) i = (i + 1) & ((1u << OWN_HEAD_BITS) - 1);
+        cs.own_hidx[i] = (uint8_t)(n + 1);
+        return;
+    }
+    uint32_t i = own_hash(user, OWN_INDEX_BITS);
+    while (own_store.index[i]) i = (i + 1) & (OWN_INDEX_SLOTS - 1);
+    own_store.index[i] = (uint16_t)(n + 1);
 }
 
 /* A forked child's own blocks: allocated by this process, not inherited. */
@@ -937,7 +970,7 @@ static void own_migrate(void)
 {
     const uintptr_t limit = (uintptr_t)atomic_load_explicit(&heap.top, memory_order_relaxed) << CHUNK_SHIFT;
     for (uint32_t i = 0; i < cs.own_count; i++) {
-        const struct own_rec *r = &own_log[i];
+        const struct own_rec *r = own_rec_at(i);
         struct lookup lk;
         if (!ptr_test_in(r->user, limit, &lk) || lk.user != r->user) continue;   /* freed */
         size_t slot_size;
@@ -956,10 +989,9 @@ CHILD_PATH static bool own_put(uintptr_t p, struct slot_meta m)
     bool taken = own_lock_take();
     if (!cs.own_logging) { own_lock_drop(taken); return false; }
     if (cs.own_log_stale) {
-        /* An ancestor's records: only the index must start empty (records past own_count are
-         * never read). Clearing it in place costs one copy-on-write fault; MADV_DONTNEED on the
-         * log would cost a TLB shootdown (an IPI when the process last ran on another CPU). */
-        memset(own_index, 0, OWN_INDEX_SLOTS * sizeof *own_index);
+        /* An ancestor's records: only the head's index must start empty (records past
+         * own_count are never read, the big index is rebuilt). */
+        memset(cs.own_hidx, 0, sizeof cs.own_hidx);
         cs.own_log_stale = false;
     }
     struct own_rec *r = own_find(user);
@@ -969,14 +1001,15 @@ CHILD_PATH static bool own_put(uintptr_t p, struct slot_meta m)
         return false;
     }
     if (!r) {
-        r = &own_log[cs.own_count++];
+        uint32_t n = cs.own_count;
+        r = own_rec_at(n);
         r->user = user;
-        uint32_t i = own_hash(user);
-        /* (The first record skips the read: reading the fresh index page first would map the
-         * zero page, then copy it at the store, two faults for one page.) */
-        if (cs.own_count > 1)
-            while (own_index[i]) i = (i + 1) & (OWN_INDEX_SLOTS - 1);
-        own_index[i] = (uint16_t)cs.own_count;
+        if (n == OWN_HEAD) {                /* the head is full: index everything in own_store */
+            memset(own_store.index, 0, sizeof own_store.index);
+            for (uint32_t k = 0; k < OWN_HEAD; k++) own_index_put(k);
+        }
+        own_index_put(n);
+        cs.own_count = n + 1;
     }
     r->id = m.id;
     r->slack = m.slack;
@@ -1081,8 +1114,8 @@ void leak_init(void)
     /* The own log holds own blocks' addresses, so it is no root: cowgc's data is none as a
      * shared object; linked into a test program it would be. */
     roots_exclude((uintptr_t)&own_store, (uintptr_t)(&own_store + 1));
-    own_index = own_store.index;
-    own_log = own_store.rec;
+    roots_exclude((uintptr_t)&cs, (uintptr_t)(&cs + 1));
+    own_log = true;
     /* Requested sizes are recorded even with COWGC_STACK_DEPTH=0. */
     leak_capture = true;
 }
@@ -1493,7 +1526,8 @@ CHILD_PATH static __attribute__((noinline)) uint64_t own_census(void)
         bool filtering = true;
         for (uint32_t i = 0; i < cs.own_count && own <= QUICK_MAX; i++) {
             struct lookup lk;
-            if (!ptr_test_in(own_log[i].user, limit, &lk) || lk.user != own_log[i].user ||
+            uintptr_t user = own_rec_at(i)->user;
+            if (!ptr_test_in(user, limit, &lk) || lk.user != user ||
                 !live_block(lk.ci, lk.idx))
                 continue;
             own++;
