@@ -892,9 +892,7 @@ static __attribute__((noinline)) bool learn_layouts_uncancellable(void)
     return any;
 }
 
-/* Not inlined: its buffer would grow every allocation's frame in leak_on_alloc, and each stack
- * page below what a forked child's parent had used is one more fault in the child. */
-static __attribute__((noinline)) unsigned unwind_libunwind(uintptr_t *pcs, unsigned max)
+static unsigned unwind_libunwind(uintptr_t *pcs, unsigned max)
 {
     void *buf[DEPOT_MAX_DEPTH + 16];
     if (!unw_load()) return 0;
