@@ -163,6 +163,7 @@ static struct tcache *tcache_new_locked(void)
     struct tcache *tc = tc_free_list;
     if (tc) {
         tc_free_list = tc->next;
+        tc->remote_pending = 0;     /* (a fresh cache's is zero: its page, the last, is not written) */
     } else if (!first_tc_taken) {
         first_tc_taken = true;
         tc = &first_tc;
@@ -185,7 +186,7 @@ static struct tcache *tcache_new_locked(void)
     /* Everything but the LIFO arrays (20 KiB, most of the cache), which are read only below
      * nlifo: a cache from a fresh mapping leaves them untouched, and a process that allocates
      * a little never faults those pages in. */
-    memset(tc, 0, offsetof(struct tcache, bins));     /* (remote_pending too) */
+    memset(tc, 0, offsetof(struct tcache, bins));
     bins_init(tc);
     tc->in_use = true;
     tc->tid = (pid_t)syscall(SYS_gettid);
