@@ -164,8 +164,7 @@ static void self_text_init(void)
 void leak_set_self_text(uintptr_t lo, uintptr_t hi) { self_lo = lo; self_hi = hi; }
 static inline bool in_self(uintptr_t pc) { return pc - self_lo < self_hi - self_lo; }
 
-/* ---- small helpers: spin lock surviving fork, NORESERVE maps ---- */
-
+/* ---- small helpers: NORESERVE maps (the spin lock surviving fork is pid_lock, below cs) ---- */
 
 static void *map_noreserve(size_t len)
 {
