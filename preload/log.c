@@ -358,7 +358,9 @@ CHILD_PATH int proc_file_fd(struct proc_file *f, pid_t pid)
 {
     if (f->fd >= 0 && trust.on && f->trusted == trust.epoch && f->pid == pid)
         return f->fd;
-    f->trusted = 0;
+    /* Stored only when it changes: a shell's fork handler comes here before every fork, and
+     * after a fork the first store to this page is a copy-on-write fault in the parent. */
+    if (f->trusted) f->trusted = 0;
     if (f->fd >= 0) {
         if (fd_is(f->fd, &f->id)) {
             if (f->pid == pid) {
