@@ -1009,6 +1009,9 @@ CHILD_PATH static bool own_put(uintptr_t p, struct slot_meta m)
         }
         own_index_put(n);
         cs.own_count = n + 1;
+        /* The head's index answers while own_count <= OWN_HEAD, the big one after: either way
+         * the new record is found through the index own_find now reads. */
+        cg_assert(own_find(user) == r);
     }
     r->id = m.id;
     r->slack = m.slack;
