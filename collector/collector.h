@@ -346,6 +346,7 @@ HIDDEN void gc_mark_drain(void);
 HIDDEN void gc_mark_counts_to_stats(void);          /* after a marking: its counts into gcstats */
 HIDDEN void gc_sweep(bool reclaim);
 HIDDEN uint64_t policy_threshold(uint64_t baseline);  /* bytes of growth before the next one */
+HIDDEN uint64_t policy_floor(uint64_t baseline);      /* <= policy_threshold in every process; no syscall */
 HIDDEN void policy_init(void);                       /* gc_init: forked children (other pids) use COWGC_FORK_GROWTH */
 
 /* freeze.c: COWGC_FORK_FREEZE */

@@ -838,20 +838,21 @@ CHILD_PATH void gc_maybe_collect(struct tcache *tc)
     uint64_t in_use = atomic_load_explicit(&heap.in_use, memory_order_relaxed);
     if (in_use > heap.peak_in_use) heap.peak_in_use = in_use;
     if (!gc_enabled) return;
-    uint64_t budget = opt.young_trigger && gen_on() ? opt.young_trigger : policy_threshold(baseline);
-    uint64_t start = baseline;
+    if (opt.young_trigger && gen_on()) {
+        if (in_use > baseline && in_use - baseline > opt.young_trigger) gc_collect("trigger");
+        return;
+    }
     /* A forked child with generations keeps what its minor collections promote until a full
      * collection, garbage included (a block held by a stale word for two collections), and its
      * baseline creeps up with it. Its budget starts from what it inherited instead, so that
      * garbage comes out of the young budget and not out of private memory: the heap's extent
      * stays within the inheritance plus FORK_GROWTH, as with full collections. Never less than
-     * MIN_TRIGGER of growth between two collections. */
+     * MIN_TRIGGER of growth between two collections: the trigger is
+     * in_use > max(base + threshold(base), baseline + MIN_TRIGGER), base = fork_base or baseline. */
     uint64_t fork_base = opt.young_trigger ? 0 : gen_fork_base();
-    if (fork_base && baseline > fork_base) {
-        budget = policy_threshold(fork_base);
-        start = fork_base + budget - opt.min_trigger > baseline ? fork_base : baseline + opt.min_trigger - budget;
-    }
-    if (in_use > start && in_use - start > budget) gc_collect("trigger");
+    uint64_t base = fork_base && baseline > fork_base ? fork_base : baseline;
+    if (in_use <= base + policy_floor(base) || in_use <= baseline + opt.min_trigger) return;
+    if (in_use > base + policy_threshold(base)) gc_collect("trigger");
 }
 
 CHILD_PATH uint64_t gc_collections(void) { return gcstats.collections; }

@@ -653,9 +653,11 @@ CHILD_PATH HIDDEN void stw_fork_child(void)
     if (nslots) nslots = 0;
     if (nhints) nhints = 0;
     if (tls_is_stopper) tls_is_stopper = false;
-    /* classify() finds a thread's cache by tid: this one's was made under the parent's. */
+    /* classify() finds a thread's cache by tid: this one's was made under the parent's. Not
+     * in COWGC_MODE=off (no area: nothing ever stops), where the store was a shell child's
+     * copy-on-write fault on its cache's first page, half the time its only one there. */
     struct tcache *tc = tls_tc;
-    if (tc)
+    if (tc && area)
         tc->tid = my_tid();
 }
 

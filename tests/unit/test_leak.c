@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -368,6 +369,41 @@ static void groups_in_lsans_order(void **state)
     assert_true(seen_indirect);
 }
 
+/* Detect mode's slices are wiped in a forked child (leak.c, slices_wipe_on_fork): an inherited
+ * block reads there as no stack and its full slot size, while the child's own new blocks get
+ * new slices, and the parent's records stay as they were. Without the wipe the child would read
+ * the parent's records (and the parent copy the pages it shares with the child when it writes
+ * them). The child reports through its exit status: cmocka's checks are the parent's. */
+static void a_forked_child_starts_with_no_slices(void **state)
+{
+    size_t slot;
+    void *inherited = site_a(100);
+    uint32_t id = id_of(inherited);
+    assert_int_not_equal(id, 0);
+    assert_int_equal(requested(inherited, &slot), 100);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct lookup lk;
+        int bad = 0;
+        if (!heap_lookup((uintptr_t)inherited, &lk)) _exit(9);
+        if (leak_stack_id(lk.ci, lk.idx) != 0) bad |= 1;
+        if (leak_requested_size(lk.ci, lk.idx, span_at(lk.ci)->size) != span_at(lk.ci)->size) bad |= 2;
+        void *own = site_b(50);
+        if (!heap_lookup((uintptr_t)own, &lk)) _exit(10);
+        if (leak_stack_id(lk.ci, lk.idx) == 0) bad |= 4;
+        if (leak_requested_size(lk.ci, lk.idx, span_at(lk.ci)->size) != 50) bad |= 8;
+        _exit(bad);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(id_of(inherited), id);
+    assert_int_equal(requested(inherited, &slot), 100);
+    cg_free(inherited);
+}
+
 static int setup(void **state)
 {
     opt.mode = MODE_DETECT;
@@ -390,6 +426,7 @@ int main(void)
         cmocka_unit_test(groups_in_lsans_order),
         cmocka_unit_test(requested_sizes_are_recorded),
         cmocka_unit_test(requested_sizes_past_the_slice_head),
+        cmocka_unit_test(a_forked_child_starts_with_no_slices),
         cmocka_unit_test(symbolizer_output_is_parsed),
         cmocka_unit_test(report_lines_are_lsans),
     };
