@@ -303,6 +303,16 @@ def case_exitcode(a):
     p, _ = cowgc(a, [a.churn, '0'], {'COWGC_LEAK_EXITCODE': '23'})
     if p.returncode != 0:
         fail('exit status %d without leaks, want 0' % p.returncode)
+    # A program that closes its stderr at exit, with the log there (no COWGC_LOG): its report
+    # can be read by no one, and the check is skipped, but not when the exit status hangs on it.
+    env = {'LD_PRELOAD': a.preload, 'COWGC_MODE': 'detect'}
+    env.update(a.env)
+    p = run(leaky(a, '--close-stderr'), dict(env, COWGC_LEAK_EXITCODE='23'))
+    if p.returncode != 23:
+        fail('stderr closed at exit: exit status %d, want 23 (the check must still run)' % p.returncode)
+    p = run(leaky(a, '--close-stderr'), env)
+    if p.returncode != 0 or 'leaky: done' not in p.stdout:
+        fail('stderr closed at exit, no exit code asked: status %d, stdout %r' % (p.returncode, p.stdout))
 
 
 def case_suppress(a):

@@ -160,12 +160,15 @@ static NOINLINE void run_all(const char *dso)
     while (!parked) usleep(1000);
 }
 
+static void close_stderr(void) { close(2); }
+
 int main(int argc, char **argv)
 {
     const char *dso = NULL;
     int sig = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--signal") && i + 1 < argc) sig = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--close-stderr")) atexit(close_stderr);   /* as coreutils do */
         else dso = argv[i];
     }
     run_all(dso);
