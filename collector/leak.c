@@ -34,6 +34,12 @@
  *    only those pages of the roots and of inherited blocks are scanned. For that scan the
  *    inherited blocks are lent to heap.frozen_bm (freeze.c's machinery: frozen = marked,
  *    untraced) and it is given back before the world resumes.
+ *  - In detect mode the slices are not inherited (MADV_WIPEONFORK, slices_wipe_on_fork): a
+ *    child reads an inherited block as { id 0, slack 0, gen 0 }, never its own (proc_gen >= 1).
+ *    Nothing a child reports depends on them, so a kernel that refuses the advice (the child
+ *    then reads its parent's records, gen != proc_gen all the same) changes only the cost.
+ *  - The exit check runs only when something can observe it: a readable log (log_writable),
+ *    COWGC_LEAK_EXITCODE or statistics (leak_at_exit).
  *  - A child's quick check (no stop, no /proc/self/maps) scans only ranges that are roots of the
  *    full check as well, and never cowgc's own globals: a block it reaches is reachable, so it
  *    may skip the full check only when it reaches every own block, and never reports. Which of
@@ -165,6 +171,9 @@ void leak_set_self_text(uintptr_t lo, uintptr_t hi) { self_lo = lo; self_hi = hi
 static inline bool in_self(uintptr_t pc) { return pc - self_lo < self_hi - self_lo; }
 
 /* ---- small helpers: NORESERVE maps (the spin lock surviving fork is pid_lock, below cs) ---- */
+
+/* The log can take a report: a program that closed its stderr (coreutils do, at exit) cannot. */
+static bool log_writable(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
 static void *map_noreserve(size_t len)
 {
@@ -2216,7 +2225,7 @@ static void print_groups(struct group *g, size_t n, bool reclaim_report)
     out->len = 0;
     /* A program that closed its stderr (coreutils do, at exit) gets no report to read: a
      * symbolizer run would be wasted (suppressions still apply, by symbol table names). */
-    bool writable = fcntl(out->fd, F_GETFD) >= 0;
+    bool writable = log_writable(out->fd);
     if (!frames_prepare(g, n, writable)) {
         log_line("leak report: cannot map its tables");
         return;
@@ -2532,7 +2541,7 @@ CHILD_PATH void leak_at_exit(void)
      * (coreutils do, at exit), and no exit status (COWGC_LEAK_EXITCODE) nor statistics depend
      * on the check. It would stop the world, mark and read symbol tables for no output: about
      * 1 ms of the 5 that tr takes in detect mode, once per command a shell script runs. */
-    if (!opt.leak_exitcode && !opt.stats && !opt.stats_json && fcntl(log_fd(), F_GETFD) < 0) return;
+    if (!opt.leak_exitcode && !opt.stats && !opt.stats_json && !log_writable(log_fd())) return;
     if (!cs.report_final) cs.report_final = true;     /* (a page a detect child writes anyway) */
     if (detect) leak_report(true);
     else reclaimed_report();

@@ -32,8 +32,8 @@ uint64_t policy_threshold(uint64_t baseline)
 }
 
 /* No more than policy_threshold(baseline) in any process, and no system call: the caller asks
- * for the threshold itself (a getpid(), about 1 us in a VM, twice per 256 KiB of growth in a
- * prefork worker before this) only once growth has passed this one. */
+ * for the threshold itself (a getpid(), about 1 us in a VM; the trigger is checked every
+ * 256 KiB of growth) only once growth has passed this one. */
 uint64_t policy_floor(uint64_t baseline)
 {
     uint64_t g = opt.growth_permille, f = opt.fork_growth_permille;
