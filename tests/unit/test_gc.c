@@ -115,6 +115,37 @@ static void runs_of_equal_words_are_scanned(void **state)
     }
 }
 
+/* The run of equal words is crossed a cache line (8 words) at a time: a different word at any
+ * offset of such a step ends the run there, within a run of zeros or of one repeated pointer. */
+static __attribute__((noinline)) uintptr_t make_run_with(size_t at, uint64_t fill)
+{
+    uint64_t *a = make(40 * 8);
+    uintptr_t p = (uintptr_t)make(48);
+    for (size_t k = 0; k < 40; k++) a[k] = fill;
+    a[at] = p;
+    g_root = a;
+    uintptr_t hidden = p ^ MASK;
+    p = 0;
+    __asm__ volatile("" : : "r"(p) : "memory");
+    return hidden;
+}
+
+static void a_run_ends_at_any_offset(void **state)
+{
+    uint64_t *other = make(16);
+    g_interior = other;
+    for (int z = 0; z < 2; z++)
+        for (size_t at = 2; at < 30; at++) {
+            uintptr_t h = make_run_with(at, z ? 0 : (uint64_t)(uintptr_t)other);
+            scrub_stack();
+            collect();
+            if (!allocated(h)) fail_msg("the word at %zu after a run of %s was not seen", at, z ? "zeros" : "one pointer");
+            g_root = NULL;
+            collect();
+        }
+    g_interior = NULL;
+}
+
 static void interior_pointer_keeps_block(void **state)
 {
     char *p = make(200);
@@ -423,6 +454,7 @@ int main(void)
         cmocka_unit_test(global_keeps_block_and_its_children),
         cmocka_unit_test(interior_pointer_keeps_block),
         cmocka_unit_test(runs_of_equal_words_are_scanned),
+        cmocka_unit_test(a_run_ends_at_any_offset),
         cmocka_unit_test(unreachable_blocks_and_cycles_are_reclaimed),
         cmocka_unit_test(main_thread_tls_keeps_block),
         cmocka_unit_test(mmap_region_keeps_block),
