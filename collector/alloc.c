@@ -927,9 +927,13 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
     }
     /* I10: the flag before the bit, so whoever clears the span's words sees that there are some. */
     span_use(s, MAP_REMOTE);
-    uint64_t old = atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + w), bit,
-                                            memory_order_release);
-    if (unlikely(old & bit)) {
+    /* Written as a one-bit fetch_or whose other bits are unused, so that it compiles to one
+     * locked bit-test-and-set: a compare-and-swap loop first loads the word (the line comes in
+     * shared) and then asks for it exclusive, two transfers of a line other threads free into. */
+    unsigned b = (unsigned)__builtin_ctzll(bit);
+    bool was = atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + w), 1ull << b,
+                                        memory_order_release) & (1ull << b);
+    if (unlikely(was)) {
         free_bad(who, p, "double free (already freed by another thread)");
         return;
     }
