@@ -348,6 +348,7 @@ HIDDEN void gc_sweep(bool reclaim);
 HIDDEN uint64_t policy_threshold(uint64_t baseline);  /* bytes of growth before the next one */
 HIDDEN uint64_t policy_floor(uint64_t baseline);      /* <= policy_threshold in every process; no syscall */
 HIDDEN void policy_init(void);                       /* gc_init: forked children (other pids) use COWGC_FORK_GROWTH */
+HIDDEN bool policy_in_child(void);                   /* a process forked (or cloned) from the one that set up: a getpid() */
 
 /* freeze.c: COWGC_FORK_FREEZE */
 HIDDEN void freeze_fork_child(void);

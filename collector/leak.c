@@ -28,16 +28,22 @@
  *    mark headers are cleared before resuming (I6).
  *  - Fork: proc_gen counts fork()s from the exec'd process down to this one, and every block
  *    records the generation that allocated it. A forked child reports only its own blocks
- *    (gen == proc_gen); inherited blocks are the parent's to report and count as live. While it
+ *    (gen == gen_tag()); inherited blocks are the parent's to report and count as live. While it
  *    has not forked itself, a pointer to one of its own blocks can only sit on a page it wrote,
  *    which is then mapped by it alone (pagemap "exclusive", or swapped, or a shared mapping):
  *    only those pages of the roots and of inherited blocks are scanned. For that scan the
  *    inherited blocks are lent to heap.frozen_bm (freeze.c's machinery: frozen = marked,
  *    untraced) and it is given back before the world resumes.
+ *    A block records gen_tag() = proc_gen + 1, so that a zeroed record is no process's. A child
+ *    made by a raw clone() runs no fork handler: one of the exec'd process (proc_gen 0) is told
+ *    by its pid at the report (raw_clone), one of a fork() child needs nothing (proc_gen >= 1).
  *  - In detect mode the slices are not inherited (MADV_WIPEONFORK, slices_wipe_on_fork): a
- *    child reads an inherited block as { id 0, slack 0, gen 0 }, never its own (proc_gen >= 1).
- *    Nothing a child reports depends on them, so a kernel that refuses the advice (the child
- *    then reads its parent's records, gen != proc_gen all the same) changes only the cost.
+ *    child reads an inherited block as { id 0, slack 0, gen 0 }, never its own (gen_tag() >= 1),
+ *    a raw clone() child included.
+ *    Nothing a fork() child reports depends on them, so a kernel that refuses the advice (the
+ *    child then reads its parent's records, gen != gen_tag() all the same) changes only the
+ *    cost; a raw clone() child of the exec'd process would then take its parent's blocks for
+ *    its own and report them too.
  *  - The exit check runs only when something can observe it: a readable log (log_writable),
  *    COWGC_LEAK_EXITCODE or statistics (leak_at_exit).
  *  - A child's quick check (no stop, no /proc/self/maps) scans only ranges that are roots of the
@@ -194,7 +200,7 @@ static void *map_table(size_t len)
  * allocating after fork() (a shell between command substitutions) took a copy-on-write fault
  * on each slice page it wrote, again after every fork: 8.4 per iteration of fork_loop.sh,
  * 11% of the shell's faults. What a child loses is what it never reads: it reports and
- * classifies only its own blocks (gen == proc_gen, or its own log), and an inherited block
+ * classifies only its own blocks (gen == gen_tag(), or its own log), and an inherited block
  * reads as { id 0, slack 0, gen 0 }: not its own, as before. Its own blocks past the log get
  * new slices carved from the zeroed segment. Collect mode with COWGC_REPORT_RECLAIMED keeps
  * them shared: a worker reclaims inherited garbage and reports where it was allocated. */
@@ -210,7 +216,7 @@ static void slices_wipe_on_fork(void *p, size_t len)
 struct slot_meta {
     uint32_t id;               /* stack id, 0 = none */
     uint16_t slack;            /* slot size - requested size */
-    uint16_t gen;              /* proc_gen of the process that allocated it */
+    uint16_t gen;              /* gen_tag() of the process that allocated it; 0 = no record */
 };
 _Static_assert(sizeof(struct slot_meta) == 8, "two slots per 16 bytes");
 
@@ -277,6 +283,18 @@ static struct {
     struct own_rec own_head[OWN_HEAD];      /* the log's first records */
     uintptr_t buf[QUICK_MAX * 4];
 } cs COLD_BSS __attribute__((aligned(4096)));
+
+/* What a block's metadata records as its process: proc_gen + 1, so that 0 (a slice wiped at
+ * fork, or never written) is no process's. */
+static inline uint16_t gen_tag(void) { return (uint16_t)(cs.proc_gen + 1); }
+
+/* This report runs in a child made by a raw clone() of the exec'd process (no fork handler ran,
+ * so proc_gen is still 0): set by leak_report from the pid. Its own blocks carry the tag its
+ * parent's did, but the parent's read 0 here (wiped), so it reports only its own, as a fork()
+ * child does. A raw clone of a fork() child needs nothing: proc_gen >= 1 already says child. */
+static bool raw_clone;
+
+static inline bool in_child(void) { return cs.proc_gen != 0 || raw_clone; }
 _Static_assert(offsetof(__typeof__(cs), buf) + 1024 <= 4096, "the head and some of the quick check's set share the first page");
 
 static inline int pagemap_fd(void) { return cs.pagemap; }
@@ -536,7 +554,7 @@ CHILD_PATH static void own_index_put(uint32_t n)
 static inline bool own_block(uint32_t ci, uint32_t idx)
 {
     if (cs.own_logging) return own_find(block_user(ci, idx)) != NULL;
-    return meta_get(ci, idx)->gen == cs.proc_gen;
+    return meta_get(ci, idx)->gen == gen_tag();
 }
 
 /* The metadata of an allocated block, wherever it is kept. */
@@ -544,7 +562,7 @@ static inline struct slot_meta meta_of(uint32_t ci, uint32_t idx)
 {
     if (unlikely(cs.own_logging)) {
         const struct own_rec *r = own_find(block_user(ci, idx));
-        if (r) return (struct slot_meta){ r->id, r->slack, cs.proc_gen };
+        if (r) return (struct slot_meta){ r->id, r->slack, gen_tag() };
     }
     return *meta_get(ci, idx);
 }
@@ -998,7 +1016,7 @@ static void own_migrate(void)
         if (!ptr_test_in(r->user, limit, &lk) || lk.user != r->user) continue;   /* freed */
         size_t slot_size;
         struct slot_meta *slot = meta_slot(r->user, &slot_size);
-        if (slot) meta_store(slot, (struct slot_meta){ r->id, r->slack, cs.proc_gen });
+        if (slot) meta_store(slot, (struct slot_meta){ r->id, r->slack, gen_tag() });
     }
     cs.own_logging = false;
 }
@@ -1059,7 +1077,7 @@ CHILD_PATH void leak_on_alloc(void *ptr, size_t size)
     size_t slot_size;
     block_at((uintptr_t)ptr, &slot_size);
     if (unlikely(cs.proc_gen) && !cs.allocated_since_fork) cs.allocated_since_fork = true;
-    struct slot_meta m = { 0, slack_of(slot_size, size), cs.proc_gen };
+    struct slot_meta m = { 0, slack_of(slot_size, size), gen_tag() };
     uint32_t every = opt.stack_sample;
     if (every > 1) {
         if (unlikely(!sample_left))     /* first use: spread threads over the period */
@@ -2391,8 +2409,8 @@ static size_t collect_groups(const struct tally *t, size_t nids, unsigned kinds,
 CHILD_PATH static bool child_settled(uint64_t *nown)
 {
     *nown = 0;
-    if (cs.proc_gen == 0) return false;
-    if (!cs.allocated_since_fork) return true;
+    if (!in_child()) return false;
+    if (cs.proc_gen && !cs.allocated_since_fork) return true;   /* (not counted after a raw clone) */
     if (!quick_check(nown)) return false;
     static const char *const via[] = { "none", "the parent's", "its own" };
     if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable "
@@ -2405,7 +2423,7 @@ CHILD_PATH static bool child_settled(uint64_t *nown)
  * unsuppressed leaked blocks. */
 static uint64_t detect_report(uint64_t nown)
 {
-    bool child = cs.proc_gen != 0;
+    bool child = in_child();
     if (child && opt.verbose)
         log_line("leak check of forked child %d: full (%llu live blocks of its own)", (int)getpid(),
                  (unsigned long long)nown);
@@ -2506,6 +2524,7 @@ CHILD_PATH void leak_report(bool at_exit)
     bool lock = !__libc_single_threaded;
     if (lock) pthread_mutex_lock(&report_mu);
     int e = errno;
+    if (cs.proc_gen == 0) raw_clone = policy_in_child();   /* (a fork() child's path: no getpid) */
     uint64_t nown;
     uint64_t leaked = child_settled(&nown) ? 0 : detect_report(nown);
     errno = e;

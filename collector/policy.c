@@ -25,10 +25,11 @@ static uint64_t threshold(uint64_t baseline, uint64_t permille)
     return grow > opt.min_trigger ? grow : opt.min_trigger;
 }
 
+bool policy_in_child(void) { return getpid() != setup_pid; }
+
 uint64_t policy_threshold(uint64_t baseline)
 {
-    bool forked_child = getpid() != setup_pid;
-    return threshold(baseline, forked_child ? opt.fork_growth_permille : opt.growth_permille);
+    return threshold(baseline, policy_in_child() ? opt.fork_growth_permille : opt.growth_permille);
 }
 
 /* No more than policy_threshold(baseline) in any process, and no system call: the caller asks

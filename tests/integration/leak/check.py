@@ -432,7 +432,7 @@ def case_fork(a):
     """A forked child reports only the leaks among the blocks it allocated itself."""
     p, text = cowgc(a, [a.forky], {'COWGC_SYMBOLIZE': '0'})
     pids = dict(kv.split('=') for kv in p.stdout.split())
-    if p.returncode != 0 or set(pids) != {'A', 'D', 'B', 'C', 'G', 'E', 'P'}:
+    if p.returncode != 0 or set(pids) != {'A', 'D', 'B', 'C', 'G', 'E', 'R', 'P'}:
         fail('forky: exit %d, stdout %r' % (p.returncode, p.stdout))
     reports, seen = {}, set()
     for d in docs(text):
@@ -444,6 +444,7 @@ def case_fork(a):
     want = {'B': {('direct', 'b_leak_site'): (222, 1)},
             'C': {('direct', 'c_leak_site'): (223, 1)},
             'G': {('direct', 'g_leak_site'): (224, 1)},
+            'R': {('direct', 'r_leak_site'): (230, 1)},
             'E': {('direct', 'e_early_site'): (225, 1), ('direct', 'e_memalign_site'): (227, 1),
                   ('direct', 'e_late_site'): (226, 1)},
             'P': {('direct', 'parent_site'): (111, 1), ('direct', 'parent_late_site'): (113, 1),

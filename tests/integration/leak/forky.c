@@ -12,16 +12,20 @@
  *   E  leaks e_early_site and e_memalign_site (its requested size set after the allocation),
  *      then keeps 3000 new blocks (more than a child's private log of its own blocks holds, so
  *      the log moves to the side tables) and leaks e_late_site: reports those three.
+ *   R  made by a raw clone() (no fork handler runs), does what B does with r_leak_site:
+ *      reports r_leak_site only, not the parent's leaks it inherited.
  * The parent waits for all, then leaks parent_late_site and p_memalign_site, keeps 5000 new
  * blocks (more than the log of metadata it defers once it has forked holds, so the log is
  * flushed to the side tables), leaks parent_last_site, and starts a thread that leaks
  * thread_late_site (the log is flushed as the thread starts). It reports those five and
  * parent_site, with their stacks and requested sizes.
- * Prints "A=pid D=pid B=pid C=pid G=pid E=pid P=pid" on stdout. Plain libc program.
+ * Prints "A=pid D=pid B=pid C=pid G=pid E=pid R=pid P=pid" on stdout. Plain libc program.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +46,7 @@ static NOINLINE void table_site(void) { table = memset(malloc(64 * sizeof(void *
 static NOINLINE void b_leak_site(void) { use(memset(malloc(222), 0, 222)); }
 static NOINLINE void c_leak_site(void) { use(memset(malloc(223), 0, 223)); }
 static NOINLINE void g_leak_site(void) { use(memset(malloc(224), 0, 224)); }
+static NOINLINE void r_leak_site(void) { use(memset(malloc(230), 0, 230)); }
 static NOINLINE void kept_in_table_site(void)
 {
     table[7] = memset(malloc(444), 0, 444);
@@ -158,6 +163,12 @@ int main(void)
         exit(0);
     }
     waitpid(e, NULL, 0);
+    pid_t r = (pid_t)syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+    if (r == 0) {
+        child_work(r_leak_site);
+        exit(0);
+    }
+    if (r < 0 || waitpid(r, NULL, 0) != r) return 1;
     parent_late_site();
     p_memalign_site();
     p_keep_many();
@@ -165,6 +176,7 @@ int main(void)
     pthread_t t;
     if (pthread_create(&t, NULL, late_thread, NULL) != 0 || pthread_join(t, NULL) != 0) return 1;
     scrub();
-    printf("A=%d D=%d B=%d C=%d G=%d E=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)e, (int)getpid());
+    printf("A=%d D=%d B=%d C=%d G=%d E=%d R=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)e, (int)r,
+           (int)getpid());
     return 0;
 }
