@@ -283,6 +283,7 @@ static struct {
     struct own_rec own_head[OWN_HEAD];      /* the log's first records */
     uintptr_t buf[QUICK_MAX * 4];
 } cs COLD_BSS __attribute__((aligned(4096)));
+_Static_assert(offsetof(__typeof__(cs), buf) + 1024 <= 4096, "the head and some of the quick check's set share the first page");
 
 /* What a block's metadata records as its process: proc_gen + 1, so that 0 (a slice wiped at
  * fork, or never written) is no process's. */
@@ -295,7 +296,6 @@ static inline uint16_t gen_tag(void) { return (uint16_t)(cs.proc_gen + 1); }
 static bool raw_clone;
 
 static inline bool in_child(void) { return cs.proc_gen != 0 || raw_clone; }
-_Static_assert(offsetof(__typeof__(cs), buf) + 1024 <= 4096, "the head and some of the quick check's set share the first page");
 
 static inline int pagemap_fd(void) { return cs.pagemap; }
 

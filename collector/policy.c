@@ -25,7 +25,7 @@ static uint64_t threshold(uint64_t baseline, uint64_t permille)
     return grow > opt.min_trigger ? grow : opt.min_trigger;
 }
 
-bool policy_in_child(void) { return getpid() != setup_pid; }
+bool policy_in_child(void) { return setup_pid && getpid() != setup_pid; }   /* (0: before gc_init) */
 
 uint64_t policy_threshold(uint64_t baseline)
 {
