@@ -278,6 +278,7 @@ static struct {
     uint64_t bloom[QBLOOM_WORDS];
     uintptr_t qwin_first;                   /* page number of ent[0] (qwin_entry) */
     size_t qwin_n;                          /* valid entries in ent */
+    uintptr_t qwin_end;                     /* page number past the last one the pass will ask */
     uint64_t ent[QENT];
     uint8_t own_hidx[1u << OWN_HEAD_BITS];  /* the head's index: record number + 1 per slot */
     struct own_rec own_head[OWN_HEAD];      /* the log's first records */
@@ -1477,14 +1478,17 @@ CHILD_PATH static void quick_scan(uintptr_t lo, uintptr_t hi)
 }
 
 /* The pagemap entry of page pg, or false: pagemap unreadable. A forward-moving window: one
- * pread fills QENT entries from the first page asked for, so ranges that lie within QENT pages
- * of each other (the libraries' data next to one another) share a system call, which costs
- * more than the scan of a page. */
+ * pread fills up to QENT entries from the first page asked for, so ranges that lie within QENT
+ * pages of each other (the libraries' data next to one another) share a system call, which
+ * costs more than the scan of a page. But not past cs.qwin_end: the kernel's walk costs about
+ * 50 ns for each present page it reports (its mapcount is looked up), and past a module's data
+ * lie its neighbours' text pages, present and of no use here. */
 CHILD_PATH static bool qwin_entry(uintptr_t pg, uint64_t *e)
 {
     uintptr_t pn = pg >> 12;
     if (pn - cs.qwin_first >= cs.qwin_n) {
-        ssize_t got = pread(pagemap_fd(), cs.ent, sizeof cs.ent, (off_t)(pn * 8));
+        size_t n = cs.qwin_end > pn && cs.qwin_end - pn < QENT ? cs.qwin_end - pn : QENT;
+        ssize_t got = pread(pagemap_fd(), cs.ent, n * sizeof *cs.ent, (off_t)(pn * 8));
         if (got < 8) return false;           /* (short near the top of the address space) */
         cs.qwin_first = pn;
         cs.qwin_n = (size_t)got / 8;
@@ -1551,9 +1555,17 @@ CHILD_PATH static bool quick_inherited(void)
 CHILD_PATH static bool quick_pagemap_pass(uint64_t own)
 {
     cs.qwin_n = 0;
+    cs.qwin_end = (heap.base >> 12) + ((uintptr_t)atomic_load(&heap.top) << (CHUNK_SHIFT - 12));
     bool ok = quick_inherited();
     quick_drain();
     for (unsigned i = 0; i < nquick && ok && cs.nmarked != own; i++) {
+        /* A window read for segment i ends with the last segment that starts inside it. */
+        uintptr_t first = quick_segs[i].lo >> 12;
+        if (first - cs.qwin_first >= cs.qwin_n) {
+            cs.qwin_end = (quick_segs[i].hi + 4095) >> 12;
+            for (unsigned j = i + 1; j < nquick && (quick_segs[j].lo >> 12) < first + QENT; j++)
+                if (((quick_segs[j].hi + 4095) >> 12) > cs.qwin_end) cs.qwin_end = (quick_segs[j].hi + 4095) >> 12;
+        }
         ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
         quick_drain();
     }
