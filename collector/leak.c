@@ -385,6 +385,7 @@ static _Atomic int own_lock;
 CHILD_PATH static void fork_child_gen(void)
 {
     cs.proc_gen++;
+    cg_assert(gen_tag() != 0);      /* 0 is a wiped record's, never a process's */
     cs.forked_since_gen = false;
     cs.allocated_since_fork = false;
     if (cs.own_count) cs.own_log_stale = true;      /* its head index is cleared at the first record */
@@ -1524,6 +1525,7 @@ CHILD_PATH static void quick_drain(void)
 CHILD_PATH static bool quick_inherited(void)
 {
     uintptr_t end = heap.base + ((uintptr_t)atomic_load(&heap.top) << CHUNK_SHIFT);
+    cs.qwin_end = end >> 12;
     for (uintptr_t pg = heap.base; pg < end; pg += 4096) {
         uint64_t e;
         if (!qwin_entry(pg, &e)) return false;
@@ -1555,16 +1557,16 @@ CHILD_PATH static bool quick_inherited(void)
 CHILD_PATH static bool quick_pagemap_pass(uint64_t own)
 {
     cs.qwin_n = 0;
-    cs.qwin_end = (heap.base >> 12) + ((uintptr_t)atomic_load(&heap.top) << (CHUNK_SHIFT - 12));
     bool ok = quick_inherited();
     quick_drain();
     for (unsigned i = 0; i < nquick && ok && cs.nmarked != own; i++) {
         /* A window read for segment i ends with the last segment that starts inside it. */
         uintptr_t first = quick_segs[i].lo >> 12;
-        if (first - cs.qwin_first >= cs.qwin_n) {
-            cs.qwin_end = (quick_segs[i].hi + 4095) >> 12;
+        if (first - cs.qwin_first >= cs.qwin_n) {      /* (qwin_entry reads a new window here) */
+            uintptr_t end = quick_segs[i].hi;
             for (unsigned j = i + 1; j < nquick && (quick_segs[j].lo >> 12) < first + QENT; j++)
-                if (((quick_segs[j].hi + 4095) >> 12) > cs.qwin_end) cs.qwin_end = (quick_segs[j].hi + 4095) >> 12;
+                if (quick_segs[j].hi > end) end = quick_segs[j].hi;
+            cs.qwin_end = (end + 4095) >> 12;
         }
         ok = quick_written(quick_segs[i].lo, quick_segs[i].hi);
         quick_drain();
