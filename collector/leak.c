@@ -952,9 +952,11 @@ static unsigned unwind_libunwind(uintptr_t *pcs, unsigned max)
 
 /* Frame-pointer walk. Our frames are stepped with learned layouts; from the first frame outside
  * cowgc on, the rbp chain is followed while it stays inside this thread's stack and grows, and
- * while its return addresses lie outside the stack. Code built without frame pointers keeps
- * data in rbp, often a pointer to a local array: its "frame" then holds stack words, and a
- * return address in the stack is never one (it would be reported as "<unknown module>"). */
+ * while its return addresses lie outside the stack and the heap. Code built without frame
+ * pointers keeps data in rbp, often a pointer to a local array: its "frame" then holds the
+ * array's words, stack or heap addresses, and neither is ever a return address (our heap is
+ * never executable). Each would be reported as "<unknown module>", and split one allocation
+ * site into as many groups as it has such values. */
 CHILD_PATH static __attribute__((noinline, optimize("no-omit-frame-pointer"))) unsigned
 unwind_fp(uintptr_t *pcs, unsigned max)
 {
@@ -986,7 +988,9 @@ unwind_fp(uintptr_t *pcs, unsigned max)
         if (rbp < lo || rbp > hi - 16 || (rbp & 7)) break;
         const uintptr_t *f = (const uintptr_t *)rbp;
         uintptr_t next = f[0], pc = f[1];
-        if (pc < 4096 || (pc >= stack_lo && pc < (hi == main_stack_hi ? main_stack_end : hi))) break;
+        if (pc < 4096 || (pc >= stack_lo && pc < (hi == main_stack_hi ? main_stack_end : hi)) ||
+            pc - heap.base < heap.size)
+            break;
         pcs[n++] = pc;
         if (next <= rbp) break;
         lo = rbp + 16;

@@ -417,7 +417,7 @@ def case_lsan(a):
 
 def case_fakefp(a):
     """rbp holding data at the allocation (code without frame pointers): the stack ends at the
-    last real frame, with no frame made of a stack word."""
+    last real frame, with no frame made of a stack word or a heap pointer."""
     p, text = cowgc(a, [a.fakefp], {'COWGC_SYMBOLIZE': '0'}, report='text')
     if p.returncode != 0 or 'fakefp: done' not in p.stdout:
         fail('it_fakefp: exit %d, stdout %r, stderr %r' % (p.returncode, p.stdout, p.stderr))
@@ -426,6 +426,12 @@ def case_fakefp(a):
         fail('want one direct leak of 40 bytes in 1 object from fake_frame_site:\n' + text)
     if len(groups[0][3]) != 1:
         fail('the stack goes on past fake_frame_site, whose rbp is no frame pointer:\n' + text)
+    # A heap pointer where the return address would be is no frame either: one group.
+    groups = [g for g in text_groups(text) if g[3] and ' in heap_frame_site ' in g[3][0]]
+    if len(groups) != 1 or groups[0][:3] != ('direct', 168, 3):
+        fail('want one direct leak of 168 bytes in 3 objects from heap_frame_site:\n' + text)
+    if len(groups[0][3]) != 1:
+        fail('the stack goes on past heap_frame_site, whose rbp is no frame pointer:\n' + text)
 
 
 def case_fork(a):

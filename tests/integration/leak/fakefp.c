@@ -1,9 +1,11 @@
-/* fakefp.c -- one leak allocated while rbp holds no frame pointer, for check.py's fakefp case.
+/* fakefp.c -- leaks allocated while rbp holds no frame pointer, for check.py's fakefp case.
  *
  * Code built without frame pointers uses rbp as a data register. Here it points at two stack
- * words shaped like a frame whose return address is itself a stack address, as a pointer to a
- * local array would be. cowgc's frame-pointer walk must end the stack at the last real frame
- * (fake_frame_site) instead of reporting that word as a frame of "<unknown module>".
+ * words shaped like a frame, as a pointer to a local array would be, whose "return address" is
+ * a stack address (fake_frame_site) or a heap pointer, a different one each time
+ * (heap_frame_site: the array of pointers a program keeps in a local). cowgc's frame-pointer
+ * walk must end the stack at the last real frame instead of reporting that word as a frame of
+ * "<unknown module>", which would also split heap_frame_site's three leaks into three groups.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,13 +16,14 @@
 
 static void *volatile sink;
 
-/* Built with -mno-red-zone (meson.build): the call below is hidden from the compiler, which
- * could otherwise keep fake[] under the stack pointer, where the call would overwrite it. */
-static NOINLINE void *fake_frame_site(size_t n)
+/* malloc(n) called with rbp pointing at a fake frame whose return address is ret. Built with
+ * -mno-red-zone (meson.build): the call below is hidden from the compiler, which could
+ * otherwise keep fake[] under the stack pointer, where the call would overwrite it. */
+static inline __attribute__((always_inline)) void *malloc_under_fake_frame(size_t n, uintptr_t ret)
 {
     uintptr_t fake[4] __attribute__((aligned(16)));
     fake[0] = (uintptr_t)&fake[2];          /* the "caller's frame": higher, so a walk goes on */
-    fake[1] = (uintptr_t)&fake[3];          /* its "return address": in the stack */
+    fake[1] = ret ? ret : (uintptr_t)&fake[3];   /* its "return address" (0: one in the stack) */
     fake[2] = 0;
     fake[3] = 0;
     void *r;
@@ -41,11 +44,26 @@ static NOINLINE void *fake_frame_site(size_t n)
     return r;
 }
 
+static NOINLINE void *fake_frame_site(size_t n) { return malloc_under_fake_frame(n, 0); }
+
+static NOINLINE void *heap_frame_site(size_t n, const void *ret)
+{
+    return malloc_under_fake_frame(n, (uintptr_t)ret);
+}
+
+static void *volatile held[3];              /* reachable: the "return addresses" are no leaks */
+
 static NOINLINE void leak(void)
 {
     void *p = fake_frame_site(40);
     memset(p, 1, 40);
     sink = p;
+    for (int i = 0; i < 3; i++) {
+        held[i] = malloc(64);
+        p = heap_frame_site(56, (const char *)held[i] + 16);
+        memset(p, 2, 56);
+        sink = p;
+    }
     sink = NULL;
 }
 
