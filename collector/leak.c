@@ -1446,6 +1446,14 @@ static inline bool qbloom_test(uintptr_t off)
     return cs.bloom[g >> 6] >> (g & 63) & 1;
 }
 
+/* own_block behind the granule filter: a clear bit proves the block is not this child's. The
+ * inherited pass asks about every live block on each written page (a bash child: about 800),
+ * nearly all of them inherited, and each answer from the log is a hash probe. */
+CHILD_PATH static inline bool quick_own(uint32_t ci, uint32_t idx)
+{
+    return qbloom_test(block_user(ci, idx) - heap.base) && own_block(ci, idx);
+}
+
 /* Sets the granules of [user - header, user + size]; false once the filter would be too full
  * to filter (it then passes everything). *budget counts the granules set so far. */
 static bool qbloom_set(uintptr_t user, size_t size, unsigned *budget)
@@ -1538,7 +1546,7 @@ CHILD_PATH static bool quick_inherited(void)
         const struct span *s = span_at(ci);
         if (s->kind == SPAN_LARGE && ci + s->nchunks > c) {
             uintptr_t lo = chunk_addr(ci) + s->offset, hi = lo + s->size;
-            if (live_block(ci, 0) && !own_block(ci, 0) && lo < pg + 4096 && hi > pg)
+            if (live_block(ci, 0) && !quick_own(ci, 0) && lo < pg + 4096 && hi > pg)
                 quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
             continue;
         }
@@ -1547,7 +1555,7 @@ CHILD_PATH static bool quick_inherited(void)
         uint32_t first = (uint32_t)((pg - start) / s->stride), last = (uint32_t)((pg + 4095 - start) / s->stride);
         if (last >= s->nblocks) last = s->nblocks - 1;
         for (uint32_t i = first; i <= last && first < s->nblocks; i++) {
-            if (!live_block(ci, i) || own_block(ci, i)) continue;
+            if (!live_block(ci, i) || quick_own(ci, i)) continue;
             uintptr_t lo = start + (uintptr_t)i * s->stride + heap.hdr, hi = lo + s->size;
             quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
         }
