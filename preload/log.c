@@ -274,6 +274,10 @@ static unsigned log_seq;
 static int log_file = -1;
 static struct fd_ident log_id;
 COLD_BSS static char log_path[4096];         /* absolute; empty: the log is stderr */
+/* log_path is not empty, said where every log_fd() reads: a forked child that only asks where
+ * its exit report would go (shells' children, every one) then reads no page of log_path, which
+ * no process ever wrote without COWGC_LOG (a fault for the zero page in each child). */
+static bool log_to_file;
 static struct fd_ident err_id;         /* fd 2 when the log was opened */
 
 CHILD_PATH int fd_ident(int fd, struct fd_ident *id)
@@ -435,6 +439,7 @@ void log_open(void)
         if (fd < 0)
             log_path[0] = '\0';
         log_file = fd;
+        log_to_file = log_path[0] != '\0';
     }
     __atomic_store_n(&log_state, LOG_OPEN, __ATOMIC_RELEASE);
     if (failed) {
@@ -446,7 +451,7 @@ void log_open(void)
 }
 
 /* fd 2, if it may be written (see the invariants), else -1. */
-static int stderr_fd(void)
+CHILD_PATH static int stderr_fd(void)
 {
     struct fd_ident now;
     int type = fd_ident(2, &now);
@@ -492,7 +497,7 @@ static int log_file_checked(void)
     return nfd;
 }
 
-int log_fd(void)
+CHILD_PATH int log_fd(void)
 {
     int state = __atomic_load_n(&log_state, __ATOMIC_ACQUIRE);
     if (state == LOG_CLOSED) {
@@ -500,7 +505,7 @@ int log_fd(void)
         state = __atomic_load_n(&log_state, __ATOMIC_ACQUIRE);
     }
     int saved = errno, fd = -1;
-    if (state == LOG_OPEN && log_path[0])
+    if (state == LOG_OPEN && log_to_file)
         fd = log_file_checked();
     if (fd == -1)
         fd = state == LOG_OPEN ? stderr_fd() : 2;   /* still opening: start-up, fd 2 is as is */
