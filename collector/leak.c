@@ -1554,11 +1554,21 @@ CHILD_PATH static bool quick_inherited(void)
         uintptr_t start = chunk_addr(ci);
         uint32_t first = (uint32_t)((pg - start) / s->stride), last = (uint32_t)((pg + 4095 - start) / s->stride);
         if (last >= s->nblocks) last = s->nblocks - 1;
+        /* Adjacent blocks are scanned as one range (out of line a slot is its block: a page of
+         * small blocks takes a call or two, not one per block). */
+        uintptr_t rlo = 0, rhi = 0;
         for (uint32_t i = first; i <= last && first < s->nblocks; i++) {
             if (!live_block(ci, i) || quick_own(ci, i)) continue;
             uintptr_t lo = start + (uintptr_t)i * s->stride + heap.hdr, hi = lo + s->size;
-            quick_scan(lo > pg ? lo : pg, hi < pg + 4096 ? hi : pg + 4096);
+            if (lo < pg) lo = pg;
+            if (hi > pg + 4096) hi = pg + 4096;
+            if (lo != rhi) {
+                if (rhi) quick_scan(rlo, rhi);
+                rlo = lo;
+            }
+            rhi = hi;
         }
+        if (rhi) quick_scan(rlo, rhi);
     }
     return true;
 }
