@@ -51,6 +51,8 @@
  *    may skip the full check only when it reaches every own block, and never reports. Which of
  *    those ranges it picks (pages its parent's inherited pagemap, or its own, calls exclusive)
  *    is a matter of cost only: a wrong pick leaves blocks unreached and the full check runs.
+ *    While it runs, the granule filter (cs.bloom) holds every granule of every own live block,
+ *    or is saturated: a clear bit proves a block is not the child's own (quick_own, asserted).
  *  - After fork() every first store to a page is a copy-on-write fault: code on the allocation
  *    and fork paths stores only what changed.
  */
@@ -1451,7 +1453,9 @@ static inline bool qbloom_test(uintptr_t off)
  * nearly all of them inherited, and each answer from the log is a hash probe. */
 CHILD_PATH static inline bool quick_own(uint32_t ci, uint32_t idx)
 {
-    return qbloom_test(block_user(ci, idx) - heap.base) && own_block(ci, idx);
+    bool maybe = qbloom_test(block_user(ci, idx) - heap.base);
+    cg_assert(maybe || !own_block(ci, idx));
+    return maybe && own_block(ci, idx);
 }
 
 /* Sets the granules of [user - header, user + size]; false once the filter would be too full

@@ -27,6 +27,9 @@
  *        read-write pipe or device -- may be the program's data: the line is dropped.
  *    A descriptor closed and reused by another thread between the check and the write cannot
  *    be excluded; the window is one system call.
+ *  - Once the log is open, log_to_file says whether log_path is set (log_open writes both, and
+ *    nothing else writes either): log_fd() reads the flag, so that a process without COWGC_LOG
+ *    never touches log_path's page (asserted).
  *  - Writes are raw write(2) system calls: not a cancellation point, so a log line under
  *    heap_lock cannot be where a pending pthread_cancel acts.
  *
@@ -505,6 +508,7 @@ CHILD_PATH int log_fd(void)
         state = __atomic_load_n(&log_state, __ATOMIC_ACQUIRE);
     }
     int saved = errno, fd = -1;
+    cg_assert(state != LOG_OPEN || log_to_file == (log_path[0] != '\0'));
     if (state == LOG_OPEN && log_to_file)
         fd = log_file_checked();
     if (fd == -1)
