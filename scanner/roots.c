@@ -798,12 +798,24 @@ static bool overlaps_segment(const struct snapshot *s, uintptr_t lo, uintptr_t h
     return s && i < s->n && s->seg[i].lo < hi;
 }
 
+/* Is [lo, hi) wholly inside one exclusion? (excl is sorted and merged by then.) */
+static bool inside_excl(uintptr_t lo, uintptr_t hi)
+{
+    for (size_t i = 0; i < nexcl && excl[i].lo <= lo; i++)
+        if (excl[i].hi >= hi)
+            return true;
+    return false;
+}
+
 /* Where mapping m stops being safe to read: the end of its file for a private file mapping
  * that no data segment covers whole (found by probing, a few system calls: asked only for a
- * mapping that is going to be scanned, never for code or read-only file contents), else its end. */
+ * mapping that is going to be scanned, never for code or read-only file contents), else its end.
+ * One the exclusions cover whole is never read: cowgc's own .data page is such a file mapping,
+ * and probing it cost a system call at every collection. */
 static uintptr_t readable_end(const struct snapshot *snap, const struct mapping *m)
 {
-    return (m->flags & M_FILE) && !inside_segment(snap, m->lo, m->hi) ? file_backed_end(m) : m->hi;
+    return (m->flags & M_FILE) && !inside_segment(snap, m->lo, m->hi) && !inside_excl(m->lo, m->hi)
+        ? file_backed_end(m) : m->hi;
 }
 
 /* A thread running on a stack inside a heap block (pthread_attr_setstack with malloc'd
