@@ -139,6 +139,13 @@ static inline void *bin_take_mask_for(struct bin *b, size_t size, unsigned c, bo
 static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c, bool gc)
 {
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
+    /* A held slot (COWGC_MODE=off, where gc is false): allocated already, its hold bit goes. */
+    if (!gc && unlikely(e->bit & LIFO_HELD)) {
+        uint64_t g = e->bit & ~LIFO_HELD;
+        atomic_fetch_and_explicit((_Atomic uint64_t *)(heap.ext_bm + (g >> 6)), ~(1ull << (g & 63)),
+                                  memory_order_relaxed);
+        return (void *)e->user;
+    }
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
     if (gc) gc_hand_out(&heap.ext_bm[e->bit >> 6], 1ull << (e->bit & 63), (void *)e->user, size, c);
     return (void *)e->user;
@@ -223,11 +230,37 @@ static void tcache_flush_counts(struct tcache *tc)
     }
 }
 
+/* A held slot (gbit = chunk << 12 | slot) leaves this thread's LIFO without being handed out:
+ * it becomes an ordinary remote free, for its span's owner (or adopter) to fold. The hold bit
+ * goes first: in between, the slot is allocated with neither bit, which only a concurrent double
+ * free of it could notice (then it goes unreported, see free_hold). */
+static void held_release(struct tcache *tc, uint64_t gbit)
+{
+    uint32_t ci = (uint32_t)(gbit >> 12);
+    struct span *s = span_at(ci);
+    uint64_t bit = 1ull << (gbit & 63);
+    atomic_fetch_and_explicit((_Atomic uint64_t *)(hold_words(ci) + (gbit >> 6 & (BM_WORDS - 1))), ~bit,
+                              memory_order_relaxed);
+    span_use(s, MAP_REMOTE);   /* I10: the flag before the bit */
+    atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + (gbit >> 6 & (BM_WORDS - 1))), bit,
+                             memory_order_release);
+    if (!atomic_load_explicit(&s->remote_count, memory_order_relaxed))
+        atomic_store_explicit(&s->remote_count, 1, memory_order_release);
+    struct tcache *owner = s->owner;
+    if (owner && !atomic_load_explicit(&owner->remote_pending, memory_order_relaxed))
+        atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
+    tc->free_bytes += s->size;
+}
+
 /* Give back the unhanded slots of a bin (LIFO and mask) and park its span on the partial list. */
 static void bin_flush(struct tcache *tc, struct bin *b)
 {
     const struct lifo_slot *lifo = tc->lifo[b - tc->bins];
     for (uint32_t i = 0; i < b->nlifo; i++) {
+        if (lifo[i].bit & LIFO_HELD) {
+            held_release(tc, lifo[i].bit & ~LIFO_HELD);
+            continue;
+        }
         struct span *s = span_at((uint32_t)(lifo[i].bit >> 12));   /* word / BM_WORDS */
         cg_assert(s->kind == SPAN_SMALL && s->used > 0);
         s->used--;
@@ -305,6 +338,20 @@ void tcache_release(struct tcache *tc)
     heap_unlock();
 }
 
+/* A forked child's cache lets go of its held slots (alloc_fork_child clears their bits). */
+static void held_drop(struct tcache *tc)
+{
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        struct bin *b = &tc->bins[c];
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < b->nlifo; i++) {
+            if (b->lifo[i].bit & LIFO_HELD) tc->free_bytes += class_size[c];
+            else b->lifo[k++] = b->lifo[i];
+        }
+        b->nlifo = k;
+    }
+}
+
 /* In the child of fork only the forking thread exists: every other cache is abandoned. Their
  * owners may have been inside a busy section at the fork, so lists and counts of their spans are
  * rebuilt from the bitmaps, which are exact word by word. */
@@ -333,10 +380,25 @@ CHILD_PATH void alloc_fork_child(void)
         tc = next;
     }
     heap.tcaches = keep;
+    /* Held slots (struct lifo_slot) of the threads that did not come along are held by no one
+     * now. Ours are let go too, so that every hold bit can be cleared below: their blocks are
+     * free again in their spans. */
+    if (me) held_drop(me);
     uint32_t top = atomic_load(&heap.top);
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);
-        if (s->kind != SPAN_SMALL || s->owner == me) continue;
+        if (s->kind != SPAN_SMALL) continue;
+        bool held = span_uses(s, MAP_HOLD);
+        if (s->owner == me) {
+            for (unsigned w = 0; held && w < (s->nblocks + 63) / 64; w++) {
+                uint64_t h = hold_words(ci)[w];
+                if (!h) continue;
+                alloc_words(ci)[w] &= ~h;
+                s->used -= (uint32_t)__builtin_popcountll(h);
+                hold_words(ci)[w] = 0;
+            }
+            continue;
+        }
         uint64_t *a = alloc_words(ci), *r = remote_words(ci), *x = ext_words(ci);
         uint32_t used = 0;
         for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) {
@@ -344,6 +406,10 @@ CHILD_PATH void alloc_fork_child(void)
             if (s->flags & SF_KEPT) keep_words(ci)[w] &= ~(r[w] & a[w]);
             a[w] &= ~r[w];
             r[w] = 0;
+            if (held && hold_words(ci)[w]) {
+                a[w] &= ~hold_words(ci)[w];
+                hold_words(ci)[w] = 0;
+            }
             used += (uint32_t)__builtin_popcountll(a[w]);
         }
         atomic_store(&s->remote_count, 0);
@@ -367,10 +433,10 @@ static inline uint64_t word_valid(const struct span *s, unsigned w)
 }
 
 /* Fold remote frees into the alloc bitmap. Owner (busy) or collector (world stopped). */
-void span_fold_remote(uint32_t ci)
+uint32_t span_fold_remote(uint32_t ci)
 {
     struct span *s = span_at(ci);
-    if (atomic_load_explicit(&s->remote_count, memory_order_relaxed) == 0) return;
+    if (atomic_load_explicit(&s->remote_count, memory_order_relaxed) == 0) return 0;
     atomic_store_explicit(&s->remote_count, 0, memory_order_seq_cst);
     uint64_t *a = alloc_words(ci), *r = remote_words(ci);
     uint32_t freed = 0;
@@ -385,6 +451,7 @@ void span_fold_remote(uint32_t ci)
     }
     /* The freeing threads already counted these bytes and calls (free_remote). */
     s->used -= freed;
+    return freed;
 }
 
 static void span_init_small(uint32_t ci, unsigned cls, struct tcache *owner, bool zeroed)
@@ -412,10 +479,9 @@ CHILD_PATH static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned 
     uint64_t *a = alloc_words(b->span);
     /* Before a word no one has used yet (fresh pages), take back what other threads freed in
      * this span: reusing touched memory first keeps a producer/consumer pair's RSS down. */
-    if (from > s->hwm && atomic_load_explicit(&s->remote_count, memory_order_relaxed)) {
-        span_fold_remote(b->span);
-        from = 0;
-    }
+    if (from > s->hwm && atomic_load_explicit(&s->remote_count, memory_order_relaxed) &&
+        span_fold_remote(b->span))
+        from = 0;   /* (only if it freed some: a span with held slots keeps remote_count set) */
     /* COWGC_QUARANTINE: slots the collector reclaimed stay out of use for a while (I7). */
     bool quarantine = s->quar_until > gc_collections();
     for (unsigned w = from; w < span_words(s); w++) {
@@ -958,6 +1024,51 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
     }
 }
 
+/* Bit `bit` of word w of span ci, allocated in its alloc bitmap: freed already by another thread
+ * (a remote free not folded yet, or a slot held in that thread's LIFO)? */
+static inline bool freed_by_other(const struct span *s, uint32_t ci, unsigned w, uint64_t bit)
+{
+    if (atomic_load_explicit(&s->remote_count, memory_order_relaxed) &&
+        (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit))
+        return true;
+    return span_uses(s, MAP_HOLD) && (__atomic_load_n(hold_words(ci) + w, __ATOMIC_RELAXED) & bit);
+}
+
+/* COWGC_MODE=off: a SMALL block of another thread's (or an orphaned) span goes onto this
+ * thread's LIFO as a held slot (struct lifo_slot), to be reused here while its lines are in this
+ * core's caches; with the LIFO full, to its owner (free_remote). One locked operation, as a
+ * remote free takes. A double free of it by any thread sees its hold bit (or, here, a pending
+ * remote free); two frees of one block racing on two threads can both pass. */
+static __attribute__((noinline)) void free_hold(struct tcache *tc, void *p, struct span *s, uint32_t ci,
+                                                uint32_t idx, const char *who)
+{
+    unsigned w = idx >> 6;
+    uint64_t bit = 1ull << (idx & 63);
+    struct bin *b = &tc->bins[s->cls];
+    uint32_t n = b->nlifo;
+    if (unlikely(n >= LIFO_CAP)) { free_remote(p, s, ci, w, bit, who); return; }
+    if (unlikely(!(__atomic_load_n(alloc_words(ci) + w, __ATOMIC_RELAXED) & bit))) {
+        free_unallocated(who, p, "double free (block is not allocated)");
+        return;
+    }
+    span_use(s, MAP_HOLD);     /* I10: the flag before the bit */
+    _Atomic uint64_t *h = (_Atomic uint64_t *)(hold_words(ci) + w);
+    if (unlikely(atomic_fetch_or_explicit(h, bit, memory_order_acq_rel) & bit)) {
+        free_bad(who, p, "double free (already freed by another thread)");
+        return;
+    }
+    if (unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
+        (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
+        atomic_fetch_and_explicit(h, ~bit, memory_order_relaxed);
+        free_bad(who, p, "double free (already freed by another thread)");
+        return;
+    }
+    b->lifo[n].user = (uintptr_t)p;
+    b->lifo[n].bit = ((uint64_t)ci << 12 | idx) | LIFO_HELD;
+    b->nlifo = n + 1;
+    tc->nfree++;
+}
+
 /* A SMALL block of a span this thread owns goes onto its bin's LIFO. */
 static inline __attribute__((always_inline)) void
 free_owned(struct tcache *tc, struct span *s, uint32_t ci, uint32_t idx, void *p, const char *who)
@@ -974,8 +1085,7 @@ free_owned(struct tcache *tc, struct span *s, uint32_t ci, uint32_t idx, void *p
     }
     /* A remote free of this block may wait to be folded: freed already. remote_count was
      * stored after the remote bit (free_remote), so a free that happened before ours shows. */
-    if (unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
-        (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
+    if (unlikely(freed_by_other(s, ci, w, bit))) {
         busy_leave(tc);
         free_bad(who, p, "double free (already freed by another thread)");
         return;
@@ -1018,7 +1128,13 @@ CHILD_PATH static __attribute__((noinline)) void free_other(void *p, const char 
     unsigned w = idx >> 6;
     uint64_t bit = 1ull << (idx & 63);
     struct tcache *tc = tls_tc;
-    if (unlikely(!tc || s->owner != tc)) { free_remote(p, s, ci, w, bit, who); return; }
+    if (unlikely(!tc || s->owner != tc)) {
+        if (tc && !(s->flags & SF_KEPT) && !atomic_load_explicit(&malloc_gate, memory_order_relaxed))
+            free_hold(tc, p, s, ci, idx, who);
+        else
+            free_remote(p, s, ci, w, bit, who);
+        return;
+    }
     free_owned(tc, s, ci, idx, p, who);
 }
 
@@ -1037,7 +1153,9 @@ free_local(struct tcache *tc, struct span *s, uintptr_t ci, uint32_t idx, void *
      * stop is pending) before it writes anything. */
     if (!ungated && unlikely(!busy_enter_fast(tc))) { tc->busy = 0; free_other(p, who); return; }
     uint64_t v = *a;
-    if (unlikely(!(v & bit))) {
+    /* A held slot (COWGC_MODE=off) is allocated in the bitmap, but freed: free_other says so. */
+    if (unlikely(!(v & bit)) ||
+        (ungated && unlikely(span_uses(s, MAP_HOLD)) && (__atomic_load_n(heap.ext_bm + (gbit >> 6), __ATOMIC_RELAXED) & bit))) {
         if (!ungated) tc->busy = 0;
         free_other(p, who);
         return;
@@ -1083,7 +1201,10 @@ static inline void free_block(void *p, const char *who)
             uint32_t idx = (uint32_t)(prod >> 32);
             if (likely(s->kind == SPAN_SMALL && (uint32_t)prod < s->recip && idx < s->nblocks &&
                        !(s->flags & SF_KEPT))) {
-                free_remote(p, s, (uint32_t)ci, idx >> 6, 1ull << (idx & 63), who);
+                if (likely(!atomic_load_explicit(&malloc_gate, memory_order_relaxed)))
+                    free_hold(tc, p, s, (uint32_t)ci, idx, who);
+                else
+                    free_remote(p, s, (uint32_t)ci, idx >> 6, 1ull << (idx & 63), who);
                 return;
             }
             free_other(p, who);
@@ -1130,9 +1251,8 @@ size_t cg_usable_size(const void *p)
         return 0;
     }
     struct span *s = span_at(lk.ci);
-    /* Freed by another thread and not folded yet: freed, as a block this thread freed is. */
-    if (s->kind == SPAN_SMALL && unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
-        (__atomic_load_n(remote_words(lk.ci) + (lk.idx >> 6), __ATOMIC_RELAXED) & (1ull << (lk.idx & 63))))
+    /* Freed by another thread and not folded yet (or held): freed, as a block this thread freed is. */
+    if (s->kind == SPAN_SMALL && unlikely(freed_by_other(s, lk.ci, lk.idx >> 6, 1ull << (lk.idx & 63))))
         return 0;
     return s->kind == SPAN_SMALL ? class_size[s->cls] : s->size;
 }
@@ -1185,8 +1305,7 @@ CHILD_PATH void *cg_realloc(void *p, size_t size)
     keep_hidden_check(lk.ci, lk.idx, p, "realloc");
     struct span *s = span_at(lk.ci);
     /* Freed by another thread, not yet folded: not allocated any more (see free_block). */
-    if (s->kind == SPAN_SMALL && unlikely(atomic_load_explicit(&s->remote_count, memory_order_relaxed)) &&
-        (__atomic_load_n(remote_words(lk.ci) + (lk.idx >> 6), __ATOMIC_RELAXED) & (1ull << (lk.idx & 63)))) {
+    if (s->kind == SPAN_SMALL && unlikely(freed_by_other(s, lk.ci, lk.idx >> 6, 1ull << (lk.idx & 63)))) {
         bad_free("realloc", p, "the block was already freed (by another thread)");
         errno = EINVAL;
         return NULL;

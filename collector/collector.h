@@ -96,8 +96,10 @@ enum span_flag { SF_ZEROED = 1, SF_CLEAN = 2, SF_HWM = 4, SF_KEPT = 8, SF_EXACT 
 /* Side maps a span's words may be nonzero in (a superset, I10): MAP_REMOTE, the remote bitmap
  * (set by free_remote before its first bit); MAP_GEN, the old and age bitmaps (set by the sweep
  * before it writes a nonzero word); MAP_MARK, the out-of-line mark bitmap (set by the marker
- * with the span's first mark bit, before any sweep reads it). Cleared with all the words. */
-enum span_map { MAP_REMOTE = 1, MAP_GEN = 2, MAP_MARK = 4 };
+ * with the span's first mark bit, before any sweep reads it); MAP_HOLD, the hold bits
+ * (COWGC_MODE=off only, see hold_words; set by free_hold before its first bit). Cleared with
+ * all the words. */
+enum span_map { MAP_REMOTE = 1, MAP_GEN = 2, MAP_MARK = 4, MAP_HOLD = 8 };
 
 struct tcache;
 
@@ -149,13 +151,23 @@ static inline unsigned span_map_words(const struct span *s)
 }
 
 #define LIFO_CAP 32
+#define LIFO_HELD (1ull << 63)     /* lifo_slot.bit of a held slot (above any chunk << 12 | slot) */
 
 /* A thread's cache for one size class, one cache line (the fast paths index bins with a shift).
  * The LIFO (tcache.lifo[class]) holds slots this thread freed recently, so a program that frees
  * and allocates reuses warm blocks without touching its span's lists:
  *   LIFO slots are free in the alloc bitmap (so a double free is still seen), still counted in
  *   span.used, and lie in spans this thread owns; the mask is refilled only when the LIFO is
- *   empty, so a refill never hands out a slot the LIFO also holds. */
+ *   empty, so a refill never hands out a slot the LIFO also holds.
+ *   Held slots (bit has LIFO_HELD; COWGC_MODE=off only): blocks of another thread's (or an
+ *   orphaned) span that this thread freed. It reuses them while their lines are still in its
+ *   own caches, as glibc's and jemalloc's thread caches do, instead of sending each back to
+ *   its owner's core. A held slot stays allocated in the alloc bitmap and counted in span.used
+ *   (so its span is never freed or handed to another class under it, and its owner never hands
+ *   it out), and has its hold bit set (hold_words): a second free by anyone sees that bit, and
+ *   the owner's own free takes the checked path because the span's remote_count stays nonzero
+ *   while it has held slots (span_fold_remote sets it again). A held slot leaves the LIFO by
+ *   malloc (hold bit cleared) or by bin_flush (hold bit cleared, then a remote free). */
 struct lifo_slot {
     uintptr_t user;        /* the block */
     uint64_t bit;          /* its alloc bit: chunk << 12 | slot = alloc_bm word index << 6 | bit */
@@ -322,7 +334,7 @@ HIDDEN struct tcache *tcache_get(void);               /* creates on first use */
 HIDDEN void tcache_release(struct tcache *tc);        /* thread exit */
 HIDDEN void tcache_flush_all(void);                   /* world stopped, heap_lock held */
 HIDDEN void alloc_fork_child(void);                   /* orphan every tcache but ours */
-HIDDEN void span_fold_remote(uint32_t ci);            /* owner or collector */
+HIDDEN uint32_t span_fold_remote(uint32_t ci);        /* owner or collector: slots freed */
 HIDDEN void alloc_flush_counts(struct tcache *tc);
 HIDDEN void *malloc_small_slow(size_t size);
 HIDDEN bool heap_large_extend(uint32_t ci, uint32_t nchunks);  /* grow a LARGE span in place */
@@ -372,6 +384,15 @@ HIDDEN extern bool leak_capture;                     /* allocation stacks are be
  * (slack, ext bits) and the only ones that set up leak_capture or a COWGC_KEEP table. While
  * it is clear, malloc looks at none of them (cg_malloc_caller, which asserts so). */
 HIDDEN extern _Atomic bool malloc_gate;
+
+/* COWGC_MODE=off keeps no ext bits (track_ext is false for the process's life): its ext map
+ * holds the hold bits of held LIFO slots instead (see struct lifo_slot). No other mode holds. */
+static inline uint64_t *hold_words(uint32_t ci)
+{
+    cg_assert(!heap.track_ext && !atomic_load_explicit(&malloc_gate, memory_order_relaxed));
+    return ext_words(ci);
+}
+
 HIDDEN void leak_init(void);                         /* start-up, after options and heap */
 HIDDEN void leak_late_init(void);                    /* from the constructor: may load libunwind */
 HIDDEN void leak_on_alloc(void *p, size_t size);     /* p was just handed out for size bytes: record its stack */

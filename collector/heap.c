@@ -345,6 +345,9 @@ void heap_run_free(uint32_t ci)
         span_map_clear(s, MAP_REMOTE, (uint64_t *const[]){ remote_words(ci) }, 1);   /* I10 */
         if (heap.track_ext) memset(ext_words(ci), 0, BM_WORDS * 8);
         if (s->flags & SF_KEPT) memset(keep_words(ci), 0, BM_WORDS * 8);
+        /* (Held slots are allocated, so none is left; a forked child cleared what others held.) */
+        cg_assert(!span_uses(s, MAP_HOLD) || words_clear_or_untouched(hold_words(ci), span_map_words(s)));
+        if (span_uses(s, MAP_HOLD)) span_map_clear(s, MAP_HOLD, (uint64_t *const[]){ hold_words(ci) }, 1);
     } else {
         reclaimed = heap.track_ext && (ext_words(ci)[0] & 1);
         alloc_words(ci)[0] = 0;
