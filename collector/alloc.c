@@ -991,6 +991,11 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
         free_unallocated(who, p, "double free (block is not allocated)");
         return;
     }
+    /* Held in another thread's LIFO (COWGC_MODE=off, struct lifo_slot): freed already. */
+    if (unlikely(span_uses(s, MAP_HOLD)) && (__atomic_load_n(hold_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
+        free_bad(who, p, "double free (already freed by another thread)");
+        return;
+    }
     /* I10: the flag before the bit, so whoever clears the span's words sees that there are some. */
     span_use(s, MAP_REMOTE);
     /* Written as a one-bit fetch_or whose other bits are unused, so that it compiles to one

@@ -164,10 +164,10 @@ static inline unsigned span_map_words(const struct span *s)
  *   own caches, as glibc's and jemalloc's thread caches do, instead of sending each back to
  *   its owner's core. A held slot stays allocated in the alloc bitmap and counted in span.used
  *   (so its span is never freed or handed to another class under it, and its owner never hands
- *   it out), and has its hold bit set (hold_words): a second free by anyone sees that bit, and
- *   the owner's own free takes the checked path because the span's remote_count stays nonzero
- *   while it has held slots (span_fold_remote sets it again). A held slot leaves the LIFO by
- *   malloc (hold bit cleared) or by bin_flush (hold bit cleared, then a remote free). */
+ *   it out), and has its hold bit set (hold_words): a second free by anyone sees that bit (the
+ *   owner's fast path looks at it on spans flagged MAP_HOLD; every other path through
+ *   freed_by_other). A held slot leaves the LIFO by malloc (hold bit cleared) or by bin_flush
+ *   (hold bit cleared, then a remote free). */
 struct lifo_slot {
     uintptr_t user;        /* the block */
     uint64_t bit;          /* its alloc bit: chunk << 12 | slot = alloc_bm word index << 6 | bit */

@@ -8,8 +8,16 @@
  *   fold-owner     a thread frees p, the owner folds that free in, then frees p again
  *   orphan         p's owner exits; two other threads free p, one after the other
  *   remote-realloc a thread frees p, then its owner reallocs it (in place, same class)
+ * The same while the thread that freed p first is still alive (under COWGC_MODE=off it holds p
+ * in its cache to reuse it, struct lifo_slot; elsewhere p waits as a remote free):
+ *   held-owner     a live thread frees p, then the owner frees it again
+ *   held-twice     a live thread frees p twice
+ *   held-third     a live thread frees p, then a third thread frees it
+ *   held-realloc   a live thread frees p, then the owner reallocs it
+ *   held-size      a live thread frees p, then the owner asks malloc_usable_size (0), frees it
  * After the double free, many blocks of p's size class are allocated and kept: all must be
  * distinct and keep their contents (a block handed out twice would be overwritten). */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +45,19 @@ static void *alloc_victim(void *arg)
     return NULL;
 }
 
+/* Blocks of p's class the live thread takes: the one it may hold first. */
+#define NHELPER 64
+static void *helper_blocks[NHELPER];
+static void *alloc_some(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NHELPER; i++) {
+        helper_blocks[i] = malloc(SIZE);
+        memcpy(helper_blocks[i], "helper", 7);
+    }
+    return NULL;
+}
+
 static void in_thread(void *(*fn)(void *))
 {
     pthread_t t;
@@ -44,6 +65,44 @@ static void in_thread(void *(*fn)(void *))
         perror("pthread");
         exit(2);
     }
+}
+
+/* A thread that stays alive between the steps it is given (so whatever it cached stays cached). */
+static pthread_t helper;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static void *(*job)(void *);
+static int job_done, helper_quit;
+
+static void *helper_main(void *arg)
+{
+    (void)arg;
+    void *volatile own = malloc(SIZE);      /* (volatile: the pair is not optimised away) */
+    free(own);                              /* it has a cache of its own from now on */
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (!job && !helper_quit) pthread_cond_wait(&cv, &mu);
+        if (helper_quit && !job) break;
+        void *(*fn)(void *) = job;
+        pthread_mutex_unlock(&mu);
+        fn(NULL);
+        pthread_mutex_lock(&mu);
+        job = NULL;
+        job_done = 1;
+        pthread_cond_broadcast(&cv);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static void in_helper(void *(*fn)(void *))
+{
+    pthread_mutex_lock(&mu);
+    job_done = 0;
+    job = fn;
+    pthread_cond_broadcast(&cv);
+    while (!job_done) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
 }
 
 static int cmp(const void *a, const void *b)
@@ -64,7 +123,27 @@ int main(int argc, char **argv)
     printf("p=%p\n", victim);
     fflush(stdout);
 
-    if (!strcmp(c, "remote-owner")) {
+    if (!strncmp(c, "held-", 5) && pthread_create(&helper, NULL, helper_main, NULL) != 0) {
+        perror("pthread_create");
+        return 2;
+    }
+    if (!strcmp(c, "held-owner")) {
+        in_helper(free_victim);
+        free(victim);
+    } else if (!strcmp(c, "held-twice")) {
+        in_helper(free_victim);
+        in_helper(free_victim);
+    } else if (!strcmp(c, "held-third")) {
+        in_helper(free_victim);
+        in_thread(free_victim);
+    } else if (!strcmp(c, "held-realloc")) {
+        in_helper(free_victim);
+        if (realloc(victim, SIZE - 4)) puts("realloc of a freed block succeeded");
+    } else if (!strcmp(c, "held-size")) {
+        in_helper(free_victim);
+        if (malloc_usable_size(victim) != 0) puts("malloc_usable_size of a freed block is not 0");
+        free(victim);
+    } else if (!strcmp(c, "remote-owner")) {
         in_thread(free_victim);
         free(victim);                           /* the bug: reported, ignored */
     } else if (!strcmp(c, "owner-remote")) {
@@ -88,7 +167,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    static uintptr_t keep[KEEP], sorted[KEEP];
+    /* The live thread allocates too: what it holds must never be handed out twice either. */
+    static uintptr_t keep[KEEP], sorted[KEEP + NHELPER];
+    if (!strncmp(c, "held-", 5)) in_helper(alloc_some);
     for (int i = 0; i < KEEP; i++) {
         char *q = malloc(SIZE);
         if (!q) { fprintf(stderr, "malloc failed\n"); return 1; }
@@ -96,9 +177,10 @@ int main(int argc, char **argv)
         snprintf(q, SIZE, "block %d", i);
         keep[i] = sorted[i] = (uintptr_t)q;
     }
-    qsort(sorted, KEEP, sizeof sorted[0], cmp);
-    for (int i = 1; i < KEEP; i++)
-        if (sorted[i] == sorted[i - 1]) {
+    for (int i = 0; i < NHELPER; i++) sorted[KEEP + i] = (uintptr_t)helper_blocks[i];
+    qsort(sorted, KEEP + NHELPER, sizeof sorted[0], cmp);
+    for (int i = 1; i < KEEP + NHELPER; i++)
+        if (sorted[i] && sorted[i] == sorted[i - 1]) {
             printf("FAIL: block %p handed out twice\n", (void *)sorted[i]);
             return 1;
         }
@@ -109,6 +191,18 @@ int main(int argc, char **argv)
             printf("FAIL: block %d at %p was overwritten\n", i, (void *)keep[i]);
             return 1;
         }
+    }
+    for (int i = 0; i < NHELPER; i++)
+        if (helper_blocks[i] && memcmp(helper_blocks[i], "helper", 7)) {
+            printf("FAIL: the live thread's block %p was overwritten\n", helper_blocks[i]);
+            return 1;
+        }
+    if (!strncmp(c, "held-", 5)) {
+        pthread_mutex_lock(&mu);
+        helper_quit = 1;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+        pthread_join(helper, NULL);
     }
     for (int i = 0; i < KEEP; i++) free((void *)keep[i]);
     for (int i = 0; i < BEFORE; i++) free(before[i]);

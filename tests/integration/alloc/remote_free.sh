@@ -14,7 +14,7 @@ printf '%s\n' "$out" | grep -qx distinct || fail "blocks were not distinct"
 addr=$(printf '%s\n' "$out" | sed -n 's/^p=//p')
 [ -n "$addr" ] || fail "no address printed"
 [ "$(wc -l <"$err")" = 1 ] || fail "expected exactly one line on stderr"
-if [ "$case" = remote-realloc ]; then
+if [ "$case" = remote-realloc ] || [ "$case" = held-realloc ]; then
     grep -q "realloc($addr): the block was already freed" "$err" || fail "no report for $addr"
 else
     grep -q "free($addr): double free" "$err" || fail "no double free report for $addr"
