@@ -227,6 +227,7 @@ static void tcache_flush_counts(struct tcache *tc)
         atomic_fetch_add_explicit(&heap.nmalloc, tc->nmalloc, memory_order_relaxed);
         atomic_fetch_add_explicit(&heap.nfree, tc->nfree, memory_order_relaxed);
         tc->nmalloc = tc->nfree = 0;
+        tc->nforeign = 0;
     }
 }
 
@@ -1051,7 +1052,13 @@ static __attribute__((noinline)) void free_hold(struct tcache *tc, void *p, stru
     uint64_t bit = 1ull << (idx & 63);
     struct bin *b = &tc->bins[s->cls];
     uint32_t n = b->nlifo;
-    if (unlikely(n >= LIFO_CAP)) { free_remote(p, s, ci, w, bit, who); return; }
+    /* Only a thread whose frees are mostly of other threads' blocks (a quarter or more since its
+     * counts were last flushed) holds. Elsewhere a held block, reused here, stays the other
+     * thread's: each later free of it would be a foreign one too, where returning it made
+     * it a local block again (mstress, whose blocks move between threads now and then, ran
+     * 1.2x slower holding every one). */
+    bool hold = (uint64_t)tc->nforeign++ * 4 >= tc->nfree;
+    if (unlikely(n >= LIFO_CAP) || !hold) { free_remote(p, s, ci, w, bit, who); return; }
     if (unlikely(!(__atomic_load_n(alloc_words(ci) + w, __ATOMIC_RELAXED) & bit))) {
         free_unallocated(who, p, "double free (block is not allocated)");
         return;

@@ -197,6 +197,7 @@ struct tcache {
     uint64_t free_bytes;           /* bytes freed locally since then */
     struct tcache *next;           /* registry, under heap_lock */
     pid_t tid;
+    uint32_t nforeign;             /* of nfree, frees of other threads' blocks (free_hold) */
     bool in_use;
     struct bin bins[NCLASSES];
     struct lifo_slot lifo[NCLASSES][LIFO_CAP];

@@ -4,8 +4,8 @@
  * Under COWGC_MODE=off each thread holds such blocks in its own cache to reuse them (struct
  * lifo_slot in collector/collector.h); a forked child keeps only the forking thread's cache, so
  * it must let go of every held block, its own cache's included, without handing any out twice.
- * With --reuse (COWGC_MODE=off only) it first checks the point of holding: a thread that frees
- * another thread's block gets that very block from its next malloc of the class.
+ * With --reuse (COWGC_MODE=off only) it first checks the point of holding: a thread whose frees
+ * are of other threads' blocks gets the block it just freed from its next malloc of the class.
  *
  * usage: held_fork [--reuse]     prints "ok" and exits 0 when every check passes
  */
@@ -146,8 +146,10 @@ static int reuse_check(void)
 {
     void *p;
     pthread_t t;
-    void *volatile mine = malloc(sizes[1]);     /* this thread has a cache */
-    free(mine);
+    /* This thread has a cache, and has freed nothing yet: a thread holds another's blocks
+     * while most of its frees are of such blocks (free_hold). */
+    static void *volatile mine;
+    mine = malloc(sizes[1]);
     if (pthread_create(&t, NULL, give_block, &p) != 0 || pthread_join(t, NULL) != 0) return 2;
     free(p);
     void *q = malloc(sizes[1]);
@@ -156,6 +158,7 @@ static int reuse_check(void)
         return 1;
     }
     free(q);
+    free(mine);
     return 0;
 }
 

@@ -74,11 +74,15 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static void *(*job)(void *);
 static int job_done, helper_quit;
 
+void *volatile helper_own;
+
 static void *helper_main(void *arg)
 {
     (void)arg;
-    void *volatile own = malloc(SIZE);      /* (volatile: the pair is not optimised away) */
-    free(own);                              /* it has a cache of its own from now on */
+    /* A cache of its own from now on (volatile: the allocation is not optimised away). Kept,
+     * not freed: under COWGC_MODE=off a thread holds another's blocks only while most of its
+     * frees are of such blocks (free_hold), and its first free here must be held. */
+    helper_own = malloc(SIZE);
     pthread_mutex_lock(&mu);
     for (;;) {
         while (!job && !helper_quit) pthread_cond_wait(&cv, &mu);
