@@ -10,6 +10,10 @@
  *    A block whose remote bit is set is freed already: the owner's free checks that bit too
  *    (only when the span's remote_count says some may be set), so a free after another
  *    thread's is reported and ignored, never put in the LIFO to be handed out twice.
+ *  - COWGC_MODE=off only: hold bits (collector.h, struct lifo_slot) are a subset of alloc bits
+ *    and never share a slot with a remote bit; each marks a slot in exactly one thread's LIFO
+ *    (LIFO_HELD), and every path that takes an alloc bit for "allocated" asks freed_by_other
+ *    or the hold bit first (asserted where a held slot leaves a LIFO).
  *  - Across a window where busy == 0 inside a slow path, a thread holds no private reference to
  *    a span: it re-reads its lists after the window, so a collection in between is harmless.
  */
@@ -141,9 +145,11 @@ static inline void *bin_take_lifo(struct bin *b, size_t size, unsigned c, bool g
     const struct lifo_slot *e = &b->lifo[--b->nlifo];
     /* A held slot (COWGC_MODE=off, where gc is false): allocated already, its hold bit goes. */
     if (!gc && unlikely(e->bit & LIFO_HELD)) {
-        uint64_t g = e->bit & ~LIFO_HELD;
-        atomic_fetch_and_explicit((_Atomic uint64_t *)(heap.ext_bm + (g >> 6)), ~(1ull << (g & 63)),
-                                  memory_order_relaxed);
+        uint64_t g = e->bit & ~LIFO_HELD, bit = 1ull << (g & 63);
+        cg_assert(heap.alloc_bm[g >> 6] & bit);
+        uint64_t was = atomic_fetch_and_explicit(hold_word_of(g), ~bit, memory_order_relaxed);
+        cg_assert(was & bit);
+        (void)was;
         return (void *)e->user;
     }
     heap.alloc_bm[e->bit >> 6] |= 1ull << (e->bit & 63);
@@ -231,25 +237,32 @@ static void tcache_flush_counts(struct tcache *tc)
     }
 }
 
+/* After a remote bit was set in span s: flags, not counters. A load first keeps the span's and
+ * the owner's lines shared while they are already set. The folder clears remote_count before it
+ * exchanges the words, so a bit set after the exchange finds the flag clear and sets it again. */
+static inline void remote_signal(struct span *s)
+{
+    if (!atomic_load_explicit(&s->remote_count, memory_order_relaxed))
+        atomic_store_explicit(&s->remote_count, 1, memory_order_release);
+    struct tcache *owner = s->owner;
+    if (owner && !atomic_load_explicit(&owner->remote_pending, memory_order_relaxed))
+        atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
+}
+
 /* A held slot (gbit = chunk << 12 | slot) leaves this thread's LIFO without being handed out:
  * it becomes an ordinary remote free, for its span's owner (or adopter) to fold. The hold bit
  * goes first: in between, the slot is allocated with neither bit, which only a concurrent double
  * free of it could notice (then it goes unreported, see free_hold). */
 static void held_release(struct tcache *tc, uint64_t gbit)
 {
-    uint32_t ci = (uint32_t)(gbit >> 12);
-    struct span *s = span_at(ci);
+    struct span *s = span_at((uint32_t)(gbit >> 12));
     uint64_t bit = 1ull << (gbit & 63);
-    atomic_fetch_and_explicit((_Atomic uint64_t *)(hold_words(ci) + (gbit >> 6 & (BM_WORDS - 1))), ~bit,
-                              memory_order_relaxed);
+    uint64_t was = atomic_fetch_and_explicit(hold_word_of(gbit), ~bit, memory_order_relaxed);
+    cg_assert(was & bit);
+    (void)was;
     span_use(s, MAP_REMOTE);   /* I10: the flag before the bit */
-    atomic_fetch_or_explicit((_Atomic uint64_t *)(remote_words(ci) + (gbit >> 6 & (BM_WORDS - 1))), bit,
-                             memory_order_release);
-    if (!atomic_load_explicit(&s->remote_count, memory_order_relaxed))
-        atomic_store_explicit(&s->remote_count, 1, memory_order_release);
-    struct tcache *owner = s->owner;
-    if (owner && !atomic_load_explicit(&owner->remote_pending, memory_order_relaxed))
-        atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
+    atomic_fetch_or_explicit((_Atomic uint64_t *)(heap.remote_bm + (gbit >> 6)), bit, memory_order_release);
+    remote_signal(s);
     tc->free_bytes += s->size;
 }
 
@@ -389,17 +402,14 @@ CHILD_PATH void alloc_fork_child(void)
     for (uint32_t ci = 0; ci < top; ci++) {
         struct span *s = span_at(ci);
         if (s->kind != SPAN_SMALL) continue;
-        bool held = span_uses(s, MAP_HOLD);
-        if (s->owner == me) {
-            for (unsigned w = 0; held && w < (s->nblocks + 63) / 64; w++) {
-                uint64_t h = hold_words(ci)[w];
-                if (!h) continue;
-                alloc_words(ci)[w] &= ~h;
-                s->used -= (uint32_t)__builtin_popcountll(h);
-                hold_words(ci)[w] = 0;
-            }
-            continue;
+        for (unsigned w = 0; span_uses(s, MAP_HOLD) && w < (s->nblocks + 63) / 64; w++) {
+            uint64_t h = hold_words(ci)[w];
+            if (!h) continue;
+            alloc_words(ci)[w] &= ~h;
+            hold_words(ci)[w] = 0;
+            if (s->owner == me) s->used -= (uint32_t)__builtin_popcountll(h);   /* others: recounted */
         }
+        if (s->owner == me) continue;
         uint64_t *a = alloc_words(ci), *r = remote_words(ci), *x = ext_words(ci);
         uint32_t used = 0;
         for (unsigned w = 0; w < (s->nblocks + 63) / 64; w++) {
@@ -407,10 +417,6 @@ CHILD_PATH void alloc_fork_child(void)
             if (s->flags & SF_KEPT) keep_words(ci)[w] &= ~(r[w] & a[w]);
             a[w] &= ~r[w];
             r[w] = 0;
-            if (held && hold_words(ci)[w]) {
-                a[w] &= ~hold_words(ci)[w];
-                hold_words(ci)[w] = 0;
-            }
             used += (uint32_t)__builtin_popcountll(a[w]);
         }
         atomic_store(&s->remote_count, 0);
@@ -482,7 +488,7 @@ CHILD_PATH static bool bin_take_word(struct tcache *tc, struct bin *b, unsigned 
      * this span: reusing touched memory first keeps a producer/consumer pair's RSS down. */
     if (from > s->hwm && atomic_load_explicit(&s->remote_count, memory_order_relaxed) &&
         span_fold_remote(b->span))
-        from = 0;   /* (only if it freed some: a span with held slots keeps remote_count set) */
+        from = 0;   /* (a rescan from the start only when the fold freed slots) */
     /* COWGC_QUARANTINE: slots the collector reclaimed stay out of use for a while (I7). */
     bool quarantine = s->quar_until > gc_collections();
     for (unsigned w = from; w < span_words(s); w++) {
@@ -993,7 +999,8 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
         return;
     }
     /* Held in another thread's LIFO (COWGC_MODE=off, struct lifo_slot): freed already. */
-    if (unlikely(span_uses(s, MAP_HOLD)) && (__atomic_load_n(hold_words(ci) + w, __ATOMIC_RELAXED) & bit)) {
+    if (unlikely(span_uses(s, MAP_HOLD)) && (atomic_load_explicit(hold_word_of((uint64_t)ci << 12 | w << 6),
+                                                                  memory_order_relaxed) & bit)) {
         free_bad(who, p, "double free (already freed by another thread)");
         return;
     }
@@ -1010,14 +1017,7 @@ static __attribute__((noinline)) void free_remote(void *p, struct span *s, uint3
         return;
     }
     if (unlikely(heap.frozen_bm)) frozen_clear(ci, (uint32_t)(w * 64 + __builtin_ctzll(bit)));
-    /* Flags, not counters: a load first keeps the span's and the owner's lines shared while
-     * they are already set. The folder clears remote_count before it exchanges the words, so
-     * a bit set after the exchange finds the flag clear and sets it again. */
-    if (!atomic_load_explicit(&s->remote_count, memory_order_relaxed))
-        atomic_store_explicit(&s->remote_count, 1, memory_order_release);
-    struct tcache *owner = s->owner;
-    if (owner && !atomic_load_explicit(&owner->remote_pending, memory_order_relaxed))
-        atomic_store_explicit(&owner->remote_pending, 1, memory_order_relaxed);
+    remote_signal(s);
     /* Counted now, by the freeing thread, so memory waiting to be folded does not look like
      * growth to the collection trigger. */
     struct tcache *me = tls_tc;
@@ -1037,7 +1037,8 @@ static inline bool freed_by_other(const struct span *s, uint32_t ci, unsigned w,
     if (atomic_load_explicit(&s->remote_count, memory_order_relaxed) &&
         (__atomic_load_n(remote_words(ci) + w, __ATOMIC_RELAXED) & bit))
         return true;
-    return span_uses(s, MAP_HOLD) && (__atomic_load_n(hold_words(ci) + w, __ATOMIC_RELAXED) & bit);
+    return span_uses(s, MAP_HOLD) &&
+           (atomic_load_explicit(hold_word_of((uint64_t)ci << 12 | w << 6), memory_order_relaxed) & bit);
 }
 
 /* COWGC_MODE=off: a SMALL block of another thread's (or an orphaned) span goes onto this
@@ -1064,7 +1065,7 @@ static __attribute__((noinline)) void free_hold(struct tcache *tc, void *p, stru
         return;
     }
     span_use(s, MAP_HOLD);     /* I10: the flag before the bit */
-    _Atomic uint64_t *h = (_Atomic uint64_t *)(hold_words(ci) + w);
+    _Atomic uint64_t *h = hold_word_of((uint64_t)ci << 12 | idx);
     if (unlikely(atomic_fetch_or_explicit(h, bit, memory_order_acq_rel) & bit)) {
         free_bad(who, p, "double free (already freed by another thread)");
         return;
@@ -1167,7 +1168,7 @@ free_local(struct tcache *tc, struct span *s, uintptr_t ci, uint32_t idx, void *
     uint64_t v = *a;
     /* A held slot (COWGC_MODE=off) is allocated in the bitmap, but freed: free_other says so. */
     if (unlikely(!(v & bit)) ||
-        (ungated && unlikely(span_uses(s, MAP_HOLD)) && (__atomic_load_n(heap.ext_bm + (gbit >> 6), __ATOMIC_RELAXED) & bit))) {
+        (ungated && unlikely(span_uses(s, MAP_HOLD)) && (atomic_load_explicit(hold_word_of(gbit), memory_order_relaxed) & bit))) {
         if (!ungated) tc->busy = 0;
         free_other(p, who);
         return;

@@ -393,6 +393,11 @@ static inline uint64_t *hold_words(uint32_t ci)
     cg_assert(!heap.track_ext && !atomic_load_explicit(&malloc_gate, memory_order_relaxed));
     return ext_words(ci);
 }
+/* The hold word of the slot with alloc bit gbit (chunk << 12 | slot, as in struct lifo_slot). */
+static inline _Atomic uint64_t *hold_word_of(uint64_t gbit)
+{
+    return (_Atomic uint64_t *)(hold_words(0) + (gbit >> 6));
+}
 
 HIDDEN void leak_init(void);                         /* start-up, after options and heap */
 HIDDEN void leak_late_init(void);                    /* from the constructor: may load libunwind */
