@@ -428,6 +428,7 @@ struct keep_table {
 HIDDEN extern struct keep_table *_Atomic keep_tab;
 HIDDEN void keep_slow(void *p, uintptr_t ra);
 HIDDEN void keep_set(void *p);                        /* p is kept from now on (I8) */
+HIDDEN void keep_kernel_held(uintptr_t lo, size_t len); /* blocks under [lo, lo+len) the kernel points at: kept */
 HIDDEN void keep_hidden_arm(void);                    /* detect: heap.hidden_bm from now on (sweeps) */
 HIDDEN void keep_scratch_range(uintptr_t *lo, uintptr_t *hi);   /* its table-building buffer, or 0s (tests) */
 /* Detect mode: the program frees or reallocs block (ci, idx) at p; if the last collection found it

@@ -347,6 +347,20 @@ void keep_set(void *p)
     if (!heap.kept_any) heap.kept_any = true;
 }
 
+/* Memory only the kernel points at (an alternate signal stack: sigaltstack(2) keeps the
+ * pointer, the program need not). The blocks holding its first and last byte are kept (I8) and
+ * scanned as roots (a handler's frames there hold pointers while it runs) until the program
+ * frees them, which clears the bit; a program that replaces or disables the stack without
+ * freeing it leaks the block, as under its own allocator. Not in COWGC_MODE=off: nothing is
+ * reclaimed there, and its free fast path takes no kept span (I8). */
+void keep_kernel_held(uintptr_t lo, size_t len)
+{
+    if (opt.mode == MODE_OFF || !len) return;
+    struct lookup lk;
+    if (heap_lookup(lo, &lk)) keep_set((void *)lk.user);
+    if (heap_lookup(lo + len - 1, &lk)) keep_set((void *)lk.user);
+}
+
 /* The range of t holding ra, or NULL. */
 static const struct keep_range *range_of(const struct keep_table *t, uintptr_t ra)
 {

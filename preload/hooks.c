@@ -1,4 +1,4 @@
-/* hooks.c -- thread start, exit and fork: a thread's stack is known, its cache goes back when it exits; fork leaves a consistent heap.
+/* hooks.c -- thread start, exit and fork: a thread's stack is known, its cache goes back when it exits; fork leaves a consistent heap; a malloc'd sigaltstack stays allocated.
  *
  * Invariants:
  *  - Every thread started through pthread_create records its stack bounds in
@@ -10,12 +10,18 @@
  *    busy section of a vanished thread could have left half-done (alloc_fork_child).
  *  - The exit destructor runs at most once per cache; frees after it go through remote frees
  *    and mallocs through the fallback cache.
+ *  - An alternate signal stack registered through sigaltstack lies in no reclaimable block: the
+ *    kernel may hold the only pointer to it (Erlang's BEAM keeps none), and a signal would
+ *    write its frame into whatever block took the slot.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "collector.h"
 #include "scanner.h"
@@ -66,6 +72,19 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
     if (rc)
         free(s);
     return rc;
+}
+
+/* glibc's sigaltstack is the bare system call: so is this one, plus the keep. (A program that
+ * makes the system call itself is not seen: README, limits.) */
+EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+    long rc = syscall(SYS_sigaltstack, ss, old);
+    if (rc == 0 && ss && !(ss->ss_flags & SS_DISABLE)) {
+        int e = errno;
+        keep_kernel_held((uintptr_t)ss->ss_sp, ss->ss_size);
+        errno = e;
+    }
+    return (int)rc;
 }
 
 static bool have_key;

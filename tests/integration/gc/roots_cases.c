@@ -1,7 +1,7 @@
 /* roots_cases.c -- blocks whose only pointer lives in an unusual root must survive forced collections.
  *
- * usage: roots_cases CASE   (data, coro-pool, coro-bss, altstack-bss, altstack-heap, shared-fork,
- *                            readonly, readonly-data, setstack-pool, collector-exited)
+ * usage: roots_cases CASE   (data, coro-pool, coro-bss, altstack-bss, altstack-heap, altstack-kernel,
+ *                            shared-fork, readonly, readonly-data, setstack-pool, collector-exited)
  * Each case allocates KEEP blocks, fills them with a pattern, hides every pointer to them
  * except the one in the root under test, collects (cowgc_collect, found with dlsym) while
  * allocating garbage of the same size so that a wrongly reclaimed slot is reused and
@@ -163,6 +163,70 @@ static int case_altstack_heap(void)
     return altstack(malloc(STACK), (void **)keep, "the stack of a thread on a malloc'd sigaltstack");
 }
 
+/* ---- a malloc'd sigaltstack whose only pointer is the kernel's (Erlang's BEAM does this) ---- */
+#define ALT (16 * 1024)
+static volatile int alt_on_stack = -1;
+
+static void on_alt_signal(int sig)
+{
+    (void)sig;
+    stack_t cur;
+    char here;
+    alt_on_stack = sigaltstack(NULL, &cur) == 0 && (uintptr_t)&here >= (uintptr_t)cur.ss_sp &&
+                   (uintptr_t)&here < (uintptr_t)cur.ss_sp + cur.ss_size;
+}
+
+/* Registers the stack and forgets it: in a function of its own, whose frame is overwritten
+ * afterwards (the pointer's only copy is then the kernel's). */
+static __attribute__((noinline)) int alt_register(void)
+{
+    stack_t ss = { .ss_sp = malloc(ALT), .ss_size = ALT };
+    if (!ss.ss_sp) return 2;
+    memset(ss.ss_sp, 0x5A, ALT);
+    if (sigaltstack(&ss, NULL)) return 2;
+    ss.ss_sp = NULL;
+    return 0;
+}
+
+static __attribute__((noinline)) void scrub_stack(void)
+{
+    volatile char buf[8192];
+    memset((char *)buf, 0, sizeof buf);
+}
+
+static int case_altstack_kernel(void)
+{
+    if (alt_register()) return 2;
+    scrub_stack();
+    /* Collections, with garbage of the stack's size in between: a reclaimed stack's slot is
+     * handed out again and overwritten. */
+    for (int round = 0; round < 3; round++) {
+        if (collect) collect();
+        for (int i = 0; i < 64; i++) {
+            volatile char *g = malloc(ALT);
+            memset((char *)g, 0xEE, ALT);
+        }
+    }
+    if (collect) collect();
+    stack_t cur;
+    if (sigaltstack(NULL, &cur)) return 2;
+    const unsigned char *c = cur.ss_sp;
+    for (size_t i = 0; i < ALT; i++)
+        if (c[i] != 0x5A) {
+            fprintf(stderr, "roots_cases %s: the sigaltstack in use was reclaimed (byte %zu is 0x%02x)\n",
+                    which, i, c[i]);
+            return 1;
+        }
+    struct sigaction sa = { .sa_handler = on_alt_signal, .sa_flags = SA_ONSTACK };
+    sigaction(SIGUSR2, &sa, NULL);
+    raise(SIGUSR2);
+    if (alt_on_stack != 1) {
+        fprintf(stderr, "roots_cases %s: the handler did not run on the alternate stack\n", which);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- shared memory written before a fork: no page-table entries in the child ---- */
 static int case_shared_fork(void)
 {
@@ -295,6 +359,7 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(void); } cases[] = {
         { "data", case_data }, { "coro-pool", case_coro_pool }, { "coro-bss", case_coro_bss },
         { "altstack-bss", case_altstack_bss }, { "altstack-heap", case_altstack_heap },
+        { "altstack-kernel", case_altstack_kernel },
         { "shared-fork", case_shared_fork }, { "readonly", case_readonly },
         { "readonly-data", case_readonly_data },
         { "setstack-pool", case_setstack_pool }, { "collector-exited", case_collector_exited },
