@@ -1,4 +1,4 @@
-/* hooks.c -- thread start, exit and fork: a thread's stack is known, its cache goes back when it exits; fork leaves a consistent heap; a malloc'd sigaltstack stays allocated.
+/* hooks.c -- thread start, exit and fork: a thread's stack is known, its cache goes back when it exits; fork leaves a consistent heap; blocks the kernel points at stay allocated.
  *
  * Invariants:
  *  - Every thread started through pthread_create records its stack bounds in
@@ -10,15 +10,20 @@
  *    busy section of a vanished thread could have left half-done (alloc_fork_child).
  *  - The exit destructor runs at most once per cache; frees after it go through remote frees
  *    and mallocs through the fallback cache.
- *  - An alternate signal stack registered through sigaltstack lies in no reclaimable block: the
- *    kernel may hold the only pointer to it (Erlang's BEAM keeps none), and a signal would
- *    write its frame into whatever block took the slot.
+ *  - A block the kernel was handed a pointer to, through the calls below, is never reclaimed
+ *    (kept, I8, until the program frees it): an alternate signal stack (sigaltstack: Erlang's
+ *    BEAM keeps no other pointer, and a signal would write its frame into whatever block took
+ *    the slot), an epoll_event's data (epoll_ctl: an event loop's connection, handed back by
+ *    epoll_wait), a timer's or a message queue's sigev_value delivered with a signal
+ *    (timer_create, mq_notify). The kernel keeps these pointers; the program need not.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,17 +79,70 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
     return rc;
 }
 
-/* glibc's sigaltstack is the bare system call: so is this one, plus the keep. (A program that
- * makes the system call itself is not seen: README, limits.) */
+/* ---- pointers the kernel keeps (see the invariant above; README, limits) ----
+ * glibc's sigaltstack and epoll_ctl are the bare system calls: so are these, plus the keep.
+ * timer_create and mq_notify do more in glibc (SIGEV_THREAD helpers): glibc's run, found with
+ * dlsym. A program that makes the system calls itself is not seen. */
+
+static void kernel_held(uintptr_t p, size_t len)
+{
+    int e = errno;
+    keep_kernel_held(p, len);
+    errno = e;
+}
+
 EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 {
     long rc = syscall(SYS_sigaltstack, ss, old);
-    if (rc == 0 && ss && !(ss->ss_flags & SS_DISABLE)) {
-        int e = errno;
-        keep_kernel_held((uintptr_t)ss->ss_sp, ss->ss_size);
-        errno = e;
-    }
+    if (rc == 0 && ss && !(ss->ss_flags & SS_DISABLE)) kernel_held((uintptr_t)ss->ss_sp, ss->ss_size);
     return (int)rc;
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    long rc = syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+    if (rc == 0 && ev && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD)) kernel_held((uintptr_t)ev->data.ptr, 1);
+    return (int)rc;
+}
+
+/* SIGEV_SIGNAL and SIGEV_THREAD_ID hand sigev_value to the kernel; glibc's SIGEV_THREAD keeps its
+ * own copy in a block of its own, which it reaches. */
+static void sigev_held(const struct sigevent *sev)
+{
+    if (sev && (sev->sigev_notify == SIGEV_SIGNAL || sev->sigev_notify == SIGEV_THREAD_ID))
+        kernel_held((uintptr_t)sev->sigev_value.sival_ptr, 1);
+}
+
+typedef int (*timer_create_fn)(clockid_t, struct sigevent *, timer_t *);
+static _Atomic(timer_create_fn) real_timer_create;
+
+EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *t)
+{
+    timer_create_fn real = atomic_load_explicit(&real_timer_create, memory_order_relaxed);
+    if (!real) {
+        real = (timer_create_fn)dlsym(RTLD_NEXT, "timer_create");
+        if (!real) { errno = ENOSYS; return -1; }
+        atomic_store_explicit(&real_timer_create, real, memory_order_relaxed);
+    }
+    int rc = real(clock, sev, t);
+    if (rc == 0) sigev_held(sev);
+    return rc;
+}
+
+typedef int (*mq_notify_fn)(mqd_t, const struct sigevent *);
+static _Atomic(mq_notify_fn) real_mq_notify;
+
+EXPORT int mq_notify(mqd_t q, const struct sigevent *sev)
+{
+    mq_notify_fn real = atomic_load_explicit(&real_mq_notify, memory_order_relaxed);
+    if (!real) {
+        real = (mq_notify_fn)dlsym(RTLD_NEXT, "mq_notify");
+        if (!real) { errno = ENOSYS; return -1; }
+        atomic_store_explicit(&real_mq_notify, real, memory_order_relaxed);
+    }
+    int rc = real(q, sev);
+    if (rc == 0) sigev_held(sev);
+    return rc;
 }
 
 static bool have_key;

@@ -1,7 +1,8 @@
 /* roots_cases.c -- blocks whose only pointer lives in an unusual root must survive forced collections.
  *
  * usage: roots_cases CASE   (data, coro-pool, coro-bss, altstack-bss, altstack-heap, altstack-kernel,
- *                            shared-fork, readonly, readonly-data, setstack-pool, collector-exited)
+ *                            epoll-data, timer-value, shared-fork, readonly, readonly-data,
+ *                            setstack-pool, collector-exited)
  * Each case allocates KEEP blocks, fills them with a pattern, hides every pointer to them
  * except the one in the root under test, collects (cowgc_collect, found with dlsym) while
  * allocating garbage of the same size so that a wrongly reclaimed slot is reused and
@@ -15,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -227,6 +230,64 @@ static int case_altstack_kernel(void)
     return 0;
 }
 
+/* ---- epoll_event.data.ptr: a connection's block that only the kernel's interest list holds ---- */
+static __attribute__((noinline)) int epoll_register(int ep, int fd, unsigned tag)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = malloc(SIZE) };
+    if (!ev.data.ptr) return 2;
+    fill(ev.data.ptr, tag);
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) return 2;
+    ev.data.ptr = NULL;
+    return 0;
+}
+
+static int case_epoll_data(void)
+{
+    int ep = epoll_create1(0), fds[KEEP][2];
+    if (ep < 0) return 2;
+    for (unsigned i = 0; i < KEEP; i++)
+        if (pipe(fds[i]) || epoll_register(ep, fds[i][0], 900)) return 2;
+    scrub_stack();
+    churn();
+    for (unsigned i = 0; i < KEEP; i++)
+        if (write(fds[i][1], "x", 1) != 1) return 2;
+    struct epoll_event ev[KEEP];
+    int n = epoll_wait(ep, ev, KEEP, 1000), bad = n == KEEP ? 0 : 1;
+    for (int i = 0; i < n; i++)
+        bad |= check(ev[i].data.ptr, 900, "an epoll_event's data (the kernel's interest list)");
+    return bad;
+}
+
+/* ---- a POSIX timer's sigev_value: delivered with its signal, held by the kernel until then ---- */
+static __attribute__((noinline)) int timer_register(timer_t *t, int sig)
+{
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = sig };
+    sev.sigev_value.sival_ptr = malloc(SIZE);
+    if (!sev.sigev_value.sival_ptr) return 2;
+    fill(sev.sigev_value.sival_ptr, 950);
+    if (timer_create(CLOCK_MONOTONIC, &sev, t)) return 2;
+    sev.sigev_value.sival_ptr = NULL;
+    return 0;
+}
+
+static int case_timer_value(void)
+{
+    int sig = SIGRTMIN + 3;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    if (sigprocmask(SIG_BLOCK, &set, NULL)) return 2;
+    timer_t t;
+    if (timer_register(&t, sig)) return 2;
+    scrub_stack();
+    churn();
+    struct itimerspec its = { .it_value = { 0, 1000000 } };
+    if (timer_settime(t, 0, &its, NULL)) return 2;
+    siginfo_t info;
+    if (sigwaitinfo(&set, &info) != sig) return 2;
+    return check(info.si_value.sival_ptr, 950, "a timer's sigev_value (the kernel's timer)");
+}
+
 /* ---- shared memory written before a fork: no page-table entries in the child ---- */
 static int case_shared_fork(void)
 {
@@ -359,7 +420,8 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(void); } cases[] = {
         { "data", case_data }, { "coro-pool", case_coro_pool }, { "coro-bss", case_coro_bss },
         { "altstack-bss", case_altstack_bss }, { "altstack-heap", case_altstack_heap },
-        { "altstack-kernel", case_altstack_kernel },
+        { "altstack-kernel", case_altstack_kernel }, { "epoll-data", case_epoll_data },
+        { "timer-value", case_timer_value },
         { "shared-fork", case_shared_fork }, { "readonly", case_readonly },
         { "readonly-data", case_readonly_data },
         { "setstack-pool", case_setstack_pool }, { "collector-exited", case_collector_exited },
