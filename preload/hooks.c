@@ -37,8 +37,19 @@ __thread struct thread_stack hooks_thread_stack __attribute__((tls_model("initia
 
 static pthread_key_t exit_key;
 
+/* The next definition of name (glibc's), looked up once; NULL if there is none. */
+static void *next_fn(void *_Atomic *slot, const char *name)
+{
+    void *f = atomic_load_explicit(slot, memory_order_acquire);
+    if (!f) {
+        f = dlsym(RTLD_NEXT, name);
+        if (f) atomic_store_explicit(slot, f, memory_order_release);
+    }
+    return f;
+}
+
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-static _Atomic(create_fn) real_create;
+static void *_Atomic real_create;
 
 struct start { void *(*fn)(void *); void *arg; };
 
@@ -61,13 +72,9 @@ static void *start_thread(void *p)
 
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    create_fn real = atomic_load_explicit(&real_create, memory_order_acquire);
-    if (!real) {
-        real = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-        if (!real)
-            return EAGAIN;
-        atomic_store_explicit(&real_create, real, memory_order_release);
-    }
+    create_fn real = (create_fn)next_fn(&real_create, "pthread_create");
+    if (!real)
+        return EAGAIN;
     struct start *s = opt.mode == MODE_OFF ? NULL : malloc(sizeof *s);
     if (!s)
         return real(t, attr, fn, arg);      /* the scanner then treats its stack as unknown */
@@ -114,32 +121,24 @@ static void sigev_held(const struct sigevent *sev)
 }
 
 typedef int (*timer_create_fn)(clockid_t, struct sigevent *, timer_t *);
-static _Atomic(timer_create_fn) real_timer_create;
+static void *_Atomic real_timer_create;
 
 EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *t)
 {
-    timer_create_fn real = atomic_load_explicit(&real_timer_create, memory_order_relaxed);
-    if (!real) {
-        real = (timer_create_fn)dlsym(RTLD_NEXT, "timer_create");
-        if (!real) { errno = ENOSYS; return -1; }
-        atomic_store_explicit(&real_timer_create, real, memory_order_relaxed);
-    }
+    timer_create_fn real = (timer_create_fn)next_fn(&real_timer_create, "timer_create");
+    if (!real) { errno = ENOSYS; return -1; }
     int rc = real(clock, sev, t);
     if (rc == 0) sigev_held(sev);
     return rc;
 }
 
 typedef int (*mq_notify_fn)(mqd_t, const struct sigevent *);
-static _Atomic(mq_notify_fn) real_mq_notify;
+static void *_Atomic real_mq_notify;
 
 EXPORT int mq_notify(mqd_t q, const struct sigevent *sev)
 {
-    mq_notify_fn real = atomic_load_explicit(&real_mq_notify, memory_order_relaxed);
-    if (!real) {
-        real = (mq_notify_fn)dlsym(RTLD_NEXT, "mq_notify");
-        if (!real) { errno = ENOSYS; return -1; }
-        atomic_store_explicit(&real_mq_notify, real, memory_order_relaxed);
-    }
+    mq_notify_fn real = (mq_notify_fn)next_fn(&real_mq_notify, "mq_notify");
+    if (!real) { errno = ENOSYS; return -1; }
     int rc = real(q, sev);
     if (rc == 0) sigev_held(sev);
     return rc;
