@@ -785,6 +785,12 @@ static void collect(const char *why)
     sparse_end();
     uint64_t t1 = now_ns();
     bool complete = mark_complete();
+    /* An io_uring request carries pointers the kernel holds while it is in flight (user_data,
+     * its buffers), where no scan sees them; liburing's system calls cannot be interposed. While
+     * a ring is mapped, collect mode reclaims nothing (said once). Rings made with
+     * IORING_SETUP_NO_MMAP have no mapping of their own and are not seen (README, limits). */
+    bool uring = complete && opt.mode == MODE_COLLECT && roots_io_uring();
+    if (uring) complete = false;
     if (complete) {
         /* madvise of freed spans waits until the world runs again: it is not part of the pause. */
         heap.defer_purge = true;
@@ -793,7 +799,13 @@ static void collect(const char *why)
         heap.defer_purge = false;
     } else {
         gcstats.skipped++;
-        if (roots_scan_failed())   /* else stw.c said why (verbose) */
+        static bool uring_told;
+        if (uring && !uring_told) {
+            uring_told = true;
+            log_line("this process uses io_uring, whose requests hold pointers only the kernel "
+                     "sees: collect mode reclaims nothing while a ring is mapped "
+                     "(COWGC_MODE=off or detect to run without collections)");
+        } else if (roots_scan_failed())   /* else stw.c said why (verbose) */
             log_line("collection %llu: the roots could not be read (/proc/self/maps); nothing reclaimed",
                      (unsigned long long)gcstats.collections + 1);
     }

@@ -274,6 +274,7 @@ static size_t maps_cap;
 static struct mapping *maps;
 static size_t maps_slots, nmaps;
 static bool scan_failed;
+static bool io_uring_mapped;    /* the last maps read showed an io_uring ring (anon_inode:[io_uring]) */
 
 static void *map_anon(size_t bytes)
 {
@@ -424,6 +425,7 @@ static bool parse_maps(size_t len)
         }
     }
     nmaps = 0;
+    io_uring_mapped = false;
     const char *p = maps_buf, *end = maps_buf + len;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -441,6 +443,7 @@ static bool parse_maps(size_t len)
         while (p < eol && *p == ' ') p++;
         m->flags = classify(perms, p);
         m->path = (uint32_t)(p - maps_buf);
+        if (starts(p, "anon_inode:[io_uring]")) io_uring_mapped = true;
         if (m->lo < m->hi)
             nmaps++;
         p = eol + 1;
@@ -906,6 +909,7 @@ static bool own_stack(const struct stopped_thread *th, size_t t, pid_t pid, stru
 /* ---- the scan ---- */
 
 HIDDEN bool roots_scan_failed(void) { return scan_failed; }
+HIDDEN bool roots_io_uring(void) { return io_uring_mapped; }
 
 HIDDEN void roots_scan(root_fn fn)
 {

@@ -70,6 +70,7 @@ HIDDEN void roots_scan(root_fn fn);             /* world stopped: every root ran
 HIDDEN int roots_add(uintptr_t lo, uintptr_t hi);    /* cowgc_add_roots: 0, or -1 when full */
 HIDDEN void roots_exclude(uintptr_t lo, uintptr_t hi);   /* a cowgc-owned mapping: never a root */
 HIDDEN bool roots_scan_failed(void);   /* the last roots_scan could not read the maps: do not sweep */
+HIDDEN bool roots_io_uring(void);      /* the last roots_scan saw an io_uring ring mapped */
 /* /proc/thread-self/pagemap, the process's one pagemap descriptor (roots, generations, leak
  * checks), kept open and checked at each call (preload.h proc_file); -1 if it cannot be opened.
  * proc_pagemap_drop closes it until the next call. */
