@@ -347,12 +347,12 @@ void keep_set(void *p)
     if (!heap.kept_any) heap.kept_any = true;
 }
 
-/* Memory only the kernel points at (an alternate signal stack: sigaltstack(2) keeps the
- * pointer, the program need not). The blocks holding its first and last byte are kept (I8) and
- * scanned as roots (a handler's frames there hold pointers while it runs) until the program
- * frees them, which clears the bit; a program that replaces or disables the stack without
- * freeing it leaks the block, as under its own allocator. Not in COWGC_MODE=off: nothing is
- * reclaimed there, and its free fast path takes no kept span (I8). */
+/* Memory the kernel was handed a pointer to (preload/hooks.c: an alternate signal stack, an
+ * epoll_event's data, a sigev_value), which the program need not keep. The blocks holding its
+ * first and last byte are kept (I8) and scanned as roots (a signal handler's frames on such a
+ * stack hold pointers while it runs) until the program frees them, which clears the bit; one
+ * the program never frees stays allocated, as under its own allocator. Not in COWGC_MODE=off:
+ * nothing is reclaimed there, and its free fast path takes no kept span (I8). */
 void keep_kernel_held(uintptr_t lo, size_t len)
 {
     if (opt.mode == MODE_OFF || !len) return;
