@@ -230,6 +230,9 @@ struct heap {
     uint64_t *hidden_bm;   /* detect mode: allocated, and unreachable at the last collection (keep.c) */
     uint8_t *gone;         /* per chunk: freed by the collector's reclaim, not reused since */
     bool kept_any;         /* some block was ever kept (COWGC_KEEP) */
+    uint64_t *_Atomic kept_chunks;   /* bit per chunk that got a keep bit since (keep_set; a superset,
+                                        never cleared): what mark_kept visits */
+    bool kept_all;         /* a keep found no kept_chunks map (mmap failed): mark_kept visits every chunk */
     bool end_pointers;     /* collect mode: p + size keeps an exact-fit block alive (I7) */
     uint64_t *page_bm;     /* inline mode: heap pages the collector wrote this collection */
     uint32_t frozen_top;   /* chunks that existed at the fork */

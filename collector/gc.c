@@ -615,12 +615,19 @@ static void mark_block(const struct lookup *lk, bool inl)
     else mark_one(&markstack, lk, inl, false);
 }
 
-/* COWGC_KEEP: kept blocks (I8) are marked and traced like roots. */
+/* COWGC_KEEP: kept blocks (I8) are marked and traced like roots. Only the chunks that ever got
+ * a keep bit (heap.kept_chunks) are visited: the others' descriptors are not read (in a forked
+ * child each first read of a page of them is a fault of its own). */
 static void mark_kept(void)
 {
     uint32_t top = atomic_load(&heap.top);
     const bool inl = heap.mark == MARK_INLINE;
+    const uint64_t *kc = heap.kept_all ? NULL : atomic_load_explicit(&heap.kept_chunks, memory_order_acquire);
     for (uint32_t ci = 0; ci < top; ci++) {
+        if (kc && !(kc[ci >> 6] >> (ci & 63) & 1)) {
+            if (!kc[ci >> 6]) ci |= 63;     /* (the loop's ++ moves to the next word) */
+            continue;
+        }
         const struct span *s = span_at(ci);
         if (s->kind == SPAN_LARGE) {
             if (!(keep_words(ci)[0] & alloc_words(ci)[0] & 1)) continue;

@@ -334,6 +334,24 @@ static void refresh(void)
     atomic_store_explicit(&refresh_lock, 0, memory_order_release);
 }
 
+/* heap.kept_chunks, made at the first keep (a mapping fewer for every process that keeps
+ * nothing: each one is copied by every fork). NULL if it cannot be mapped: mark_kept then visits
+ * every chunk, as it does for a keep that raced with a failed map. */
+static uint64_t *kept_chunks_map(void)
+{
+    uint64_t *m = atomic_load_explicit(&heap.kept_chunks, memory_order_acquire);
+    if (m) return m;
+    size_t len = ((size_t)heap.nchunks_max + 63) / 64 * sizeof *m;
+    uint64_t *fresh = map_anon(len), *expect = NULL;
+    if (!fresh) return NULL;
+    if (!atomic_compare_exchange_strong(&heap.kept_chunks, &expect, fresh)) {
+        munmap(fresh, len);
+        return expect;
+    }
+    roots_exclude((uintptr_t)fresh, (uintptr_t)fresh + len);   /* chunk bits, not pointers */
+    return fresh;
+}
+
 /* COWGC_KEEP: p was allocated by a listed object. */
 void keep_set(void *p)
 {
@@ -344,6 +362,9 @@ void keep_set(void *p)
      * still in the caller's registers, so a collection in between keeps it anyway. */
     __atomic_fetch_or(&s->flags, SF_KEPT, __ATOMIC_RELAXED);
     __atomic_fetch_or(&keep_words(lk.ci)[lk.idx >> 6], 1ull << (lk.idx & 63), __ATOMIC_RELAXED);
+    uint64_t *kc = kept_chunks_map();
+    if (kc) __atomic_fetch_or(&kc[lk.ci >> 6], 1ull << (lk.ci & 63), __ATOMIC_RELAXED);
+    else if (!heap.kept_all) heap.kept_all = true;
     if (!heap.kept_any) heap.kept_any = true;
 }
 
