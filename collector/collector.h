@@ -54,7 +54,8 @@
  *     added (I1).
  *  I8 A keep bit (COWGC_KEEP) is set only on allocated blocks of spans with SF_KEPT; a kept block
  *     is a root of every collection. Free and remote folding clear it; all its writers use
- *     atomics (the realloc of another thread may set one).
+ *     atomics (the realloc of another thread may set one). Its chunk's bit in heap.kept_chunks
+ *     is set too (keep_set; never cleared), unless heap.kept_all: mark_kept visits only those.
  */
 #ifndef COWGC_COLLECTOR_H
 #define COWGC_COLLECTOR_H

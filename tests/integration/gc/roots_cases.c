@@ -50,17 +50,19 @@ static int check(void *p, unsigned tag, const char *where)
 }
 
 /* Collections with garbage of the same size class in between, whose contents differ. */
-static void churn(void)
+static void churn_sized(size_t size, int count)
 {
     for (int round = 0; round < 3; round++) {
         if (collect) collect();
-        for (int i = 0; i < 2000; i++) {
-            volatile char *g = malloc(SIZE);
-            memset((char *)g, 0xEE, SIZE);
+        for (int i = 0; i < count; i++) {
+            volatile char *g = malloc(size);
+            memset((char *)g, 0xEE, size);
         }
     }
     if (collect) collect();
 }
+
+static void churn(void) { churn_sized(SIZE, 2000); }
 
 /* ---- data: an initialised global and a bss global (an ordinary user's process too) ---- */
 static void *data_keep[KEEP] = { (void *)1 };
@@ -201,16 +203,8 @@ static int case_altstack_kernel(void)
 {
     if (alt_register()) return 2;
     scrub_stack();
-    /* Collections, with garbage of the stack's size in between: a reclaimed stack's slot is
-     * handed out again and overwritten. */
-    for (int round = 0; round < 3; round++) {
-        if (collect) collect();
-        for (int i = 0; i < 64; i++) {
-            volatile char *g = malloc(ALT);
-            memset((char *)g, 0xEE, ALT);
-        }
-    }
-    if (collect) collect();
+    /* Garbage of the stack's size: a reclaimed stack's slot is handed out again and overwritten. */
+    churn_sized(ALT, 64);
     stack_t cur;
     if (sigaltstack(NULL, &cur)) return 2;
     const unsigned char *c = cur.ss_sp;
