@@ -3,7 +3,7 @@
  * usage: gen_cases CASE   (old-block, old-large, global, anon, tls, fork-shared, age,
  *                          carry-written, carry-promoted, reuse, fork-written,
  *                          fork-budget, young-pages, large-grown, global-pages, anon-pages,
- *                          fork-roots)
+ *                          fork-roots, fork-young)
  * Run under libcowgc.so with a small COWGC_MIN_TRIGGER. Each case makes old data with a full
  * collection (cowgc_collect), then stores pointers to young blocks only where the case says,
  * allocates garbage until the trigger has run minor collections, and checks every young block.
@@ -622,6 +622,62 @@ static int case_fork_budget(void)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+/* gc.c gc_before_fork: a process about to fork with a young generation of more than 1/32 of
+ * its heap (and more than MIN_TRIGGER) collects first, once, so that its children inherit it
+ * old instead of each tracing it at its first collection; a smaller one forks as it is. Run
+ * with COWGC_MIN_TRIGGER=256K: 32 MiB old makes the threshold 1 MiB, and the normal trigger
+ * (another 32 MiB) stays out of the way. */
+#define FY_OLD 32768            /* blocks of 1 KiB */
+static void **volatile fy_old;       /* volatile: a write-only static would be optimised away */
+static void **volatile fy_young;
+static int fork_young_round(unsigned n, bool expect, bool gen)
+{
+    fy_young = malloc(n * sizeof(void *));
+    for (unsigned i = 0; i < n; i++) {
+        fy_young[i] = malloc(1024);
+        memset(fy_young[i], (int)(i & 0xff), 1024);
+    }
+    uint64_t before = stats_now().collections;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child's copy: every young block intact, whatever the parent did at the fork. */
+        int bad = 0;
+        for (unsigned i = 0; i < n && !bad; i++)
+            if (((unsigned char *)fy_young[i])[1023] != (i & 0xff)) bad = 1;
+        _exit(bad);
+    }
+    int st, bad = 0;
+    waitpid(pid, &st, 0);
+    uint64_t ran = stats_now().collections - before;
+    fprintf(stderr, "gen_cases fork-young: %u KiB young over %d KiB old: %llu collection(s) at the fork\n",
+            n, FY_OLD, (unsigned long long)ran);
+    if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+        fprintf(stderr, "gen_cases fork-young: the child found a young block damaged\n");
+        bad = 1;
+    }
+    if (gen && (ran != 0) != expect) {
+        fprintf(stderr, "gen_cases fork-young: expected %s collection before the fork\n", expect ? "a" : "no");
+        bad = 1;
+    }
+    for (unsigned i = 0; i < n && !bad; i++)
+        bad |= check(fy_young[i], i & 0xff, "a young block of the forking parent") ;
+    return bad;
+}
+
+static int case_fork_young(void)
+{
+    fy_old = malloc(FY_OLD * sizeof(void *));
+    for (int i = 0; i < FY_OLD; i++) fy_old[i] = calloc(1, 1024);
+    collect();
+    /* Generations on (a tracker works) is what makes the fork collection: a full count says. */
+    bool gen = stats_now().full_collections > 0;
+    if (gen_forced() && !gen) fprintf(stderr, "gen_cases fork-young: generations are off here (no tracker)\n");
+    int bad = fork_young_round(512, false, gen);        /* 512 KiB: below 1 MiB */
+    collect();
+    bad |= fork_young_round(4096, true, gen);           /* 4 MiB: above */
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*fn)(void); } cases[] = {
@@ -632,6 +688,7 @@ int main(int argc, char **argv)
         { "fork-budget", case_fork_budget }, { "young-pages", case_young_pages },
         { "large-grown", case_large_grown }, { "global-pages", case_global_pages },
         { "anon-pages", case_anon_pages }, { "fork-roots", case_fork_roots },
+        { "fork-young", case_fork_young },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
