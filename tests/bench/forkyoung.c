@@ -55,10 +55,11 @@ int main(int argc, char **argv)
     if (pid == 0) {
         /* Statistics are per process: the child's count starts at zero. */
         uint64_t pauses[2] = { 0, 0 };
-        for (long i = 0; i < 20000000 && stats().collections < 2; i++) {
+        for (long i = 0; i < 20000000; i++) {
             char *g = malloc(64);
             memset(g, (int)i, 64);
             struct cowgc_stats st = stats();
+            if (st.collections >= 2) break;
             if (st.collections == 1 && !pauses[0]) pauses[0] = st.pause_max_ns;
         }
         struct cowgc_stats st = stats();

@@ -660,7 +660,7 @@ static int fork_young_round(unsigned n, bool expect, bool gen)
         bad = 1;
     }
     for (unsigned i = 0; i < n && !bad; i++)
-        bad |= check(fy_young[i], i & 0xff, "a young block of the forking parent") ;
+        bad |= check(fy_young[i], i & 0xff, "a young block of the forking parent");
     return bad;
 }
 
