@@ -4,10 +4,12 @@
  *  - A helper exists only between helpers_start and helpers_finish, both called by the
  *    collector with the world stopped and heap_lock held: no program thread runs beside one,
  *    so fork, exec, setuid broadcasts and the next stop-the-world never meet one.
- *  - A helper runs on its creator's thread pointer (arch_thread_start) and touches no TLS;
- *    every signal is blocked in it, so no handler of the program ever runs on it. It reads the
- *    heap, sets marks with atomic operations (gc.c), pushes on its own stack and takes the
- *    pool's lock: nothing else, and never a heap page write in out-of-line mode (I1).
+ *  - A helper runs on its creator's thread pointer (arch_thread_start) and touches no TLS
+ *    (but errno, through glibc's syscall(), should widening its CPU mask fail: the collector's,
+ *    restored when the collection returns); every signal is blocked in it, so no handler of the
+ *    program ever runs on it. It reads the heap, sets marks with atomic operations (gc.c),
+ *    pushes on its own stack and takes the pool's lock: nothing else, and never a heap page
+ *    write in out-of-line mode (I1).
  *  - Termination: a marker counts as hungry only with an empty stack, and stops being hungry
  *    only by taking items from the pool under its lock. So "every marker hungry and the pool
  *    empty", seen under the lock, means that no work is left anywhere.
@@ -43,6 +45,7 @@ struct helper {
     pid_t tid;
     void (*fn)(struct markstack *);
     uint64_t cpu_ns;            /* its CPU time: collector time, like the collector's own */
+    atomic_bool running;        /* it has begun (and widened its CPU mask again) */
 };
 
 static struct {
@@ -51,6 +54,8 @@ static struct {
     atomic_int lock;
     struct helper h[MAX_HELPERS];
     unsigned n;                 /* helpers started by the running collection */
+    uint64_t mask[16];          /* the collector's CPU mask, mask_len bytes (0: none read) */
+    long mask_len;
 } hp;
 
 static void lock(void)
@@ -206,9 +211,19 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void widen(pid_t tid)
+{
+    if (hp.mask_len > 0) syscall(SYS_sched_setaffinity, tid, (size_t)hp.mask_len, hp.mask);
+}
+
 static void helper_main(void *arg)
 {
     struct helper *h = arg;
+    /* Once running, any of the collector's CPUs again: it may have to move to escape one
+     * that something else holds. (glibc's syscall() would set errno on failure: the
+     * collector's, which the collection restores before it returns.) */
+    widen(0);
+    atomic_store_explicit(&h->running, true, memory_order_release);
     uint64_t c0 = thread_cpu_ns();
     h->fn(&h->st);
     h->cpu_ns = thread_cpu_ns() - c0;
@@ -217,19 +232,22 @@ static void helper_main(void *arg)
 /* A new thread starts on its creator's CPU and waits there for the load balancer to move it
  * (a tick or more), while the creator marks on: a collection of a few milliseconds could end
  * before its helper ran at all (GCBench, 2 CPUs: helper CPU time 0 in 7 MiB minor
- * collections). So each helper is allowed every CPU of the collector's but the one the
- * collector runs on, which moves it at once; it exits at the end of the marking, so the
- * program's threads never see the narrower mask. Best effort: a failure changes nothing. */
+ * collections). So each helper starts allowed every CPU of the collector's but the one the
+ * collector runs on, which moves it at once. The narrow mask lasts only until it runs (it
+ * widens it first thing) or until the collector is done with its own share (helpers_finish
+ * widens one that has not run: the other CPUs may all be busy, and the collector waits for
+ * it). Helpers exit at the end of the marking: no program thread ever sees either mask.
+ * Best effort: a failure changes nothing. */
 static void away_from_collector(pid_t tid)
 {
-    uint64_t mask[16] = { 0 };
-    long got = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+    uint64_t mask[16];
     unsigned cpu = 0;
-    if (got <= 0 || syscall(SYS_getcpu, &cpu, NULL, NULL) != 0 || cpu >= (unsigned)got * 8) return;
+    if (hp.mask_len <= 0 || syscall(SYS_getcpu, &cpu, NULL, NULL) != 0 || cpu >= (unsigned)hp.mask_len * 8) return;
+    memcpy(mask, hp.mask, sizeof mask);
     mask[cpu / 64] &= ~(1ull << (cpu % 64));
     uint64_t any = 0;
-    for (long i = 0; i < got / 8; i++) any |= mask[i];
-    if (any) syscall(SYS_sched_setaffinity, tid, (size_t)got, mask);
+    for (long i = 0; i < hp.mask_len / 8; i++) any |= mask[i];
+    if (any) syscall(SYS_sched_setaffinity, tid, (size_t)hp.mask_len, mask);
 }
 
 unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
@@ -245,6 +263,8 @@ unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
     uint64_t all = ~0ull, old = 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
     hp.n = 0;
+    memset(hp.mask, 0, sizeof hp.mask);
+    hp.mask_len = syscall(SYS_sched_getaffinity, 0, sizeof hp.mask, hp.mask);
     for (unsigned i = 0; i < n - 1; i++) {
         struct helper *h = &hp.h[i];
         h->st.depth = 0;
@@ -255,6 +275,7 @@ unsigned helpers_start(unsigned n, void (*fn)(struct markstack *))
         h->st.pend_bits = 0;
         h->fn = fn;
         h->cpu_ns = 0;
+        atomic_store_explicit(&h->running, false, memory_order_relaxed);
         atomic_store(&h->ctid, 1);
         atomic_fetch_add_explicit(&mark_share.markers, 1, memory_order_relaxed);   /* before it runs: it may go hungry at once */
         pid_t t = arch_thread_start(helper_main, h, hp.map + (i + 1) * HELPER_STACK, (int *)&h->ctid);
@@ -350,6 +371,8 @@ bool mark_share_wait(struct markstack *st)
 void helpers_finish(void (*drain)(struct markstack *), uint64_t *cpu_ns)
 {
     if (mark_share_markers() < 2) return;
+    for (unsigned i = 0; i < hp.n; i++)
+        if (!atomic_load_explicit(&hp.h[i].running, memory_order_acquire)) widen(hp.h[i].tid);
     while (mark_share_wait(&markstack)) drain(&markstack);
     pid_t pid = getpid();
     for (unsigned i = 0; i < hp.n; i++) {
