@@ -10,6 +10,11 @@
  *    program ever runs on it. It reads the heap, sets marks with atomic operations (gc.c),
  *    pushes on its own stack and takes the pool's lock: nothing else, and never a heap page
  *    write in out-of-line mode (I1).
+ *  - A helper's CPU mask is narrower than the collector's (not the collector's CPU) only from
+ *    its start until it runs or the collector's own share is done, whichever is first
+ *    (away_from_collector, widen); the collector's mask is never changed.
+ *  - A range given away whole or in part is scanned whole by someone: a halved range keeps a
+ *    word past its cut, so the 4-byte offset straddling it is still read (give_half_range).
  *  - Termination: a marker counts as hungry only with an empty stack, and stops being hungry
  *    only by taking items from the pool under its lock. So "every marker hungry and the pool
  *    empty", seen under the lock, means that no work is left anywhere.
@@ -300,6 +305,7 @@ static void give_half_range(struct markstack *st)
     struct mark_item *it = &st->base[0];
     if (it->hi - it->lo < SPLIT_MIN) return;
     uintptr_t mid = (it->lo + (it->hi - it->lo) / 2) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    cg_assert(mid > it->lo && mid + sizeof(uintptr_t) < it->hi && !(it->lo & (sizeof(uintptr_t) - 1)));
     lock();
     size_t c = atomic_load_explicit(&mark_share.count, memory_order_relaxed);
     if (c < POOL_ENTRIES) {
