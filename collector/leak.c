@@ -243,7 +243,9 @@ static _Atomic int slice_lock;
  * addressing, user addresses) and then the work list, so a child that allocated a few dozen
  * blocks writes this one page for all of it. */
 #define QUICK_MAX 1024                       /* own live blocks the quick check takes on */
-enum { QVIA_NONE, QVIA_PARENT, QVIA_OWN };  /* cs.qvia: for the verbose line (and its test) */
+/* cs.qvia, for the verbose line (and its tests): the pagemap the quick check ended with, and
+ * whether a pass through the parent's came first and missed. */
+enum { QVIA_NONE, QVIA_PARENT, QVIA_OWN, QVIA_OWN_AFTER_PARENT };
 #define QBLOOM_WORDS 64
 #define QENT 128
 struct qrange { uintptr_t lo, hi; };
@@ -1686,12 +1688,17 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
             /* The parent's pagemap first, inherited open (see fork_prepare_gen): a page this
              * child wrote is no longer shared with it, so reads as exclusive there too, unless
              * a sibling still shares it. Any set of pages is sound here (it only picks roots
-             * of the full check); a miss costs the second pass over our own pagemap. */
-            bool ours = false;
+             * of the full check); a miss costs the second pass over our own pagemap. Only
+             * when the parent is the exec'd process (proc_gen 1): a forked parent (a subshell
+             * running a pipeline) shares nearly every page with its own parent and with its
+             * other children, so a page this child wrote still reads as shared there, and
+             * that pass missed in nearly every such child (fork_loop.sh: 40-80 us each). */
+            bool ours = false, missed = false;
             int kept = done ? -1 : proc_pagemap_kept_fd(&ours);
-            if (kept >= 0 && !ours) {
+            if (kept >= 0 && !ours && cs.proc_gen <= 1) {   /* (0: a raw clone()'s child) */
                 cs.pagemap = kept;
                 done = quick_pagemap_pass(own);
+                missed = !done;
                 if (done) cs.qvia = QVIA_PARENT;
             }
             /* Our own: the one kept open if this child forked in turn, else opened now. */
@@ -1699,7 +1706,7 @@ CHILD_PATH static bool quick_check(uint64_t *nown)
             if (fd >= 0) {
                 cs.pagemap = fd;
                 done = quick_pagemap_pass(own);
-                if (done) cs.qvia = QVIA_OWN;
+                if (done) cs.qvia = missed ? QVIA_OWN_AFTER_PARENT : QVIA_OWN;
                 if (fd != kept) syscall(SYS_close, fd);
             }
         }
@@ -2452,7 +2459,7 @@ CHILD_PATH static bool child_settled(uint64_t *nown)
     if (!in_child()) return false;
     if (cs.proc_gen && !cs.allocated_since_fork) return true;   /* (not counted after a raw clone) */
     if (!quick_check(nown)) return false;
-    static const char *const via[] = { "none", "the parent's", "its own" };
+    static const char *const via[] = { "none", "the parent's", "its own", "its own, after the parent's" };
     if (opt.verbose) log_line("leak check of forked child %d: quick, its %llu live blocks are reachable "
                               "(pagemap read: %s; %u logged)", (int)getpid(), (unsigned long long)*nown, via[cs.qvia], cs.own_count);
     return true;

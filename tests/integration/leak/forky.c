@@ -7,8 +7,11 @@
  *   B  leaks b_leak_site; drops the only pointer to the inherited inherited_site block; stores
  *      one new block in the inherited table (a heap page it wrote) and one in a global: reports
  *      b_leak_site only.
- *   C  forks G first (its pages are shared again), then does what B does: reports c_leak_site.
+ *   C  forks G and H first (its pages are shared again), then does what B does: reports
+ *      c_leak_site.
  *   G  leaks g_leak_site: reports it only.
+ *   H  does what D does, as a child of a forked child: no report, and its exit check reads
+ *      only its own pagemap (C's would show its pages shared still, with P and G).
  *   E  leaks e_early_site and e_memalign_site (its requested size set after the allocation),
  *      then keeps 3000 new blocks (more than a child's private log of its own blocks holds, so
  *      the log moves to the side tables) and leaks e_late_site: reports those three.
@@ -19,7 +22,7 @@
  * flushed to the side tables), leaks parent_last_site, and starts a thread that leaks
  * thread_late_site (the log is flushed as the thread starts). It reports those five and
  * parent_site, with their stacks and requested sizes.
- * Prints "A=pid D=pid B=pid C=pid G=pid E=pid R=pid P=pid" on stdout. Plain libc program.
+ * Prints "A=pid D=pid B=pid C=pid G=pid H=pid E=pid R=pid P=pid" on stdout. Plain libc program.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,11 +150,20 @@ int main(void)
         }
         if (write(fds[1], &g, sizeof g) != sizeof g) _exit(1);
         waitpid(g, NULL, 0);
+        pid_t h = fork();
+        if (h == 0) {
+            kept_in_table_site();
+            kept_in_global_site();
+            scrub();
+            exit(0);
+        }
+        if (write(fds[1], &h, sizeof h) != sizeof h) _exit(1);
+        waitpid(h, NULL, 0);
         child_work(c_leak_site);
         exit(0);
     }
-    pid_t g = 0;
-    if (read(fds[0], &g, sizeof g) != sizeof g) return 1;
+    pid_t g = 0, h = 0;
+    if (read(fds[0], &g, sizeof g) != sizeof g || read(fds[0], &h, sizeof h) != sizeof h) return 1;
     waitpid(c, NULL, 0);
     pid_t e = fork();
     if (e == 0) {
@@ -176,7 +188,7 @@ int main(void)
     pthread_t t;
     if (pthread_create(&t, NULL, late_thread, NULL) != 0 || pthread_join(t, NULL) != 0) return 1;
     scrub();
-    printf("A=%d D=%d B=%d C=%d G=%d E=%d R=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)e, (int)r,
-           (int)getpid());
+    printf("A=%d D=%d B=%d C=%d G=%d H=%d E=%d R=%d P=%d\n", (int)a, (int)d, (int)b, (int)c, (int)g, (int)h,
+           (int)e, (int)r, (int)getpid());
     return 0;
 }
