@@ -545,6 +545,8 @@ struct gen_stats {
     uint64_t root_skipped_last;        /* ...of which its scan skipped as unwritten */
     uint64_t root_skipped;             /* the same, all collections */
     uint64_t root_written_last, root_protected_last; /* pagemap-scan: of them written, and protected again by a minor */
+    uint64_t rechecks;                 /* minor collections that rechecked this forked process's promotions (G11) */
+    uint64_t rechecked_last;           /* bytes the last one made young again */
 };
 HIDDEN extern struct gen_stats genstats;
 /* Per block, the mark bitmap's shape (BM_WORDS words per chunk); NULL without generations. */
@@ -567,6 +569,10 @@ HIDDEN uint64_t gen_fork_base(void);       /* a forked child before its first fu
 HIDDEN const char *gen_tracker_name(void);
 HIDDEN void gen_request_full(void);        /* the next collection is full */
 HIDDEN bool gen_next_is_minor(bool forced);
+/* G11, a forked child: this minor collection also rechecks the blocks this process promoted;
+ * then gen_recheck_begin, world stopped, before the marking. */
+HIDDEN bool gen_recheck_due(void);
+HIDDEN void gen_recheck_begin(void);
 /* World stopped: each part of an old block on a page written since the last collection. */
 HIDDEN bool gen_scan_written(void (*fn)(uintptr_t lo, uintptr_t hi));
 /* G10: root pages. gen_roots_begin before the roots are scanned; gen_root_runs for each tracked

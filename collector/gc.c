@@ -765,6 +765,8 @@ static void collect(const char *why)
     struct rusage ru0 = { 0 }, ru1 = { 0 };
     if (opt.verbose) getrusage(RUSAGE_THREAD, &ru0);
     bool minor = gen_next_is_minor(!triggered);
+    /* A forked child rechecking the blocks it promoted (gen.c, G11). */
+    bool recheck = minor && gen_recheck_due();
     /* What a parent holds when it forks is what its children inherit: old at once, so that no
      * child traces it again (a young survivor otherwise waits for a second minor collection). */
     bool promote_all = why && strcmp(why, "fork") == 0;
@@ -779,6 +781,7 @@ static void collect(const char *why)
     }
     proc_files_trust(true);
     tcache_flush_all();
+    if (recheck) gen_recheck_begin();
     sparse_begin();
     /* Helpers only for the collector's own marking, where the world stays stopped to the end. */
     par.want = opt.markers ? (unsigned)opt.markers : (cpus_available() < 4 ? cpus_available() : 4);
@@ -847,7 +850,7 @@ static void collect(const char *why)
     if (opt.verbose)
         log_line("collection %llu (%s, %s): %llu us, live %llu KiB, traced %llu KiB"
                  " (stop %llu us, written pages %llu us, roots %llu us, mark %llu us, sweep %llu us, re-arm %llu us;"
-                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu,"
+                 " %llu pages written, %llu protected in %llu runs; promoted %llu KiB, rechecked %llu KiB; roots KiB: stacks %llu, data %llu, mappings %llu, old %llu,"
                  " tracked %llu, of which unwritten %llu, written %llu, protected again %llu;"
                  " cpu %llu us, preempted %ld times, page faults %ld; markers %u)",
                  (unsigned long long)gcstats.collections,
@@ -861,6 +864,7 @@ static void collect(const char *why)
                  (unsigned long long)(minor ? genstats.pages_written_last : 0),
                  (unsigned long long)genstats.protected_last, (unsigned long long)genstats.protect_runs_last,
                  (unsigned long long)(genstats.promoted_last >> 10),
+                 (unsigned long long)(recheck ? genstats.rechecked_last >> 10 : 0),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_STACK] >> 10),
                  (unsigned long long)((gcstats.roots_bytes[ROOT_DATA] + gcstats.roots_bytes[ROOT_TLS]) >> 10),
                  (unsigned long long)(gcstats.roots_bytes[ROOT_MAPPING] >> 10),

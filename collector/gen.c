@@ -87,6 +87,30 @@
  *     that asked and was not followed by gen_after_collection would leave pages protected
  *     that no carry set holds (detect mode's leak checks mark with generations off).
  *
+ *  G11 Rechecks (COWGC_FORK_RECHECK), out of line, in a forked child. Its full collections
+ *     would trace everything it inherited, so what its minor collections promote (young blocks
+ *     live at two of them, and garbage a stale word held that long) stays old for good: each
+ *     such block keeps its chunk among the old ones, whose pages are then reported written at
+ *     every collection (G7, G8), more of them the longer the child runs. From its first (or a
+ *     full) collection on, it records the blocks it promotes (rc_promoted) and every page
+ *     whose old blocks a collection scanned (rc_since, old_blocks_on). Once the blocks it
+ *     promoted since the last recheck lie in COWGC_FORK_RECHECK chunks, a minor collection
+ *     makes all it ever promoted young again first (gen_recheck_begin) and scans as roots,
+ *     beyond its usual ones, the roots whole (no G10 filter) and the old blocks on every page
+ *     of rc_since (carried like written pages, G6); what it reaches of them is old again at
+ *     once, the rest is freed.
+ *     Sound: let d be a block made young again and still reachable, o the last old block on a
+ *     path to it, and C the first collection after the pointer in o was stored (o was old at
+ *     C: had this process promoted it, it would be young again too). If C is the child's
+ *     first collection or a later one, it scanned o's page as written (G2, or G5 for a store
+ *     in the parent since its last collection): in rc_since. If C ran in the parent, d was
+ *     young there (else old at the fork, not ours to recheck) and reached through o's page,
+ *     so stayed young once (reached twice it would be old), in the parent's last collection,
+ *     which carried o's page (G6) into the child's first one: scanned there, in rc_since.
+ *     Roots are scanned whole; young blocks are traced. A stale bit (its block freed) can only
+ *     name a block allocated after that first collection, which the same argument covers. A
+ *     full collection starts both sets over.
+ *
  * Trackers, best first:
  *   pagemap-scan  userfaultfd write-protection in asynchronous mode over the heap reserve,
  *                 read and re-armed by one PAGEMAP_SCAN ioctl (Linux 6.7+). The kernel
@@ -158,6 +182,16 @@ static struct {
     uint64_t *old_chunks;
     uint64_t *fresh_chunks;     /* G8: chunks whose bit this collection's sweep set */
     bool old_chunks_ok;
+    /* G11: a forked child's rechecks (COWGC_FORK_RECHECK). One reservation, never a root. */
+    bool rc_valid;              /* the sets below hold since this process's first or full collection */
+    bool rc_now;                /* this collection rechecks (gen_recheck_begin) */
+    uint64_t *rc_since;         /* per heap page: a collection scanned old blocks on it since then */
+    uint64_t *rc_promoted;      /* per block (alloc bitmap's shape): promoted by this process since
+                                   then (a superset: bits of blocks freed since may stay) */
+    uint64_t *rc_chunks;        /* per chunk: may hold rc_promoted bits */
+    uint64_t *rc_fresh;         /* per chunk: got rc_promoted bits since the last recheck */
+    uint32_t rc_nfresh;         /* bits set in rc_fresh */
+    size_t rc_bytes;            /* the reservation's size */
 } g = { .uffd = -1 };
 
 struct gen_meta genmeta;
@@ -319,6 +353,105 @@ static bool side_maps(void)
     g.carry_bm = (uint64_t *)(m + 2 * blk + pg);
     g.carry_new = (uint64_t *)(m + 2 * blk + 2 * pg);
     return true;
+}
+
+/* G11: the recheck sets start empty and valid (first or full collection of a forked child),
+ * or recording stops (rc_valid false) until the next such collection. */
+static void rc_reset(bool child)
+{
+    if (!child || heap.mark != MARK_OUTOFLINE || opt.fork_freeze || !opt.fork_recheck) {
+        if (g.rc_valid) g.rc_valid = false;
+        return;
+    }
+    size_t blk = ((size_t)heap.nchunks_max * BM_WORDS * 8 + PAGE - 1) & ~(PAGE - 1);
+    size_t pg = ((heap.size / PAGE + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    size_t ck = ((size_t)(heap.nchunks_max + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    if (!g.rc_since) {
+        char *m = mmap(NULL, blk + pg + 2 * ck, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            g.rc_valid = false;
+            return;
+        }
+        roots_exclude((uintptr_t)m, (uintptr_t)m + blk + pg + 2 * ck);
+        g.rc_promoted = (uint64_t *)m;
+        g.rc_since = (uint64_t *)(m + blk);
+        g.rc_chunks = (uint64_t *)(m + blk + pg);
+        g.rc_fresh = (uint64_t *)(m + blk + pg + ck);
+        g.rc_bytes = blk + pg + 2 * ck;
+    } else if (madvise(g.rc_promoted, g.rc_bytes, MADV_DONTNEED) != 0) {
+        /* (private anonymous memory: reads as zeroes again; a parent's copy is not touched) */
+        g.rc_valid = false;
+        return;
+    }
+    g.rc_nfresh = 0;
+    g.rc_valid = true;
+}
+
+/* G11: block bits (word w of chunk ci) this minor collection promoted. What a recheck promotes
+ * again of what it demoted is no fresh promotion: the next recheck waits for new ones. */
+static void rc_note_promoted(uint32_t ci, unsigned w, uint64_t bits)
+{
+    uint64_t *p = &g.rc_promoted[(size_t)ci * BM_WORDS + w];
+    uint64_t fresh = bits & ~*p;
+    if (!fresh) return;
+    *p |= fresh;
+    uint64_t bit = 1ull << (ci & 63);
+    if (!(g.rc_chunks[ci >> 6] & bit)) g.rc_chunks[ci >> 6] |= bit;
+    if (!(g.rc_fresh[ci >> 6] & bit)) {
+        g.rc_fresh[ci >> 6] |= bit;
+        g.rc_nfresh++;
+    }
+}
+
+bool gen_recheck_due(void)
+{
+    return g.rc_valid && !g.child_pending && opt.fork_recheck && g.rc_nfresh >= opt.fork_recheck;
+}
+
+/* G11, world stopped, before the marking: the blocks this process promoted are young again
+ * (marks, old and age bits cleared; their SMALL spans flagged young, so that the marking looks
+ * them up and the sweep visits them). Their rc_promoted bits stay: the sweep promotes again at
+ * once what the marking reaches of them (gen_age_word), and frees the rest. */
+void gen_recheck_begin(void)
+{
+    cg_assert(g.rc_valid && heap.mark == MARK_OUTOFLINE);
+    g.rc_now = true;
+    uint64_t bytes = 0;
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t c = 0; c < top; c++) {
+        uint64_t cw = g.rc_chunks[c >> 6];
+        if (!cw) {
+            c |= 63;                    /* (the loop's ++ moves to the next word) */
+            continue;
+        }
+        if (!(cw >> (c & 63) & 1)) continue;
+        struct span *s = span_at(c);
+        size_t base = (size_t)c * BM_WORDS;
+        /* Bits past the span's words are stale (a span freed since): a block there now was
+         * allocated after them, and would be as safe to demote (G11), but is not ours to. */
+        unsigned nw = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : s->kind == SPAN_LARGE ? 1 : 0;
+        bool any = false;
+        for (unsigned w = 0; w < BM_WORDS; w++) {
+            uint64_t p = g.rc_promoted[base + w];
+            if (!p) continue;
+            uint64_t live = w < nw ? p & alloc_words(c)[w] & mark_words(c)[w] : 0;
+            if (live != p) g.rc_promoted[base + w] = live;      /* stale bits go */
+            if (!live) continue;
+            mark_words(c)[w] &= ~live;
+            if (span_uses(s, MAP_GEN)) {
+                if (genmeta.old_bm[base + w] & live) genmeta.old_bm[base + w] &= ~live;
+                if (genmeta.age_bm[base + w] & live) genmeta.age_bm[base + w] &= ~live;
+            }
+            bytes += (uint64_t)__builtin_popcountll(live) * s->size;
+            any = true;
+        }
+        if (!any) g.rc_chunks[c >> 6] &= ~(1ull << (c & 63));
+        else if (s->kind == SPAN_SMALL && !(s->flags & SF_YOUNG)) s->flags |= SF_YOUNG;
+    }
+    for (size_t i = 0, n = ((size_t)top + 63) / 64; i < n; i++)
+        if (g.rc_fresh[i]) g.rc_fresh[i] = 0;
+    g.rc_nfresh = 0;
+    genstats.rechecked_last = bytes;
 }
 
 void gen_init(void)
@@ -512,6 +645,7 @@ static void old_blocks_on(uintptr_t lo, uintptr_t hi)
                     uintptr_t b = user > lo ? user : lo, e = user + s->size < stop ? user + s->size : stop;
                     if (b < e) {
                         if (g.noting_carry) set_pages(g.carry_new, b, e);
+                        if (g.rc_valid) set_pages(g.rc_since, b, e);   /* G11 */
                         scan_fn(b, e);
                     }
                 }
@@ -525,6 +659,7 @@ static void old_blocks_on(uintptr_t lo, uintptr_t hi)
                     uintptr_t b = user > lo ? user : lo, e = user + hs->size < stop ? user + hs->size : stop;
                     if (b < e) {
                         if (g.noting_carry) set_pages(g.carry_new, b, e);
+                        if (g.rc_valid) set_pages(g.rc_since, b, e);   /* G11 */
                         scan_fn(b, e);
                     }
                 }
@@ -692,6 +827,25 @@ static bool rearm(void)
     return protect_written();
 }
 
+/* G11: the old blocks on every page in rc_since that this collection's scan did not report. */
+static void rc_scan_since(void)
+{
+    size_t n = (heap_pages() + 63) / 64;
+    uintptr_t lo = 0, hi = 0;
+    for (size_t w = 0; w < n; w++) {
+        uint64_t bits = g.rc_since[w] & ~g.written_bm[w];
+        for (; bits; bits &= bits - 1) {
+            uintptr_t pg = heap.base + (w * 64 + (unsigned)__builtin_ctzll(bits)) * PAGE;
+            if (pg != hi) {
+                if (hi) old_blocks_on(lo, hi);
+                lo = pg;
+            }
+            hi = pg + PAGE;
+        }
+    }
+    if (hi) old_blocks_on(lo, hi);
+}
+
 bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
 {
     old_chunks_check();
@@ -699,6 +853,7 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
     uint64_t before = genstats.pages_written;
     bool ok;
     clear_pages(g.written_bm);
+    if (g.child_pending) rc_reset(true);     /* G11: a forked child's first collection */
     g.noting_carry = true;
     if (g.child_pending)
         ok = child_written(minor_written);
@@ -709,6 +864,12 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
      * it when the child armed at fork: the re-protection then needs no second scan. */
     g.have_written = ok && (!g.child_pending || g.child_armed);
     if (ok) scan_carried();
+    if (ok && g.rc_now) {
+        /* A young block first reached through these pages may stay young: carried (G6). */
+        g.noting_carry = true;
+        rc_scan_since();
+        g.noting_carry = false;
+    }
     genstats.pages_written_last = genstats.pages_written - before;
     return ok;
 }
@@ -790,7 +951,7 @@ void gen_roots_begin(bool minor)
     /* A minor collection right after a complete one of this process, with a whole carry set.
      * (A forked child's first collection has neither our registrations nor our soft-dirty
      * resets behind it.) */
-    rp.filter = minor && g.armed && !g.child_pending && !rp.overflow;
+    rp.filter = minor && g.armed && !g.child_pending && !rp.overflow && !g.rc_now;   /* G11: whole */
 }
 
 /* Appends [lo, hi) to a set built in ascending order of lo, merging with its last run. */
@@ -1045,9 +1206,11 @@ uint64_t gen_age_word(uint32_t ci, unsigned w, uint64_t marks)
     if (g.minor) {
         uint64_t fresh = marks & ~old;                 /* young, reached by this collection */
         stay = g.promote_all ? 0 : fresh & ~age;       /* first survival: stays young */
+        if (g.rc_now) stay &= ~g.rc_promoted[i];       /* G11: demoted, reached: old again */
         uint64_t promoted = fresh & ~stay;
         if (promoted)
             genstats.promoted_last += (uint64_t)__builtin_popcountll(promoted) * span_at(ci)->size;
+        if (promoted && g.rc_valid) rc_note_promoted(ci, w, promoted);   /* G11 */
         if (promoted && !g.promote_all) {
             /* G6: what a promoted block points to may have stayed young. */
             const struct span *s = span_at(ci);
@@ -1142,6 +1305,12 @@ void gen_after_collection(bool minor, bool ok)
         g.inherited_live = 0;
         g.want_full = false;
     }
+    /* G11: a full collection starts the sets over (what it left marked is what the next
+     * recheck takes as given); one that did not finish stops them until the next full. */
+    if (g.rc_now && minor && ok) genstats.rechecks++;
+    g.rc_now = false;
+    if (!ok) rc_reset(false);
+    else if (!minor) rc_reset(policy_in_child());
     if (g.child_pending) {
         g.child_pending = g.child_armed = false;
         if (g.inherited_bm) {
@@ -1245,6 +1414,7 @@ CHILD_PATH void gen_fork_child(void)
     static const struct gen_stats zero;
     if (memcmp(&genstats, &zero, sizeof zero) != 0) genstats = zero;
     g.inherited_live = atomic_load(&heap.in_use);
+    if (g.rc_valid) g.rc_valid = false;      /* G11: the sets are the parent's (reset at our first collection) */
     /* Without a record of the parent's written pages, the first collection must be full. */
     g.child_pending = g.inherited_bm != NULL;
     if (!g.child_pending)

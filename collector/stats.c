@@ -42,6 +42,7 @@ void stats_fill(struct cowgc_stats *st)
     st->pages_written = genstats.pages_written;
     st->young_bytes_marked = genstats.young_marked;
     st->root_bytes_skipped = genstats.root_skipped;
+    st->recheck_collections = genstats.rechecks;
     st->gc_cpu_ns = gcstats.cpu_ns;
     st->parallel_collections = gcstats.par_collections;
     struct timespec ts;
@@ -83,8 +84,9 @@ void stats_print(int fd)
              (unsigned long long)st.heap_pages_written, (unsigned long long)gcstats.mark_overflows,
              (unsigned long long)gcstats.par_collections);
     unsigned sh = share_permille(&st);
-    log_line("stats: generations %s: %llu minor, %llu full; heap pages reported written %llu; young bytes traced %llu KiB; unwritten root bytes skipped %llu KiB; collector CPU %llu.%03u ms = %u.%u%% of the process's",
+    log_line("stats: generations %s: %llu minor (%llu rechecking promotions), %llu full; heap pages reported written %llu; young bytes traced %llu KiB; unwritten root bytes skipped %llu KiB; collector CPU %llu.%03u ms = %u.%u%% of the process's",
              gen_on() ? gen_tracker_name() : "off", (unsigned long long)st.minor_collections,
+             (unsigned long long)st.recheck_collections,
              (unsigned long long)st.full_collections, (unsigned long long)st.pages_written,
              KB(st.young_bytes_marked), KB(st.root_bytes_skipped), MS(st.gc_cpu_ns), sh / 10, sh % 10);
     (void)fd;
@@ -104,7 +106,7 @@ void stats_write_json(const char *path)
         "\"peak_in_use_bytes\":%llu,\"mapped_bytes\":%llu,\"peak_mapped_bytes\":%llu,"
         "\"purged_bytes\":%llu,\"mark_overflows\":%llu,\"parallel_collections\":%llu,\"generations\":\"%s\",\"minor_collections\":%llu,"
         "\"full_collections\":%llu,\"pages_written\":%llu,\"young_bytes_marked\":%llu,\"root_bytes_skipped\":%llu,"
-        "\"gc_cpu_ns\":%llu,\"process_cpu_ns\":%llu,\"gc_cpu_share\":%u.%03u}\n",
+        "\"recheck_collections\":%llu,\"gc_cpu_ns\":%llu,\"process_cpu_ns\":%llu,\"gc_cpu_share\":%u.%03u}\n",
         mode_names[opt.mode], mark_names[opt.mark], (int)getpid(),
         (unsigned long long)st.collections, (unsigned long long)gcstats.skipped,
         (unsigned long long)st.pause_total_ns, (unsigned long long)st.pause_max_ns,
@@ -120,7 +122,7 @@ void stats_write_json(const char *path)
         (unsigned long long)gcstats.par_collections, gen_on() ? gen_tracker_name() : "off", (unsigned long long)st.minor_collections,
         (unsigned long long)st.full_collections, (unsigned long long)st.pages_written,
         (unsigned long long)st.young_bytes_marked, (unsigned long long)st.root_bytes_skipped,
-        (unsigned long long)st.gc_cpu_ns,
+        (unsigned long long)st.recheck_collections, (unsigned long long)st.gc_cpu_ns,
         (unsigned long long)st.process_cpu_ns, share_permille(&st) / 1000, share_permille(&st) % 1000);
     /* "%p" in the path becomes the pid, so the processes of one run do not overwrite each other. */
     char real[4096];

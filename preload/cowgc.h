@@ -42,6 +42,8 @@ struct cowgc_stats {
     uint64_t parallel_collections; /* collections whose marking used helper threads (COWGC_MARKERS) */
     uint64_t root_bytes_skipped;   /* root mapping bytes minor collections did not scan, as unwritten
                                       since the collection before (COWGC_ROOT_PAGES), all of them */
+    uint64_t recheck_collections;  /* minor collections of a forked child that traced again the blocks
+                                      it had promoted (COWGC_FORK_RECHECK) */
 };
 
 /* Run a full collection now (in COWGC_MODE=off it does nothing). */

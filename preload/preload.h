@@ -80,6 +80,7 @@ struct options {
     int root_pages;        /* COWGC_ROOT_PAGES: enum root_pages */
     uint64_t young_trigger;/* COWGC_YOUNG_TRIGGER, bytes; 0 = the MIN_TRIGGER/GROWTH rule */
     uint32_t full_growth_permille; /* COWGC_FULL_GROWTH x 1000 */
+    uint32_t fork_recheck; /* COWGC_FORK_RECHECK: chunks; 0 = never */
     int markers;           /* COWGC_MARKERS, 0 = one per CPU, at most 4 */
     uint64_t markers_min;  /* COWGC_MARKERS_MIN, bytes traced before helpers start */
     uint64_t max_heap;     /* COWGC_MAX_HEAP, bytes, 0 = no limit */

@@ -113,7 +113,7 @@ static void test_table_well_formed(void **state)
         for (size_t j = 0; j < i; j++)
             assert_string_not_equal(option_table[j].name, d->name);
     }
-    assert_int_equal(option_count, 34);
+    assert_int_equal(option_count, 35);
 }
 
 /* ---- parsers --------------------------------------------------------------------------------- */

@@ -3,7 +3,7 @@
  * usage: gen_cases CASE   (old-block, old-large, global, anon, tls, fork-shared, age,
  *                          carry-written, carry-promoted, reuse, fork-written,
  *                          fork-budget, young-pages, large-grown, global-pages, anon-pages,
- *                          fork-roots, fork-young)
+ *                          fork-roots, fork-young, fork-recheck)
  * Run under libcowgc.so with a small COWGC_MIN_TRIGGER. Each case makes old data with a full
  * collection (cowgc_collect), then stores pointers to young blocks only where the case says,
  * allocates garbage until the trigger has run minor collections, and checks every young block.
@@ -678,6 +678,73 @@ static int case_fork_young(void)
     return bad;
 }
 
+/* ---- G11: a forked child rechecks what it promoted: the garbage among it is freed, and the
+ * blocks it promoted that only inherited old blocks hold, through pages not written since,
+ * survive: stored by the child, by the parent after its last collection, and by the parent
+ * before it (young and carried at the fork). Run with COWGC_FORK_RECHECK=8 (chunks),
+ * COWGC_FORK_GROWTH=1 and 4 MiB inherited: no full collection in the child. ---- */
+#define RC_OLD 4096                      /* 1 KiB blocks: 4 MiB, old at the fork */
+#define RC_GARBAGE 2048                  /* 1 KiB blocks: 2 MiB promoted in the child, then dropped */
+static void **volatile rc_old;
+static void **volatile rc_holders[N];
+static void **volatile rc_garbage;
+
+static int case_fork_recheck(void)
+{
+    void (*disable)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_disable");
+    void (*enable)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_enable");
+    rc_old = malloc(RC_OLD * sizeof(void *));
+    for (int i = 0; i < RC_OLD; i++) rc_old[i] = calloc(1, 1024);
+    for (unsigned k = 0; k < N; k++) {
+        rc_holders[k] = malloc(PARENT_SIZE);
+        memset(rc_holders[k], 0, PARENT_SIZE);
+    }
+    collect();                                   /* the holders are old */
+    for (unsigned k = 0; k < N; k++) rc_holders[k][2] = young(k + 201);
+    churn_minors(1);                             /* [2]: aged, their holders' pages carried */
+    for (unsigned k = 0; k < N; k++) rc_holders[k][1] = young(k + 1);        /* young at the fork */
+    pid_t pid = fork();
+    if (pid == 0) {
+        int bad = 0;
+        uint64_t before = minors();
+        if (disable) disable();                 /* all allocated before the child's first collection */
+        for (unsigned k = 0; k < N; k++) rc_holders[k][0] = young(k + 101);
+        rc_garbage = malloc(RC_GARBAGE * sizeof(void *));
+        for (int i = 0; i < RC_GARBAGE; i++) rc_garbage[i] = calloc(1, 1024);
+        if (enable) enable();
+        churn_minors(2);                         /* aged, then promoted by the child */
+        memset((void *)rc_garbage, 0, RC_GARBAGE * sizeof(void *));   /* old garbage now */
+        struct cowgc_stats a = stats_now();
+        for (int n = 0; n < 100 && stats_now().recheck_collections == a.recheck_collections; n++) churn_minors(1);
+        churn_minors(2);
+        struct cowgc_stats b = stats_now();
+        for (unsigned k = 0; k < N; k++) {
+            bad |= check(rc_holders[k][0], k + 101, "an inherited old block (stored by the child), after a recheck");
+            bad |= check(rc_holders[k][1], k + 1, "an inherited old block (stored in the parent), after a recheck");
+            bad |= check(rc_holders[k][2], k + 201, "an inherited old block (carried at the fork), after a recheck");
+        }
+        const char *mark = getenv("COWGC_MARK");
+        bool outofline = !mark || strcmp(mark, "outofline") == 0;
+        fprintf(stderr, "gen_cases fork-recheck: %llu recheck(s); live %llu KiB before, %llu KiB after; %llu full\n",
+                (unsigned long long)(b.recheck_collections - a.recheck_collections),
+                (unsigned long long)(a.live_bytes >> 10), (unsigned long long)(b.live_bytes >> 10),
+                (unsigned long long)(b.full_collections - a.full_collections));
+        if (gen_forced() && outofline && minors() > before && b.full_collections == a.full_collections) {
+            if (b.recheck_collections == a.recheck_collections) {
+                fprintf(stderr, "gen_cases fork-recheck: no minor collection rechecked the child's promoted blocks\n");
+                bad = 1;
+            } else if (b.live_bytes + (RC_GARBAGE / 2) * 1024 > a.live_bytes) {
+                fprintf(stderr, "gen_cases fork-recheck: the promoted garbage (%d KiB) was not freed\n", RC_GARBAGE);
+                bad = 1;
+            }
+        }
+        _exit(bad | require_minors(before));
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*fn)(void); } cases[] = {
@@ -688,7 +755,7 @@ int main(int argc, char **argv)
         { "fork-budget", case_fork_budget }, { "young-pages", case_young_pages },
         { "large-grown", case_large_grown }, { "global-pages", case_global_pages },
         { "anon-pages", case_anon_pages }, { "fork-roots", case_fork_roots },
-        { "fork-young", case_fork_young },
+        { "fork-young", case_fork_young }, { "fork-recheck", case_fork_recheck },
     };
     collect = (void (*)(void))dlsym(RTLD_DEFAULT, "cowgc_collect");
     get_stats = (int (*)(struct cowgc_stats *, size_t))dlsym(RTLD_DEFAULT, "cowgc_get_stats");
