@@ -703,16 +703,17 @@ static bool child_written(void (*fn)(uintptr_t, uintptr_t))
     return scan_old_chunks(child_report(), fn);
 }
 
-/* G6: the carried pages the tracker did not report again; the carry set is used up. */
-static void scan_carried(void)
+/* The old blocks on the pages of set bm that this collection's scan did not report (those were
+ * scanned already), consecutive pages in one call: gc.c then reads only the populated pages of
+ * a big block's run. used_up: bm is cleared on the way. */
+static void old_blocks_on_pages(uint64_t *bm, bool used_up)
 {
     size_t n = (heap_pages() + 63) / 64;
-    uintptr_t run_lo = 0, run_hi = 0;   /* consecutive pages share one call: gc.c then reads
-                                           only the populated pages of a big block's run */
+    uintptr_t run_lo = 0, run_hi = 0;
     for (size_t w = 0; w < n; w++) {
-        uint64_t bits = g.carry_bm[w];
+        uint64_t bits = bm[w];
         if (!bits) continue;
-        g.carry_bm[w] = 0;
+        if (used_up) bm[w] = 0;
         bits &= ~g.written_bm[w];
         for (; bits; bits &= bits - 1) {
             uintptr_t pg = heap.base + (w * 64 + (unsigned)__builtin_ctzll(bits)) * PAGE;
@@ -725,6 +726,9 @@ static void scan_carried(void)
     }
     if (run_hi) old_blocks_on(run_lo, run_hi);
 }
+
+/* G6: the carried pages the tracker did not report again; the carry set is used up. */
+static void scan_carried(void) { old_blocks_on_pages(g.carry_bm, true); }
 
 /* G7: the pages of chunk ci (bit p: its page p) worth write-protecting, out of line: pages
  * where every slot holds an old block (alloc & mark), and the pages of an old LARGE block.
@@ -827,25 +831,6 @@ static bool rearm(void)
     return protect_written();
 }
 
-/* G11: the old blocks on every page in rc_since that this collection's scan did not report. */
-static void rc_scan_since(void)
-{
-    size_t n = (heap_pages() + 63) / 64;
-    uintptr_t lo = 0, hi = 0;
-    for (size_t w = 0; w < n; w++) {
-        uint64_t bits = g.rc_since[w] & ~g.written_bm[w];
-        for (; bits; bits &= bits - 1) {
-            uintptr_t pg = heap.base + (w * 64 + (unsigned)__builtin_ctzll(bits)) * PAGE;
-            if (pg != hi) {
-                if (hi) old_blocks_on(lo, hi);
-                lo = pg;
-            }
-            hi = pg + PAGE;
-        }
-    }
-    if (hi) old_blocks_on(lo, hi);
-}
-
 bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
 {
     old_chunks_check();
@@ -867,7 +852,7 @@ bool gen_scan_written(void (*fn)(uintptr_t, uintptr_t))
     if (ok && g.rc_now) {
         /* A young block first reached through these pages may stay young: carried (G6). */
         g.noting_carry = true;
-        rc_scan_since();
+        old_blocks_on_pages(g.rc_since, false);
         g.noting_carry = false;
     }
     genstats.pages_written_last = genstats.pages_written - before;
