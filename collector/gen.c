@@ -335,11 +335,18 @@ static bool tracker_try(int t)
  * page the written, carried and next carried sets, per chunk the chunks that may hold marks
  * and those that got them in this collection (G8). One reservation, touched where used, never
  * a root. */
+/* Bytes of one side map, whole pages: per block (the mark bitmap's shape), per heap page, per chunk. */
+static void side_map_sizes(size_t *blk, size_t *pg, size_t *ck)
+{
+    *blk = ((size_t)heap.nchunks_max * BM_WORDS * 8 + PAGE - 1) & ~(PAGE - 1);
+    *pg = ((heap.size / PAGE + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    *ck = ((size_t)(heap.nchunks_max + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+}
+
 static bool side_maps(void)
 {
-    size_t blk = ((size_t)heap.nchunks_max * BM_WORDS * 8 + PAGE - 1) & ~(PAGE - 1);
-    size_t pg = ((heap.size / PAGE + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
-    size_t ck = ((size_t)(heap.nchunks_max + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    size_t blk, pg, ck;
+    side_map_sizes(&blk, &pg, &ck);
     char *m = mmap(NULL, 2 * blk + 3 * pg + 2 * ck, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
@@ -363,9 +370,8 @@ static void rc_reset(bool child)
         if (g.rc_valid) g.rc_valid = false;
         return;
     }
-    size_t blk = ((size_t)heap.nchunks_max * BM_WORDS * 8 + PAGE - 1) & ~(PAGE - 1);
-    size_t pg = ((heap.size / PAGE + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
-    size_t ck = ((size_t)(heap.nchunks_max + 63) / 64 * 8 + PAGE - 1) & ~(PAGE - 1);
+    size_t blk, pg, ck;
+    side_map_sizes(&blk, &pg, &ck);
     if (!g.rc_since) {
         char *m = mmap(NULL, blk + pg + 2 * ck, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED) {
@@ -396,16 +402,17 @@ static void rc_note_promoted(uint32_t ci, unsigned w, uint64_t bits)
     if (!fresh) return;
     *p |= fresh;
     uint64_t bit = 1ull << (ci & 63);
-    if (!(g.rc_chunks[ci >> 6] & bit)) g.rc_chunks[ci >> 6] |= bit;
+    g.rc_chunks[ci >> 6] |= bit;
     if (!(g.rc_fresh[ci >> 6] & bit)) {
         g.rc_fresh[ci >> 6] |= bit;
         g.rc_nfresh++;
     }
 }
 
+/* (rc_valid implies COWGC_FORK_RECHECK > 0 and a first collection behind: rc_reset.) */
 bool gen_recheck_due(void)
 {
-    return g.rc_valid && !g.child_pending && opt.fork_recheck && g.rc_nfresh >= opt.fork_recheck;
+    return g.rc_valid && g.rc_nfresh >= opt.fork_recheck;
 }
 
 /* G11, world stopped, before the marking: the blocks this process promoted are young again
@@ -414,7 +421,7 @@ bool gen_recheck_due(void)
  * once what the marking reaches of them (gen_age_word), and frees the rest. */
 void gen_recheck_begin(void)
 {
-    cg_assert(g.rc_valid && heap.mark == MARK_OUTOFLINE);
+    cg_assert(g.rc_valid && heap.mark == MARK_OUTOFLINE && opt.fork_recheck && !g.child_pending);
     g.rc_now = true;
     uint64_t bytes = 0;
     uint32_t top = atomic_load(&heap.top);
@@ -1266,6 +1273,21 @@ void gen_span_grown(uint32_t ci)
         chunk_bits(ci, span_at(ci)->nchunks, true);
 }
 
+/* G11, debug builds, after a recheck's sweep: a block it made young again is either freed or
+ * old again (what the marking reached of them never stays young). */
+static void rc_check_reached(void)
+{
+    if (!config_debug) return;
+    uint32_t top = atomic_load(&heap.top);
+    for (uint32_t c = 0; c < top; c++) {
+        if (!(g.rc_chunks[c >> 6] >> (c & 63) & 1)) continue;
+        const struct span *s = span_at(c);
+        unsigned nw = s->kind == SPAN_SMALL ? (s->nblocks + 63) / 64 : s->kind == SPAN_LARGE ? 1 : 0;
+        for (unsigned w = 0; w < nw; w++)
+            cg_assert(!(g.rc_promoted[(size_t)c * BM_WORDS + w] & alloc_words(c)[w] & ~mark_words(c)[w]));
+    }
+}
+
 void gen_after_collection(bool minor, bool ok)
 {
     if (!g.on)
@@ -1292,7 +1314,10 @@ void gen_after_collection(bool minor, bool ok)
     }
     /* G11: a full collection starts the sets over (what it left marked is what the next
      * recheck takes as given); one that did not finish stops them until the next full. */
-    if (g.rc_now && minor && ok) genstats.rechecks++;
+    if (g.rc_now && minor && ok) {
+        genstats.rechecks++;
+        rc_check_reached();
+    }
     g.rc_now = false;
     if (!ok) rc_reset(false);
     else if (!minor) rc_reset(policy_in_child());
