@@ -55,8 +55,14 @@ stop_server() {
     rc=$?
     server_pid=""
     echo "server exit status $rc"
-    sleep 0.2   # (exited workers may stay zombies a moment, until init reaps them)
-    left=$(ps -o stat=,pid=,args= -g "$server_group" | awk '$1 !~ /^Z/' | tr '\n' ';')
+    # Workers of a graceful stop may outlive the server a moment, and exited ones stay zombies
+    # until init reaps them: a process still there after 5 s is left over (a fixed 0.2 s wait
+    # once reported a plain lighttpd worker still exiting on a loaded machine).
+    for i in $(seq 1 50); do
+        left=$(ps -o stat=,pid=,args= -g "$server_group" | awk '$1 !~ /^Z/' | tr '\n' ';')
+        [ -z "$left" ] && break
+        sleep 0.1
+    done
     [ -z "$left" ] || echo "server processes left after the server stopped: $left"
 }
 # Whatever happens (an error, or the timeout's SIGTERM), no server process outlives the case.
